@@ -1,0 +1,120 @@
+"""Typed settings, read once from the environment and an optional `.env` file.
+
+Only `bot.py` calls `load_settings()`; everything else receives the values it needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TOKEN_HELP = (
+    "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather in Telegram, "
+    "then put its token in the environment or in a .env file (see README, 'Quick start')."
+)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one sentence for a person."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; names match README and DESIGN.md."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    allowed_user_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    telegram_api_url: str = "https://api.telegram.org"
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    instagram_session_file: Path | None = None
+    instagram_cookies_file: Path | None = None
+    instagram_username: str | None = None
+    instagram_request_delay: str = "2-6"
+    https_proxy: str | None = None
+    no_proxy: str | None = None
+    ca_bundle: Path | None = None
+    download_concurrency: int = Field(default=4, ge=1, le=32)
+    instagram_stop_after_archived: int = Field(default=4, ge=1)
+    write_metadata: bool = True
+    status_edit_interval: float = Field(default=3.0, ge=0.5)
+    syncall_tiktok_concurrency: int = Field(default=2, ge=1, le=8)
+    ytdlp_options: dict = Field(default_factory=dict)
+    sync_schedule: str = "daily 03:00"
+    notify_chat_id: int | None = None
+    auto_resume: bool = False
+    log_level: str = "INFO"
+
+    @field_validator("allowed_user_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        """Accept "1, 2,3" as well as a list."""
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",")]
+            try:
+                return [int(p) for p in parts if p]
+            except ValueError:
+                raise ValueError("ALLOWED_USER_IDS must be numbers separated by commas") from None
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("instagram_request_delay")
+    @classmethod
+    def _check_delay(cls, value: str) -> str:
+        """Validate now so a typo fails at start-up, not on the first download."""
+        parse_delay(value)
+        return value
+
+    @property
+    def request_delay(self) -> tuple[float, float]:
+        """INSTAGRAM_REQUEST_DELAY as (min, max) seconds."""
+        return parse_delay(self.instagram_request_delay)
+
+    @property
+    def effective_database_url(self) -> str:
+        """DATABASE_URL, or an SQLite file inside DATA_DIR."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{(self.data_dir / 'archive.sqlite3').resolve()}"
+
+    @property
+    def notify_chat(self) -> int | None:
+        """Where scheduled runs report: NOTIFY_CHAT_ID or the first allowed user."""
+        if self.notify_chat_id is not None:
+            return self.notify_chat_id
+        return self.allowed_user_ids[0] if self.allowed_user_ids else None
+
+    def token(self) -> str:
+        """The bot token, or a SettingsError explaining how to get one."""
+        if self.telegram_bot_token is None or not self.telegram_bot_token.get_secret_value():
+            raise SettingsError(TOKEN_HELP)
+        return self.telegram_bot_token.get_secret_value().strip()
+
+
+def parse_delay(text: str) -> tuple[float, float]:
+    """Parse "2-6", "3" or "0" into (min, max) seconds."""
+    try:
+        parts = [float(p) for p in text.strip().split("-")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or parts[0] < 0 or parts[1] < parts[0]:
+        raise ValueError("INSTAGRAM_REQUEST_DELAY must look like 2-6 (seconds), 3, or 0")
+    return parts[0], parts[1]
+
+
+def load_settings(env_file: str | None = ".env") -> Settings:
+    """Read settings once; a bad value becomes a SettingsError with one clear sentence."""
+    try:
+        return Settings(_env_file=env_file)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "a setting"
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"Setting {name} is invalid: {reason}.") from None

@@ -1,0 +1,147 @@
+"""Queries the rest of the program uses; models stay plain tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from tortoise.exceptions import IntegrityError
+
+from db.models import Account, Job, MediaItem, Setting
+
+BATCH = 500  # ids per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
+ACTIVE_STATES = ("queued", "running")
+RESUMABLE_STATES = ("paused", "interrupted")
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+async def archived_paths(platform: str, media_ids: Iterable[str]) -> dict[str, str]:
+    """Map each already-archived media id to its path, checking in batches."""
+    ids = list(dict.fromkeys(media_ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), BATCH):
+        rows = await MediaItem.filter(
+            platform=platform, media_id__in=ids[start : start + BATCH]
+        ).values_list("media_id", "path")
+        found.update(rows)
+    return found
+
+
+async def record_media(
+    *,
+    platform: str,
+    media_id: str,
+    kind: str,
+    account: Account,
+    taken_at: datetime | None,
+    path: str,
+    size: int,
+) -> None:
+    """Record one finished file; a row that already exists is updated, never doubled."""
+    try:
+        await MediaItem.create(
+            platform=platform,
+            media_id=media_id,
+            kind=kind,
+            account=account,
+            taken_at=taken_at,
+            path=path,
+            size=size,
+        )
+    except IntegrityError:
+        await MediaItem.filter(platform=platform, media_id=media_id).update(
+            path=path, size=size, kind=kind, account_id=account.id
+        )
+
+
+async def forget_media(platform: str, media_ids: Iterable[str]) -> int:
+    """Drop archive rows (their files vanished from disk); return how many."""
+    ids = list(media_ids)
+    deleted = 0
+    for start in range(0, len(ids), BATCH):
+        deleted += await MediaItem.filter(
+            platform=platform, media_id__in=ids[start : start + BATCH]
+        ).delete()
+    return deleted
+
+
+async def account_media_paths(account: Account) -> list[tuple[str, str]]:
+    """(media_id, path) of every archived file of an account."""
+    return await MediaItem.filter(account=account).values_list("media_id", "path")
+
+
+async def media_counts(account: Account) -> dict[str, int]:
+    """Archived files per kind for one account."""
+    counts: dict[str, int] = {}
+    for kind in await MediaItem.filter(account=account).values_list("kind", flat=True):
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+async def get_or_create_account(platform: str, username: str, added_by: int | None = None):
+    """The account row for a target, created (untracked) when new."""
+    account, _ = await Account.get_or_create(
+        platform=platform, username=username, defaults={"tracked": False, "added_by": added_by}
+    )
+    return account
+
+
+async def find_account(platform: str, username: str) -> Account | None:
+    """The account row, or None."""
+    return await Account.get_or_none(platform=platform, username=username)
+
+
+async def tracked_accounts() -> list[Account]:
+    """Tracked accounts, Instagram first, then by name."""
+    return await Account.filter(tracked=True).order_by("platform", "username")
+
+
+async def active_job_for(account: Account) -> Job | None:
+    """A queued or running download of this account, if any."""
+    return (
+        await Job.filter(account=account, state__in=ACTIVE_STATES, kind="download")
+        .order_by("-id")
+        .first()
+    )
+
+
+async def resumable_job_for(account: Account) -> Job | None:
+    """The newest paused or interrupted download of this account, if any."""
+    return (
+        await Job.filter(account=account, state__in=RESUMABLE_STATES, kind="download")
+        .order_by("-id")
+        .first()
+    )
+
+
+async def resumable_jobs() -> list[Job]:
+    """Paused and interrupted top-level jobs, oldest first."""
+    return (
+        await Job.filter(state__in=RESUMABLE_STATES, parent=None)
+        .order_by("id")
+        .prefetch_related("account")
+    )
+
+
+async def mark_interrupted() -> list[Job]:
+    """Jobs left running or queued by a dead process become `interrupted`; return them."""
+    jobs = await Job.filter(state__in=ACTIVE_STATES).prefetch_related("account")
+    for job in jobs:
+        job.state = "interrupted"
+        await job.save(update_fields=["state", "updated_at"])
+    return jobs
+
+
+async def get_setting(key: str, default=None):
+    """A value stored with set_setting, or ``default``."""
+    row = await Setting.get_or_none(key=key)
+    return default if row is None else row.value
+
+
+async def set_setting(key: str, value) -> None:
+    """Store a JSON-able value under ``key``."""
+    await Setting.update_or_create(key=key, defaults={"value": value})

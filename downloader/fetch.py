@@ -1,0 +1,142 @@
+"""Our media fetcher: one shared HTTP client, bounded concurrency, atomic files.
+
+A file is streamed to a temporary name in its final folder and renamed only when
+complete and its size matches Content-Length, so no partial file ever carries a
+final name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from downloader.errors import DownloadError, Transient
+from downloader.paths import TEMP_SUFFIX
+
+log = logging.getLogger(__name__)
+RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class MediaGone(DownloadError):
+    """The CDN refused or no longer has this file (403/404/410)."""
+
+
+def temp_path_for(final: Path) -> Path:
+    """A unique temporary name beside ``final`` (same folder, so rename is atomic)."""
+    return final.with_name(f".{final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+
+
+def publish(temp: Path, final: Path) -> int:
+    """Flush ``temp`` to disk and atomically rename it to ``final``; return its size."""
+    with open(temp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    size = temp.stat().st_size
+    os.replace(temp, final)
+    return size
+
+
+class Fetcher:
+    """Downloads URLs to files with retries; one instance shared by all jobs.
+
+    Concurrency is bounded by the caller (the service), which checks for pause and
+    cancel between items.
+    """
+
+    def __init__(
+        self,
+        *,
+        proxy: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        connections: int = 8,
+        retries: int = 3,
+        backoff: float = 1.0,
+        timeout: float = 60.0,
+    ):
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self._client = httpx.AsyncClient(
+            proxy=proxy,
+            verify=ssl_context if ssl_context is not None else True,
+            timeout=httpx.Timeout(timeout, connect=20.0),
+            limits=limits,
+            follow_redirects=True,
+            headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) archive-bot"},
+            trust_env=False,  # the proxy comes from our settings, not ambient variables
+        )
+        self._retries = retries
+        self._backoff = backoff
+
+    async def fetch(
+        self,
+        url: str,
+        final: Path,
+        headers: dict[str, str] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> int:
+        """Download ``url`` to ``final`` atomically; return the size in bytes."""
+        for attempt in range(self._retries + 1):
+            try:
+                return await self._fetch_once(url, final, headers or {}, on_progress)
+            except Transient as exc:
+                if attempt == self._retries:
+                    raise
+                delay = self._backoff * 2**attempt
+                log.info("retrying media in %.1fs after: %s", delay, exc.sentence)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _fetch_once(self, url, final: Path, headers, on_progress) -> int:
+        """One attempt: stream to a temp file, verify size, rename."""
+        temp = temp_path_for(final)
+        try:
+            async with self._client.stream("GET", url, headers=headers) as response:
+                _raise_for_status(response)
+                expected = _content_length(response)
+                written = await _stream_to(response, temp, expected, on_progress)
+            if expected is not None and written != expected:
+                raise Transient(f"Download was cut short ({written} of {expected} bytes).")
+            return publish(temp, final)
+        except httpx.HTTPError as exc:
+            raise Transient(f"Network trouble fetching media: {type(exc).__name__}.") from exc
+        finally:
+            temp.unlink(missing_ok=True)
+
+    async def aclose(self) -> None:
+        """Close the shared client."""
+        await self._client.aclose()
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    """Map HTTP status codes to our errors."""
+    if response.status_code in (403, 404, 410):
+        raise MediaGone(f"The platform refused this media file (HTTP {response.status_code}).")
+    if response.status_code in RETRY_STATUS:
+        raise Transient(f"The media server answered HTTP {response.status_code}.")
+    if response.status_code >= 400:
+        raise DownloadError(f"The media server answered HTTP {response.status_code}.")
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    """Content-Length when the body is not re-encoded by the transport."""
+    if response.headers.get("content-encoding", "identity") != "identity":
+        return None
+    value = response.headers.get("content-length")
+    return int(value) if value and value.isdigit() else None
+
+
+async def _stream_to(response: httpx.Response, temp: Path, expected, on_progress) -> int:
+    """Write the body to ``temp`` chunk by chunk; return bytes written."""
+    written = 0
+    with open(temp, "wb") as handle:
+        async for chunk in response.aiter_raw(256 * 1024):
+            handle.write(chunk)
+            written += len(chunk)
+            if on_progress is not None:
+                on_progress(written, expected)
+    return written

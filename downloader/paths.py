@@ -1,0 +1,73 @@
+"""Where files go under DATA_DIR, with every path checked to stay inside it."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+
+PHASE_FOLDERS = {
+    "posts": "posts",
+    "stories": "stories",
+    "highlights": "highlights",
+    "videos": "videos",
+}
+TEMP_SUFFIX = ".part"
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+
+
+class UnsafePath(ValueError):
+    """A computed path would leave DATA_DIR."""
+
+
+def downloads_root(data_dir: Path) -> Path:
+    """DATA_DIR/downloads, resolved."""
+    return (Path(data_dir) / "downloads").resolve()
+
+
+def sanitize_component(text: str, fallback: str = "untitled") -> str:
+    """Make one safe folder name from arbitrary text (highlight titles)."""
+    text = unicodedata.normalize("NFC", text or "")
+    text = _UNSAFE.sub("_", text).strip().strip(".").strip()
+    text = re.sub(r"\s+", " ", text)
+    # Keep names short in bytes: many filesystems allow 255 bytes per component.
+    while len(text.encode()) > 120:
+        text = text[:-1]
+    return text or fallback
+
+
+def phase_dir(data_dir: Path, platform: str, username: str, phase: str, subdir: str = "") -> Path:
+    """The folder of one phase of one account, e.g. downloads/instagram/alice/posts."""
+    parts = [platform, username, PHASE_FOLDERS[phase]]
+    if subdir:
+        parts.append(sanitize_component(subdir))
+    return inside(downloads_root(data_dir), *parts)
+
+
+def media_filename(taken_at: datetime, media_id: str, ext: str) -> str:
+    """Date first (sorts by time), then the platform's id (never collides)."""
+    safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", media_id)
+    safe_ext = re.sub(r"[^A-Za-z0-9]", "", ext)[:8] or "bin"
+    return f"{taken_at:%Y-%m-%d_%H-%M-%S}_{safe_id}.{safe_ext}"
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """Join and resolve, refusing anything that ends up outside ``root``."""
+    path = root.joinpath(*parts).resolve()
+    if path != root and root not in path.parents:
+        raise UnsafePath(f"refusing path outside {root}")
+    return path
+
+
+def remove_temp_files(data_dir: Path) -> int:
+    """Delete leftover temporary downloads (after a crash); return how many."""
+    root = downloads_root(data_dir)
+    if not root.exists():
+        return 0
+    removed = 0
+    for path in root.rglob(f"*{TEMP_SUFFIX}"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

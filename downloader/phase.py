@@ -1,0 +1,178 @@
+"""One phase of one job: list pages, skip what is archived, fetch the rest, record it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from db import queries
+from downloader.errors import DownloadError
+from downloader.events import ItemDone, PhaseFinished, PhaseResult, PhaseStarted, Warned
+from downloader.fetch import publish, temp_path_for
+from downloader.paths import media_filename, phase_dir
+from downloader.sources.base import MediaItem, Page
+
+if TYPE_CHECKING:
+    from downloader.service import DownloadService
+
+log = logging.getLogger(__name__)
+# Phases whose listing is newest-first, so a run of archived items means "nothing older is new".
+INCREMENTAL = ("posts", "videos")
+_END = object()
+
+
+class PhaseRunner:
+    """Runs the phases of one job against one source."""
+
+    def __init__(self, service: DownloadService, job, account, source, info, control):
+        self.service = service
+        self.job = job
+        self.account = account
+        self.source = source
+        self.info = info
+        self.control = control
+        self.total: int | None = None  # items expected in the current phase, when known
+
+    async def run(self, result: PhaseResult) -> None:
+        """Run one phase to its end or until paused/cancelled; updates ``result``."""
+        phase = result.phase
+        result.status = "running"
+        self.total = None
+        cursor = self.job.cursor if self.job.phase == phase else None
+        self.job.phase = phase
+        await self.job.save(update_fields=["phase", "updated_at"])
+        self.service.emit(PhaseStarted(self.job.id, phase, None))
+        pages = self.source.pages(self.info, phase, cursor)
+        try:
+            finished = await self._pages(pages, result)
+        finally:
+            await asyncio.to_thread(pages.close)
+        if self.control.request:
+            result.status = self.control.request
+        else:
+            result.status = "done"
+            if finished:
+                await self._mark_complete(phase)
+            await self._save_cursor(phase, None, result)
+        self.service.emit(PhaseFinished(self.job.id, result))
+
+    async def _pages(self, pages, result: PhaseResult) -> bool:
+        """Work through pages; True when the listing reached its end."""
+        early_stop = result.phase in INCREMENTAL and result.phase in self.account.complete_phases
+        run = 0
+        while not self.control.request:
+            page = await asyncio.to_thread(next, pages, _END)
+            if page is _END:
+                return True
+            run = await self._page(page, result, run)
+            if self.control.request:
+                return False  # keep the old cursor: this page is listed again on resume
+            await self._save_cursor(result.phase, page.cursor, result)
+            if early_stop and run >= self.service.stop_after_archived:
+                log.info("job %s %s: stopped at %d archived items", self.job.id, result.phase, run)
+                return False
+        return False
+
+    async def _page(self, page: Page, result: PhaseResult, run: int) -> int:
+        """Handle one page; return the updated run of consecutive archived items."""
+        if page.total is not None:
+            self.total = page.total
+        for media_id, reason in page.skipped:
+            result.unsupported += 1
+            self._warn(result, f"{media_id}: {reason}")
+        archived = await queries.archived_paths(
+            self.account.platform, (i.media_id for i in page.items)
+        )
+        fresh = [item for item in page.items if item.media_id not in archived]
+        result.archived += len(page.items) - len(fresh)
+        if len(fresh) < len(page.items):
+            self._progress(result, "", 0)
+        written_groups: set[str] = set()
+        await asyncio.gather(*(self._item(item, result, written_groups) for item in fresh))
+        for item in page.items:
+            run = run + 1 if item.media_id in archived else 0
+        return run
+
+    async def _item(self, item: MediaItem, result: PhaseResult, groups: set[str]) -> None:
+        """Fetch one item (bounded concurrency), record it, write its post's metadata."""
+        async with self.service.item_slots:
+            if self.control.request:
+                return
+            try:
+                size, path = await self._fetch(item, result.phase)
+            except DownloadError as exc:
+                result.failed += 1
+                self._warn(result, f"{item.media_id}: {exc.sentence}")
+                self._progress(result, item.media_id, 0)
+                return
+        await queries.record_media(
+            platform=self.account.platform,
+            media_id=item.media_id,
+            kind=item.kind,
+            account=self.account,
+            taken_at=item.taken_at,
+            path=str(path.relative_to(self.service.data_dir)),
+            size=size,
+        )
+        result.downloaded += 1
+        result.bytes += size
+        if item.metadata and item.group_id and item.group_id not in groups:
+            groups.add(item.group_id)
+            self._write_metadata(item, path.parent)
+        self._progress(result, item.media_id, size)
+
+    async def _fetch(self, item: MediaItem, phase: str):
+        """Download to the final path atomically; return (size, path)."""
+        folder = phase_dir(
+            self.service.data_dir, self.account.platform, self.account.username, phase, item.subdir
+        )
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        final = folder / media_filename(item.taken_at, item.media_id, item.ext)
+        if item.url is not None:
+            return await self.service.fetcher.fetch(item.url, final, item.headers), final
+        return await asyncio.to_thread(_source_download, item, final), final
+
+    def _write_metadata(self, item: MediaItem, folder) -> None:
+        """The post's JSON sidecar, written atomically beside its media (once)."""
+        if not self.service.write_metadata:
+            return
+        final = folder / media_filename(item.taken_at, item.group_id, "json")
+        temp = temp_path_for(final)
+        try:
+            temp.write_text(json.dumps(item.metadata, ensure_ascii=False, indent=2, default=str))
+            publish(temp, final)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def _progress(self, result: PhaseResult, media_id: str, size: int) -> None:
+        done = result.downloaded + result.archived + result.failed
+        self.service.emit(ItemDone(self.job.id, result.phase, done, self.total, media_id, size))
+
+    def _warn(self, result: PhaseResult, message: str) -> None:
+        result.warnings.append(message)
+        self.service.emit(Warned(self.job.id, result.phase, message))
+
+    async def _save_cursor(self, phase: str, cursor: str | None, result: PhaseResult) -> None:
+        """Store where to resume, and the counts so far, after each page."""
+        self.job.cursor = cursor
+        self.job.counts = self.job.counts | {phase: result.to_dict()}
+        await self.job.save(update_fields=["cursor", "counts", "updated_at"])
+
+    async def _mark_complete(self, phase: str) -> None:
+        if phase not in self.account.complete_phases:
+            self.account.complete_phases = [*self.account.complete_phases, phase]
+            await self.account.save(update_fields=["complete_phases", "updated_at"])
+
+
+def _source_download(item: MediaItem, final) -> int:
+    """Let the source write a temporary file (yt-dlp), then publish it atomically."""
+    temp = temp_path_for(final)
+    try:
+        item.download(temp, lambda done, total: None)
+        if not temp.is_file():
+            raise DownloadError(f"{item.media_id}: the download produced no file.")
+        return publish(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)
