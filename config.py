@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     syncall_tiktok_concurrency: int = Field(default=2, ge=1, le=8)
     ytdlp_options: dict = Field(default_factory=dict)
     sync_schedule: str = "daily 03:00"
+    schedule_min_interval: int = Field(default=600, ge=1)  # seconds; protects the accounts
     notify_chat_id: int | None = None
     auto_resume: bool = False
     log_level: str = "INFO"

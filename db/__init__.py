@@ -12,14 +12,25 @@ log = logging.getLogger(__name__)
 APP = "archive"
 
 
+def connection_name(url: str) -> str:
+    """Name the connection after its backend.
+
+    tortoise caches prepared SQL per connection *name*, so two backends sharing
+    one name in a process (tests run SQLite and PostgreSQL) would reuse each
+    other's SQL dialect.
+    """
+    return url.split("://", 1)[0].replace("postgresql", "postgres")
+
+
 def tortoise_config(url: str) -> dict:
     """The tortoise config for our one app and its migrations package."""
+    name = connection_name(url)
     return {
-        "connections": {"default": url},
+        "connections": {name: url},
         "apps": {
             APP: {
                 "models": ["db.models"],
-                "default_connection": "default",
+                "default_connection": name,
                 "migrations": "db.migrations",
             }
         },
@@ -36,7 +47,7 @@ async def open_database(url: str) -> None:
     await Tortoise.close_connections()
     await Tortoise.init(config=config)
     if url.startswith("sqlite"):
-        conn = connections.get("default")
+        conn = connections.get(connection_name(url))
         # WAL lets /status read while a download writes; NORMAL is safe with WAL.
         await conn.execute_script("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
     log.info("database ready (%s)", url.split("://", 1)[0])

@@ -24,9 +24,9 @@ async def archived_paths(platform: str, media_ids: Iterable[str]) -> dict[str, s
     ids = list(dict.fromkeys(media_ids))
     found: dict[str, str] = {}
     for start in range(0, len(ids), BATCH):
-        rows = await MediaItem.filter(
-            platform=platform, media_id__in=ids[start : start + BATCH]
-        ).values_list("media_id", "path")
+        rows = await MediaItem.filter(platform=platform, media_id__in=ids[start : start + BATCH]).values_list(
+            "media_id", "path"
+        )
         found.update(rows)
     return found
 
@@ -63,9 +63,7 @@ async def forget_media(platform: str, media_ids: Iterable[str]) -> int:
     ids = list(media_ids)
     deleted = 0
     for start in range(0, len(ids), BATCH):
-        deleted += await MediaItem.filter(
-            platform=platform, media_id__in=ids[start : start + BATCH]
-        ).delete()
+        deleted += await MediaItem.filter(platform=platform, media_id__in=ids[start : start + BATCH]).delete()
     return deleted
 
 
@@ -102,28 +100,20 @@ async def tracked_accounts() -> list[Account]:
 
 async def active_job_for(account: Account) -> Job | None:
     """A queued or running download of this account, if any."""
-    return (
-        await Job.filter(account=account, state__in=ACTIVE_STATES, kind="download")
-        .order_by("-id")
-        .first()
-    )
+    return await Job.filter(account=account, state__in=ACTIVE_STATES, kind="download").order_by("-id").first()
 
 
 async def resumable_job_for(account: Account) -> Job | None:
     """The newest paused or interrupted download of this account, if any."""
     return (
-        await Job.filter(account=account, state__in=RESUMABLE_STATES, kind="download")
-        .order_by("-id")
-        .first()
+        await Job.filter(account=account, state__in=RESUMABLE_STATES, kind="download").order_by("-id").first()
     )
 
 
 async def resumable_jobs() -> list[Job]:
     """Paused and interrupted top-level jobs, oldest first."""
     return (
-        await Job.filter(state__in=RESUMABLE_STATES, parent=None)
-        .order_by("id")
-        .prefetch_related("account")
+        await Job.filter(state__in=RESUMABLE_STATES, parent=None).order_by("id").prefetch_related("account")
     )
 
 

@@ -50,8 +50,7 @@ class SessionExpired(LoginRequired):
     """A session was configured but the platform no longer accepts it."""
 
     default_sentence = (
-        "The Instagram session has expired: log in again with "
-        f"`instaloader --login USER` ({README_LOGIN})."
+        f"The Instagram session has expired: log in again with `instaloader --login USER` ({README_LOGIN})."
     )
 
 

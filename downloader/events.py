@@ -33,9 +33,7 @@ class PhaseResult:
 
     def to_dict(self) -> dict:
         """JSON-able form stored on the Job row."""
-        return {k: v for k, v in self.__dict__.items() if k != "warnings"} | {
-            "warnings": self.warnings[-20:]
-        }
+        return {k: v for k, v in self.__dict__.items() if k != "warnings"} | {"warnings": self.warnings[-20:]}
 
     @classmethod
     def from_dict(cls, data: dict) -> PhaseResult:
@@ -134,3 +132,32 @@ def summary_line(result: JobResult) -> str:
         "interrupted": "Interrupted",
     }.get(result.state, result.state.capitalize())
     return f"{head}: {counts}"
+
+
+@dataclass(frozen=True)
+class SyncStarted:
+    """A sync-all (job ``job_id``) starts over ``total`` accounts."""
+
+    job_id: int
+    total: int
+    phases: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class SyncAccountDone:
+    """One account of a sync-all finished."""
+
+    job_id: int
+    done: int
+    total: int
+    result: JobResult
+
+
+@dataclass(frozen=True)
+class SyncFinished:
+    job_id: int
+    state: str
+    results: list[JobResult]
+
+
+SyncEvent = SyncStarted | SyncAccountDone | SyncFinished

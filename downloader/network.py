@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import ssl
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import certifi
 
@@ -31,6 +33,15 @@ class Network:
         if self.ca_bundle is not None:
             context.load_verify_locations(cafile=str(self.ca_bundle))
         return context
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy to use for ``url``, honouring NO_PROXY (httpx ignores it with an explicit proxy)."""
+        if not self.proxy:
+            return None
+        host = urlsplit(url).hostname or ""
+        if self.no_proxy and urllib.request.proxy_bypass_environment(host, {"no": self.no_proxy}):
+            return None
+        return self.proxy
 
     def merged_bundle(self, directory: Path) -> Path | None:
         """Write certifi + CA_BUNDLE into one PEM file for libraries that take a path."""

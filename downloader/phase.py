@@ -82,9 +82,7 @@ class PhaseRunner:
         for media_id, reason in page.skipped:
             result.unsupported += 1
             self._warn(result, f"{media_id}: {reason}")
-        archived = await queries.archived_paths(
-            self.account.platform, (i.media_id for i in page.items)
-        )
+        archived = await queries.archived_paths(self.account.platform, (i.media_id for i in page.items))
         fresh = [item for item in page.items if item.media_id not in archived]
         result.archived += len(page.items) - len(fresh)
         if len(fresh) < len(page.items):

@@ -21,18 +21,16 @@ from downloader.events import (
     JobFinished,
     JobResult,
     JobStarted,
+    PhaseFinished,
     PhaseResult,
     Waiting,
-    Warned,
 )
 from downloader.fetch import Fetcher
 from downloader.phase import PhaseRunner
 from downloader.sources.base import Source
 
 log = logging.getLogger(__name__)
-current_job: contextvars.ContextVar[int | None] = contextvars.ContextVar(
-    "current_job", default=None
-)
+current_job: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_job", default=None)
 # Errors after which the remaining phases would only repeat the same failure.
 FATAL = (Checkpoint, RateLimited)
 
@@ -130,6 +128,10 @@ class DownloadService:
         self._controls[job_id].ask(state)
         return True
 
+    async def lookup(self, platform: str, username: str):
+        """Resolve an account with one light request (for /add); raises DownloadError."""
+        return await asyncio.to_thread(self.sources[platform].resolve, username)
+
     # --- jobs ----------------------------------------------------------------
     async def create_job(
         self,
@@ -202,8 +204,7 @@ class DownloadService:
         skipped = isinstance(exc, LoginRequired) and result.phase in ("stories", "highlights")
         result.status = "skipped" if skipped else "failed"
         result.message = exc.sentence
-        if not skipped:
-            self.emit(Warned(job.id, result.phase, f"{result.phase}: {exc.sentence}"))
+        self.emit(PhaseFinished(job.id, result))
         log.info("job %s phase %s %s: %s", job.id, result.phase, result.status, exc.sentence)
 
     async def _finish(self, job, account, results, state, error) -> JobResult:

@@ -162,9 +162,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "value",
-                    fields.JSONField(
-                        encoder=functools.partial(dumps, separators=(",", ":")), decoder=loads
-                    ),
+                    fields.JSONField(encoder=functools.partial(dumps, separators=(",", ":")), decoder=loads),
                 ),
                 ("updated_at", fields.DatetimeField(auto_now=True, auto_now_add=False)),
             ],

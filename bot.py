@@ -1,0 +1,235 @@
+"""Entry point: read settings, wire services, build the Telegram Application, run it.
+
+`python bot.py` runs the bot; `python bot.py download <user>` runs one download in
+the terminal with the same settings, database and archive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass
+
+from downloader.sources.instagram import InstagramSource
+from downloader.sources.tiktok import TikTokSource
+from telegram import Update
+from telegram.error import InvalidToken
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    TypeHandler,
+)
+from telegram.request import HTTPXRequest
+
+from cli import download_command
+from config import Settings, SettingsError, load_settings
+from db import close_database, open_database
+from downloader.fetch import Fetcher
+from downloader.jobs import JobManager
+from downloader.network import Network
+from downloader.service import DownloadService
+from handlers import access, accounts, basic, downloads, errors, schedule, startup
+from handlers.commands import bot_commands
+from handlers.context import CONTEXT_TYPES, BotData
+from handlers.status import StatusBoard
+from logsetup import configure_logging
+
+log = logging.getLogger("bot")
+BAD_TOKEN = (
+    "Telegram rejected TELEGRAM_BOT_TOKEN: copy the token again from @BotFather "
+    "(it looks like 123456789:AA...), and check TELEGRAM_API_URL if you set it."
+)
+
+
+@dataclass
+class Services:
+    """What one process owns: database-backed download service and its job manager."""
+
+    service: DownloadService
+    jobs: JobManager
+    fetcher: Fetcher
+
+    async def close(self) -> None:
+        """Stop jobs (they save themselves for /resume), close clients and the database."""
+        await self.jobs.shutdown()
+        await self.fetcher.aclose()
+        for source in self.service.sources.values():
+            await asyncio.to_thread(source.close)
+        await close_database()
+
+
+def network_of(settings: Settings) -> Network:
+    """Proxy and certificate settings for every client."""
+    return Network(settings.https_proxy, settings.no_proxy, settings.ca_bundle)
+
+
+def make_sources(settings: Settings, network: Network, service_hook) -> dict:
+    """One Source per platform, configured from settings."""
+    instagram = InstagramSource(
+        session_file=settings.instagram_session_file,
+        cookies_file=settings.instagram_cookies_file,
+        login_username=settings.instagram_username,
+        request_delay=settings.request_delay,
+        on_wait=service_hook,
+    )
+    tiktok = TikTokSource(
+        proxy=network.proxy,
+        ca_file=str(network.merged_bundle(settings.data_dir)) if settings.ca_bundle else None,
+        extra_options=settings.ytdlp_options,
+    )
+    return {"instagram": instagram, "tiktok": tiktok}
+
+
+async def open_services(settings: Settings) -> Services:
+    """Open the database and build the download service (bot and command line alike)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    network = network_of(settings)
+    network.apply_to_environment(settings.data_dir)
+    await open_database(settings.effective_database_url)
+    fetcher = Fetcher(
+        proxy=network.proxy,
+        ssl_context=network.ssl_context(),
+        connections=settings.download_concurrency * 2,
+    )
+    service = DownloadService(
+        data_dir=settings.data_dir,
+        sources={},
+        fetcher=fetcher,
+        concurrency=settings.download_concurrency,
+        write_metadata=settings.write_metadata,
+        stop_after_archived=settings.instagram_stop_after_archived,
+        platform_slots={"tiktok": settings.syncall_tiktok_concurrency},
+    )
+    service.sources.update(make_sources(settings, network, service.report_wait))
+    return Services(service, JobManager(service), fetcher)
+
+
+def build_application(settings: Settings) -> Application:
+    """The one place that builds the Application and registers every handler, in order."""
+    network = network_of(settings)
+    api = settings.telegram_api_url.rstrip("/")
+    request = HTTPXRequest(
+        proxy=network.proxy_for(api),
+        httpx_kwargs={"verify": network.ssl_context()},
+    )
+    polling = HTTPXRequest(
+        proxy=network.proxy_for(api),
+        read_timeout=30,
+        httpx_kwargs={"verify": network.ssl_context()},
+    )
+    app = (
+        ApplicationBuilder()
+        .token(settings.token())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .request(request)
+        .get_updates_request(polling)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .context_types(CONTEXT_TYPES)
+        .post_init(lambda application: _post_init(application, settings))
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    app.bot_data.allowed_user_ids = frozenset(settings.allowed_user_ids)
+
+    # Access control runs first (group -1) and stops updates from strangers.
+    app.add_handler(TypeHandler(Update, access.gatekeeper), group=-1)
+    app.add_handler(CommandHandler("start", basic.start))
+    app.add_handler(CommandHandler("help", basic.help_command))
+    app.add_handler(CommandHandler("download", downloads.download, block=False))
+    app.add_handler(CommandHandler("syncall", downloads.syncall, block=False))
+    app.add_handler(CommandHandler("add", accounts.add, block=False))
+    app.add_handler(CommandHandler("remove", accounts.remove))
+    app.add_handler(CommandHandler("list", accounts.list_accounts))
+    app.add_handler(CommandHandler("status", downloads.status))
+    app.add_handler(CommandHandler("pause", downloads.pause))
+    app.add_handler(CommandHandler("resume", downloads.resume))
+    app.add_handler(CommandHandler("cancel", downloads.cancel))
+    app.add_handler(CommandHandler("schedule", schedule.schedule_command))
+    app.add_handler(CallbackQueryHandler(downloads.button, pattern=r"^job:"))
+    app.add_handler(CallbackQueryHandler(accounts.button, pattern=r"^(acct|list):"))
+    app.add_handler(CallbackQueryHandler(downloads.stale_button))
+    app.add_error_handler(errors.on_error)
+    return app
+
+
+async def _post_init(app: Application, settings: Settings) -> None:
+    """Open resources, publish the command menu, restore schedule and interrupted jobs."""
+    services = await open_services(settings)
+    data: BotData = app.bot_data
+    data.service, data.jobs = services.service, services.jobs
+    data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval)
+    data.extras["services"] = services
+    data.extras["settings"] = settings
+    await app.bot.set_my_commands(bot_commands())
+    await startup.recover_jobs(app, settings)
+    await schedule.restore(app, settings)
+    log.info("bot @%s ready", app.bot.username)
+
+
+async def _post_shutdown(app: Application) -> None:
+    """Pause and save running jobs, then close everything."""
+    data: BotData = app.bot_data
+    services: Services | None = data.extras.get("services")
+    if services is not None:
+        await services.close()
+    if data.board is not None:
+        await data.board.flush()
+
+
+def run_bot(settings: Settings) -> int:
+    """Long-poll Telegram until SIGINT/SIGTERM."""
+    app = build_application(settings)
+    try:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        print(BAD_TOKEN, file=sys.stderr)
+        return 2
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: run (default) or download."""
+    parser = argparse.ArgumentParser(
+        prog="bot.py",
+        description="Telegram bot that archives Instagram and TikTok accounts. "
+        "Settings come from the environment or a .env file (see README).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run the Telegram bot (the default)")
+    dl = sub.add_parser(
+        "download",
+        help="download one account now, in the terminal",
+        description="Download an account's new content with a progress bar per phase, "
+        "using the same settings, database and archive as the bot.",
+    )
+    dl.add_argument("target", help="name, @name or profile URL")
+    dl.add_argument(
+        "--platform", choices=["instagram", "tiktok"], help="default: from the URL, else instagram"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen sub-command; errors become one sentence and a non-zero exit."""
+    args = parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings)
+        if args.command == "download":
+            return asyncio.run(download_command(settings, args.target, args.platform, open_services))
+        return run_bot(settings)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""JobManager: starts jobs as tasks, runs sync-all, pauses, resumes and shuts down.
+
+Telegram-agnostic: chat, scheduler and command line all drive jobs through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from db import queries
+from db.models import Account, Job
+from downloader.events import JobResult, SyncAccountDone, SyncFinished, SyncStarted
+from downloader.service import DownloadService
+
+log = logging.getLogger(__name__)
+FINISHED = ("completed", "failed", "cancelled")
+
+
+class JobManager:
+    """Owns the asyncio tasks of running jobs."""
+
+    def __init__(self, service: DownloadService):
+        self.service = service
+        self._tasks: dict[int, asyncio.Task] = {}
+
+    def is_running(self, job_id: int) -> bool:
+        """True while the job's task is alive in this process."""
+        task = self._tasks.get(job_id)
+        return task is not None and not task.done()
+
+    async def prepare_download(
+        self, account: Account, *, chat_id: int | None, phases: list[str] | None = None
+    ) -> tuple[Job, bool]:
+        """A new queued download (start it with `start`), or the running one and False."""
+        existing = await queries.active_job_for(account)
+        if existing is not None and self.is_running(existing.id):
+            return existing, False
+        return await self.service.create_job(account, chat_id=chat_id, phases=phases), True
+
+    def start(self, job: Job) -> asyncio.Task:
+        """Run (or resume) a job in the background."""
+        self.service.control(job.id)
+        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+        self._tasks[job.id] = task
+        return task
+
+    async def _run(self, job: Job):
+        try:
+            if job.kind == "syncall":
+                return await self._run_syncall(job)
+            return await self.service.run(job)
+        finally:
+            self._tasks.pop(job.id, None)
+
+    async def running_syncall(self) -> Job | None:
+        """The sync-all running in this process, if any."""
+        ids = [job_id for job_id in list(self._tasks) if self.is_running(job_id)]
+        return await Job.filter(id__in=ids, kind="syncall").first() if ids else None
+
+    async def prepare_syncall(
+        self, *, chat_id: int | None, phases: list[str] | None = None
+    ) -> tuple[Job, bool]:
+        """A queued sync-all of every tracked account, or the running one and False."""
+        running = await self.running_syncall()
+        if running is not None:
+            return running, False
+        parent = await Job.create(kind="syncall", chat_id=chat_id, phases=phases or [])
+        for account in await queries.tracked_accounts():
+            own = self.service.sources[account.platform].phases
+            if phases is None or set(phases) & set(own):  # a stories-only sync skips TikTok
+                await self.service.create_job(account, phases=phases, parent=parent)
+        return parent, True
+
+    async def _run_syncall(self, parent: Job) -> list[JobResult]:
+        """Run the unfinished children; the service bounds concurrency per platform."""
+        parent.state = "running"
+        await parent.save(update_fields=["state", "updated_at"])
+        children = await Job.filter(parent=parent).order_by("id").prefetch_related("account")
+        todo = [child for child in children if child.state not in FINISHED]
+        total = len(children)
+        done = total - len(todo)
+        self.service.emit(SyncStarted(parent.id, total, tuple(parent.phases) or None))
+        results: list[JobResult] = []
+        for coro in asyncio.as_completed([self._child(c) for c in todo]):
+            result = await coro
+            results.append(result)
+            done += 1
+            self.service.emit(SyncAccountDone(parent.id, done, total, result))
+        state = _syncall_state(results)
+        parent.state = state
+        if state in FINISHED:
+            parent.finished_at = queries.now()
+        await parent.save()
+        self.service.emit(SyncFinished(parent.id, state, results))
+        log.info("sync-all %s %s (%d accounts)", parent.id, state, total)
+        return results
+
+    async def _child(self, job: Job) -> JobResult:
+        self.service.control(job.id)
+        return await self.service.run(job)
+
+    async def pause(self, job: Job) -> bool:
+        """Pause a job (for a sync-all: every child); False if it is not active."""
+        return await self._ask(job, self.service.pause)
+
+    async def cancel(self, job: Job) -> bool:
+        """Cancel a job (for a sync-all: every child); a paused one is marked cancelled."""
+        if await self._ask(job, self.service.cancel):
+            return True
+        await job.refresh_from_db()
+        if job.state not in queries.RESUMABLE_STATES:
+            return False
+        await Job.filter(parent=job, state__in=queries.RESUMABLE_STATES).update(state="cancelled")
+        job.state, job.finished_at = "cancelled", queries.now()
+        await job.save(update_fields=["state", "finished_at", "updated_at"])
+        return True
+
+    async def _ask(self, job: Job, action) -> bool:
+        if job.kind != "syncall":
+            return action(job.id)
+        child_ids = await Job.filter(parent=job).values_list("id", flat=True)
+        return any([action(child_id) for child_id in child_ids])
+
+    async def resume(self, job: Job) -> bool:
+        """Continue a paused or interrupted job; False if it is not resumable."""
+        await job.refresh_from_db()
+        if job.state not in queries.RESUMABLE_STATES or self.is_running(job.id):
+            return False
+        job.state = "queued"
+        await job.save(update_fields=["state", "updated_at"])
+        if job.kind == "syncall":
+            await Job.filter(parent=job, state__in=queries.RESUMABLE_STATES).update(state="queued")
+        self.start(job)
+        return True
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Ask running jobs to stop at the next item, wait a little, then cancel them."""
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        if not tasks:
+            return
+        self.service.interrupt_all()
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2)
+        log.info("saved %d running job(s) for /resume", len(tasks))
+
+
+def _syncall_state(results: list[JobResult]) -> str:
+    """A sync-all is paused/cancelled/interrupted if its children stopped that way."""
+    for state in ("interrupted", "cancelled", "paused"):
+        if any(r.state == state for r in results):
+            return state
+    return "completed"

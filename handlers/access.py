@@ -1,0 +1,34 @@
+"""Access control: only ALLOWED_USER_IDS may use commands and buttons."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop
+
+from handlers.context import Context
+
+log = logging.getLogger(__name__)
+
+
+def not_allowed_text(user_id: int) -> str:
+    """What a stranger is told: their id and how the owner can allow it."""
+    return (
+        f"Sorry, you are not allowed to use this bot. Your Telegram user id is {user_id}. "
+        f"If this is your bot, add {user_id} to ALLOWED_USER_IDS and restart it."
+    )
+
+
+async def gatekeeper(update: Update, context: Context) -> None:
+    """Runs before every other handler; stops updates from users who are not allowed."""
+    user = update.effective_user
+    if user is not None and user.id in context.bot_data.allowed_user_ids:
+        return
+    user_id = user.id if user else 0
+    log.warning("refused update %s from user %s", update.update_id, user_id)
+    if update.callback_query is not None:
+        await update.callback_query.answer(not_allowed_text(user_id), show_alert=True)
+    elif update.effective_message is not None and update.effective_chat is not None:
+        await update.effective_message.reply_text(not_allowed_text(user_id))
+    raise ApplicationHandlerStop

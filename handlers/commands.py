@@ -1,0 +1,48 @@
+"""The bot's command list: one source for /help and Telegram's command menu."""
+
+from __future__ import annotations
+
+from telegram import BotCommand
+
+# (command, arguments, one-line description)
+COMMANDS: list[tuple[str, str, str]] = [
+    (
+        "download",
+        "<user or URL> [instagram|tiktok]",
+        "download an account's new posts, stories, highlights or videos",
+    ),
+    ("syncall", "", "download new content of every tracked account"),
+    ("add", "<user or URL> [instagram|tiktok]", "track an account"),
+    ("remove", "<user or URL>", "stop tracking an account (files kept unless you choose)"),
+    ("list", "", "tracked accounts with last sync and archived counts"),
+    ("status", "", "what is running, queued and paused; the next scheduled sync"),
+    ("pause", "[user]", "pause a running download"),
+    ("resume", "[user]", "continue a paused or interrupted download"),
+    ("cancel", "[user]", "stop a download (finished files stay)"),
+    (
+        "schedule",
+        "[every 6h | daily 03:00 [TZ] | off | quiet on|off | stories ...]",
+        "show or change the automatic sync",
+    ),
+    ("help", "", "this list"),
+]
+
+
+def bot_commands() -> list[BotCommand]:
+    """The menu Telegram shows next to the text field (setMyCommands)."""
+    return [BotCommand(name, text[:256]) for name, _, text in COMMANDS]
+
+
+def help_text() -> str:
+    """The /help message (HTML): every command with one line."""
+    lines = ["<b>Commands</b>"]
+    for name, args, text in COMMANDS:
+        shown = f"/{name} {args}".strip()
+        lines.append(f"<code>{_escape(shown)}</code> — {_escape(text)}")
+    lines.append("")
+    lines.append("A bare name means Instagram; send a tiktok.com/@name link or add 'tiktok' for TikTok.")
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,46 @@
+"""At start-up: jobs that were running when the process died become `interrupted`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+from telegram.ext import Application
+
+from config import Settings
+from db import queries
+from downloader.paths import remove_temp_files
+from handlers.context import BotData
+
+log = logging.getLogger(__name__)
+
+
+async def recover_jobs(app: Application, settings: Settings) -> None:
+    """Mark dead jobs interrupted, remove temp files, tell each chat (or resume them)."""
+    removed = await asyncio.to_thread(remove_temp_files, settings.data_dir)
+    if removed:
+        log.info("removed %d leftover temporary file(s)", removed)
+    jobs = [job for job in await queries.mark_interrupted() if job.parent_id is None]
+    if not jobs:
+        return
+    data: BotData = app.bot_data
+    if settings.auto_resume:
+        for job in jobs:
+            if job.chat_id is not None:
+                await _attach(data, job)
+            await data.jobs.resume(job)
+        log.info("resumed %d interrupted job(s) automatically", len(jobs))
+        return
+    per_chat = Counter(job.chat_id for job in jobs if job.chat_id is not None)
+    for chat_id, count in per_chat.items():
+        noun = "download was" if count == 1 else "downloads were"
+        await app.bot.send_message(chat_id, f"{count} {noun} interrupted by a restart — /resume")
+    log.info("%d interrupted job(s) wait for /resume", len(jobs))
+
+
+async def _attach(data: BotData, job) -> None:
+    if job.kind == "syncall":
+        await data.board.attach_sync(job, job.chat_id)
+    else:
+        await data.board.attach_job(job, job.chat_id)

@@ -1,0 +1,40 @@
+"""Logging: one line per event, with secrets (bot token, cookies) redacted everywhere."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from config import Settings
+
+# Bot API URLs carry the token (/bot<token>/method); redact any token-shaped text too.
+_TOKEN_SHAPE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b")
+
+
+class RedactSecrets(logging.Filter):
+    """Replace known secrets in every record before any handler formats it."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self._secrets = [s for s in secrets if s and len(s) >= 6]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for secret in self._secrets:
+            message = message.replace(secret, "[redacted]")
+        record.msg, record.args = _TOKEN_SHAPE.sub("[redacted-token]", message), None
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to stderr at LOG_LEVEL; keep chatty libraries quiet."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    handler.addFilter(RedactSecrets([token]))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
+    for name in ("httpx", "httpcore", "apscheduler", "tortoise", "aiosqlite", "asyncio"):
+        logging.getLogger(name).setLevel(logging.WARNING)
