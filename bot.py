@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
 from dataclasses import dataclass
 
 from downloader.sources.instagram import InstagramSource
@@ -29,6 +30,7 @@ from telegram.request import HTTPXRequest
 from cli import download_command
 from config import Settings, SettingsError, load_settings
 from db import close_database, open_database
+from downloader.archive import ArchiveView
 from downloader.fetch import Fetcher
 from downloader.jobs import JobManager
 from downloader.network import Network
@@ -68,24 +70,26 @@ def network_of(settings: Settings) -> Network:
     return Network(settings.https_proxy, settings.no_proxy, settings.ca_bundle)
 
 
-def make_sources(settings: Settings, network: Network, service_hook) -> dict:
-    """One Source per platform, configured from settings."""
+def make_sources(settings: Settings, network: Network, service_hook, sleep=time.sleep) -> dict:
+    """One Source per platform, configured from settings (``sleep``: tests skip real waits)."""
     instagram = InstagramSource(
         session_file=settings.instagram_session_file,
         cookies_file=settings.instagram_cookies_file,
         login_username=settings.instagram_username,
         request_delay=settings.request_delay,
         on_wait=service_hook,
+        sleep=sleep,
     )
     tiktok = TikTokSource(
         proxy=network.proxy,
         ca_file=str(network.merged_bundle(settings.data_dir)) if settings.ca_bundle else None,
         extra_options=settings.ytdlp_options,
+        archive=ArchiveView(asyncio.get_running_loop()),
     )
     return {"instagram": instagram, "tiktok": tiktok}
 
 
-async def open_services(settings: Settings) -> Services:
+async def open_services(settings: Settings, *, sleep=time.sleep) -> Services:
     """Open the database and build the download service (bot and command line alike)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     network = network_of(settings)
@@ -105,7 +109,7 @@ async def open_services(settings: Settings) -> Services:
         stop_after_archived=settings.instagram_stop_after_archived,
         platform_slots={"tiktok": settings.syncall_tiktok_concurrency},
     )
-    service.sources.update(make_sources(settings, network, service.report_wait))
+    service.sources.update(make_sources(settings, network, service.report_wait, sleep))
     return Services(service, JobManager(service), fetcher)
 
 

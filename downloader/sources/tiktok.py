@@ -113,7 +113,7 @@ def translate(exc: BaseException, *, username: str | None = None) -> DownloadErr
         return LoginRequired(LOGIN_REQUIRED)
     if status is not None:
         return _http_error(status)
-    return _network_error(chain) or DownloadError(f"TikTok download failed: {_short(chain[-1])}")
+    return _network_error(chain) or DownloadError(f"TikTok download failed: {_short(chain[0])}")
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -213,25 +213,24 @@ def _add_ca_file(handler, ca_file: str) -> None:
 
 
 class _Archive:
-    """yt-dlp's view of our archive: lookups go to ours, yt-dlp's additions stay here.
+    """yt-dlp's view of our archive: lookups go to the database, additions are ignored.
 
     yt-dlp skips lookups when the archive is falsy and calls ``add`` after each
-    download; the service records finished videos in the database itself.
+    download; the service records finished videos itself, and a file deleted from
+    disk must be downloadable again in the same process, so nothing is cached here.
     """
 
     def __init__(self, archive: Container[str]):
         self._archive = archive
-        self._added: set[str] = set()
 
     def __contains__(self, archive_id: object) -> bool:
-        return archive_id in self._added or archive_id in self._archive
+        return archive_id in self._archive
 
     def __bool__(self) -> bool:
         return True
 
     def add(self, archive_id: str) -> None:
-        """Remember what yt-dlp downloaded in this process."""
-        self._added.add(archive_id)
+        """Nothing to do: the service records the file once it is safely on disk."""
 
 
 class _YtDlpLog:
@@ -244,7 +243,10 @@ class _YtDlpLog:
         log.debug("%s", message)
 
     def warning(self, message: str) -> None:
-        log.warning("%s", message)
+        # Without curl_cffi yt-dlp warns about impersonation on every extractor; TikTok's
+        # web pages work without it, so this is noise in a log people actually read.
+        level = logging.DEBUG if "impersonat" in message else logging.WARNING
+        log.log(level, "%s", message)
 
     def error(self, message: str) -> None:
         log.debug("%s", message)
@@ -254,7 +256,8 @@ class _Worker:
     """One YoutubeDL, used by one thread at a time, and the progress hook of its download."""
 
     def __init__(self, params: dict, ca_file: str | None):
-        self.ydl = _YoutubeDL(params, ca_file)
+        # YoutubeDL keeps and mutates the dict it is given (outtmpl above all): one each.
+        self.ydl = _YoutubeDL(dict(params), ca_file)
         self.ydl.add_progress_hook(self._on_progress)
         self._progress: ProgressFn | None = None
 
@@ -267,7 +270,8 @@ class _Worker:
     def download(self, url: str, target: Path, progress: ProgressFn) -> dict | None:
         """Download one video to exactly ``target``; None when the archive already has it."""
         # Doubled "%" keeps the path literal through yt-dlp's template formatting.
-        self.ydl.params["outtmpl"]["default"] = str(target).replace("%", "%%")
+        outtmpl = {**self.ydl.params["outtmpl"], "default": str(target).replace("%", "%%")}
+        self.ydl.params["outtmpl"] = outtmpl
         self._progress = progress
         try:
             return self.ydl.extract_info(url, download=True)
@@ -351,25 +355,8 @@ class TikTokSource:
         if ca_file:
             # Fail at start-up, not on the first download, when the file is unusable.
             ssl.create_default_context(cafile=ca_file)
-        params = {
-            "logger": _YtDlpLog(),
-            "quiet": True,
-            "noprogress": True,
-            # Trust the system store (and SSL_CERT_FILE) rather than certifi; ca_file is added.
-            "compat_opts": ["no-certifi"],
-            # Write only the given path: no ".part" beside it, no resuming a stale file,
-            # and a file already there is replaced instead of "has already been downloaded".
-            "nopart": True,
-            "continuedl": False,
-            "overwrites": True,
-            "fixup": "never",  # fixups need ffmpeg and TikTok's progressive mp4s need none
-            "download_archive": _Archive(archive) if archive is not None else None,
-        }
-        if proxy is not None:
-            params["proxy"] = proxy
-        if test_mode:
-            params |= {"retries": 0, "extractor_retries": 0, "socket_timeout": 5}
-        params |= extra_options or {}
+        self._archive = _Archive(archive) if archive is not None else None
+        params = _ytdlp_params(proxy, self._archive, test_mode) | (extra_options or {})
         self._workers = _Workers(params, ca_file)
 
     def resolve(self, username: str) -> Account:
@@ -472,10 +459,41 @@ class TikTokSource:
                 raise  # ours, e.g. raised by the progress callback to cancel
             except (YoutubeDLError, OSError) as exc:
                 raise _for_video(translate(exc), video_id) from exc
-        if info is None:
-            raise DownloadError(f"TikTok video {video_id} is already in the archive.")
+            finally:
+                # yt-dlp leaves its partial file behind on failure; the service cleans only
+                # the path it gave us.
+                target.with_name(target.name + ".part").unlink(missing_ok=True)
         if not target.is_file():
-            raise DownloadError(f"TikTok video {video_id}: yt-dlp wrote no file.")
+            # extract_info answers None, unfetched, for a video the archive has (a job that
+            # overlapped this one may have just archived it).
+            archived = info is None and f"{PLATFORM} {video_id}" in (self._archive or ())
+            reason = "is already in the archive" if archived else "was not written by yt-dlp"
+            raise DownloadError(f"TikTok video {video_id} {reason}.")
+
+
+def _ytdlp_params(proxy: str | None, archive: _Archive | None, test_mode: bool) -> dict:
+    """YoutubeDL options for listing and for writing one video to an exact path."""
+    params = {
+        "logger": _YtDlpLog(),
+        "quiet": True,
+        "noprogress": True,
+        # Trust the system store (and SSL_CERT_FILE) rather than certifi; ca_file is added.
+        "compat_opts": ["no-certifi"],
+        # Keep yt-dlp's "<path>.part" (renamed to the path at the end): with "nopart" its
+        # HTTP downloader strips a ".part" ending, which the service's temp names have.
+        # Never resume a stale ".part", and replace a file already at the path instead
+        # of reporting it "has already been downloaded".
+        "continuedl": False,
+        "overwrites": True,
+        "fixup": "never",  # fixups need ffmpeg and TikTok's progressive mp4s need none
+        # yt-dlp skips archived videos before fetching their pages.
+        "download_archive": archive,
+    }
+    if proxy is not None:
+        params["proxy"] = proxy
+    if test_mode:
+        params |= {"retries": 0, "extractor_retries": 0, "socket_timeout": 5}
+    return params
 
 
 def _account(username: str, detail: dict) -> Account:

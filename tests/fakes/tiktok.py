@@ -17,8 +17,9 @@ facts" and tiktok_requests.txt):
   so media lives on a CDN host name.
 
 Switches: ``rate_limited`` (429 on every host), ``ip_blocked`` (statusCode
-10204), per video ``page_http``/``page_status``/``media_http``, and
-``media_delay`` (slow media). Requests are counted by FakeInternet.
+10204), per account ``listing_hidden``, per video ``page_http``/``page_status``/
+``media_http``, and ``media_delay`` (slow media). FakeInternet records every
+request; the ``count_*`` helpers count the ones tests care about.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class FakeAccount:
     nickname: str
     user_id: str
     private: bool = False
+    # The listing shows nothing but says there is more, as TikTok does when every
+    # video is private or a login is needed (yt-dlp then asks for a login).
+    listing_hidden: bool = False
     posts: list[FakePost] = field(default_factory=list)
 
     @property
@@ -155,9 +159,7 @@ class FakeTikTok:
 
     def count_user_pages(self, username: str) -> int:
         """Requests for the user page of ``username``."""
-        return sum(
-            1 for req in self.internet.requests if req.host == WWW and req.path == f"/@{username}"
-        )
+        return sum(1 for req in self.internet.requests if req.host == WWW and req.path == f"/@{username}")
 
     def count_listing(self) -> int:
         """Requests to the item_list API."""
@@ -169,9 +171,7 @@ class FakeTikTok:
         return sum(
             1
             for req in self.internet.requests
-            if req.host == WWW
-            and "/video/" in req.path
-            and (prefix is None or req.path.startswith(prefix))
+            if req.host == WWW and "/video/" in req.path and (prefix is None or req.path.startswith(prefix))
         )
 
     def count_media(self) -> int:
@@ -214,13 +214,13 @@ class FakeTikTok:
 
     def _item_list(self, request: web.Request) -> web.Response:
         query = request.query
-        account = next(
-            (acc for acc in self.accounts.values() if acc.sec_uid == query.get("secUid")), None
-        )
+        account = next((acc for acc in self.accounts.values() if acc.sec_uid == query.get("secUid")), None)
         if self.ip_blocked:
             return web.json_response({"statusCode": STATUS_IP_BLOCKED, "itemList": []})
         if account is None or account.private:
             return web.json_response({"statusCode": 0, "itemList": [], "hasMorePrevious": False})
+        if account.listing_hidden:
+            return web.json_response({"statusCode": 0, "itemList": [], "hasMorePrevious": True})
         try:
             cursor = int(query.get("cursor", ""))
         except ValueError:

@@ -1,0 +1,76 @@
+"""Building blocks for tests that run our real service or bot against the fakes."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from bot import build_application, open_services
+from config import Settings
+from db import queries
+
+TOKEN = "123456:TEST-TOKEN"
+OWNER = 4242
+STRANGER = 777
+
+
+def make_settings(data_dir: Path, *, net=None, telegram=None, **overrides) -> Settings:
+    """Settings as a user would give them, pointing at the fakes; no .env is read."""
+    values = {
+        "telegram_bot_token": TOKEN,
+        "allowed_user_ids": [OWNER],
+        "data_dir": data_dir,
+        "instagram_request_delay": "0",
+        "status_edit_interval": 0.5,
+        "ytdlp_options": {"retries": 0, "extractor_retries": 0, "socket_timeout": 5},
+    }
+    if net is not None:
+        values |= {
+            "https_proxy": net.proxy_url,
+            "no_proxy": "127.0.0.1,localhost",
+            "ca_bundle": Path(net.ca_path),
+        }
+    if telegram is not None:
+        values["telegram_api_url"] = telegram.url
+    return Settings(_env_file=None, **(values | overrides))
+
+
+async def services_for(settings: Settings):
+    """The real services (database, fetcher, sources) with instant rate-limit waits."""
+    return await open_services(settings, sleep=lambda seconds: None)
+
+
+async def run_download(services, platform: str, username: str):
+    """One download job of an account, as /download or the command line runs it."""
+    account = await queries.get_or_create_account(platform, username)
+    job = await services.service.create_job(account)
+    return await services.service.run(job)
+
+
+def files_under(root: Path) -> dict[str, int]:
+    """Every file below ``root`` (relative path -> size)."""
+    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+async def archived_count(platform: str) -> int:
+    """Rows in the archive for a platform."""
+    from db.models import MediaItem
+
+    return await MediaItem.filter(platform=platform).count()
+
+
+@asynccontextmanager
+async def running_bot(settings: Settings):
+    """The real Application from bot.py, polling the fake Telegram, in this event loop."""
+    app = build_application(settings)
+    await app.initialize()
+    await app.post_init(app)
+    await app.updater.start_polling(poll_interval=0.0, timeout=1)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await app.post_shutdown(app)
+        await app.shutdown()

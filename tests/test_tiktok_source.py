@@ -1,0 +1,328 @@
+"""The TikTok source: real yt-dlp against the fake TikTok, through the proxy, over verified TLS."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from yt_dlp.utils import DownloadError as YtDlpDownloadError
+from yt_dlp.utils import ExtractorError
+
+from downloader.errors import (
+    README_LOGIN,
+    DownloadError,
+    LoginRequired,
+    NotFound,
+    Private,
+    RateLimited,
+    Transient,
+)
+from downloader.sources.tiktok import CERTIFICATE, PHOTO_REASON, TikTokSource, translate
+from tests.fakes.tiktok import WWW, FakeTikTok
+
+
+@pytest.fixture
+def fake(internet, monkeypatch):
+    """A fresh fake TikTok; the environment does NOT point at the fake (params must)."""
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    internet.clear()
+    internet.latency, internet.bandwidth = 0.0, None
+    tiktok = FakeTikTok(internet, page_size=4)
+    yield tiktok
+    for host in list(internet._handlers):
+        internet.remove_host(host)
+
+
+def make_source(internet, **kwargs) -> TikTokSource:
+    """A source reaching the fake through its proxy and trusting its CA via ``ca_file``."""
+    return TikTokSource(proxy=internet.proxy_url, ca_file=internet.ca_path, test_mode=True, **kwargs)
+
+
+@pytest.fixture
+def source(internet):
+    tiktok = make_source(internet)
+    yield tiktok
+    tiktok.close()
+
+
+def list_all(source: TikTokSource, username: str, cursor: str | None = None):
+    """Resolve and list every page."""
+    account = source.resolve(username)
+    return account, list(source.pages(account, "videos", cursor))
+
+
+def no_progress(done: int, total: int | None) -> None:
+    """A progress callback that ignores progress."""
+
+
+def temp_name(tmp_path: Path, video_id: str) -> Path:
+    """A temporary name shaped like the service's (it ends in ".part")."""
+    return tmp_path / f".20250615_{video_id}.mp4.1a2b3c4d.part"
+
+
+def test_resolve_reads_the_account_from_its_user_page(fake, internet, source):
+    alice = fake.add_account("alice.dance", videos=3, photos=(1,))
+
+    account = source.resolve("alice.dance")
+
+    assert account.platform == "tiktok"
+    assert account.username == "alice.dance"
+    assert account.user_id == alice.sec_uid
+    assert account.display_name == alice.nickname
+    assert account.is_private is False
+    assert account.media_count == 4
+    assert [(r.host, r.path) for r in internet.requests] == [(WWW, "/@alice.dance")]
+
+
+def test_listing_over_pages_yields_every_video_once_with_ids_and_dates(fake, internet, source):
+    alice = fake.add_account("alice.dance", videos=10)  # 4 + 4 + 2
+
+    _, pages = list_all(source, "alice.dance")
+
+    items = [item for page in pages for item in page.items]
+    assert [item.media_id for item in items] == [post.id for post in alice.posts]
+    assert [item.taken_at for item in items] == [
+        datetime.fromtimestamp(post.create_time, UTC) for post in alice.posts
+    ]
+    assert all(item.kind == "video" and item.ext == "mp4" for item in items)
+    assert all(page.total == 10 for page in pages)
+    assert [page.cursor is None for page in pages] == [False, False, True]
+    assert items[0].metadata["description"] == alice.posts[0].desc
+    # One item_list request per page, and no video page until something is downloaded.
+    assert fake.count_listing() == 3
+    assert fake.count_video_pages() == 0
+    assert fake.count_media() == 0
+
+
+def test_download_writes_exactly_the_temp_path_with_progress(fake, source, tmp_path):
+    alice = fake.add_account("alice.dance", videos=2)
+    _, pages = list_all(source, "alice.dance")
+    item = pages[0].items[1]
+    temp = temp_name(tmp_path, item.media_id)
+    calls: list[tuple[int, int | None]] = []
+
+    item.download(temp, lambda done, total: calls.append((done, total)))
+
+    assert [p.name for p in tmp_path.iterdir()] == [temp.name]
+    assert temp.read_bytes() == alice.posts[1].content()
+    size = alice.posts[1].size
+    assert calls[-1] == (size, size)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert fake.count_video_pages() == 1
+
+
+@pytest.mark.parametrize("name", ["100% $HOME ~ %(id)s.part", "plain.mp4"])
+def test_download_takes_the_path_literally(fake, source, tmp_path, name):
+    alice = fake.add_account("alice.dance", videos=1)
+    _, pages = list_all(source, "alice.dance")
+    temp = tmp_path / name
+
+    pages[0].items[0].download(temp, no_progress)
+
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert temp.stat().st_size == alice.posts[0].size
+
+
+def test_concurrent_downloads_each_get_their_own_file(fake, source, tmp_path):
+    alice = fake.add_account("alice.dance", videos=4)
+    fake.media_delay = 0.005  # slow media so the downloads overlap
+    _, pages = list_all(source, "alice.dance")
+    items = pages[0].items
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: i.download(temp_name(tmp_path, i.media_id), no_progress), items))
+
+    for post in alice.posts:
+        assert temp_name(tmp_path, post.id).read_bytes() == post.content()
+
+
+def test_relisting_an_archived_account_costs_only_the_listing(fake, internet, tmp_path):
+    alice = fake.add_account("alice.dance", videos=8)  # two pages of 4
+    archive = {f"tiktok {post.id}" for post in alice.posts}
+    source = make_source(internet, archive=archive)
+    try:
+        _, pages = list_all(source, "alice.dance")
+        items = [item for page in pages for item in page.items]
+        # Were the service to download one anyway, yt-dlp's archive skips it unfetched.
+        with pytest.raises(DownloadError, match="already in the archive"):
+            items[0].download(temp_name(tmp_path, items[0].media_id), no_progress)
+    finally:
+        source.close()
+
+    assert len(items) == 8
+    assert fake.count_user_pages("alice.dance") == 1
+    assert fake.count_listing() == 2
+    assert fake.count_video_pages() == 0
+    assert fake.count_media() == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_photo_slideshows_are_reported_as_skipped(fake, source):
+    alice = fake.add_account("alice.dance", videos=5, photos=(1, 5))
+
+    _, pages = list_all(source, "alice.dance")
+
+    skipped = [entry for page in pages for entry in page.skipped]
+    listed = [item.media_id for page in pages for item in page.items]
+    assert skipped == [(alice.posts[1].id, PHOTO_REASON), (alice.posts[5].id, PHOTO_REASON)]
+    assert listed == [post.id for post in alice.videos]
+
+
+def test_resuming_from_a_cursor_continues_on_the_next_page(fake, internet, source):
+    alice = fake.add_account("alice.dance", videos=10)
+    account = source.resolve("alice.dance")
+    first = next(iter(source.pages(account, "videos", None)))
+    internet.clear()
+
+    rest = list(source.pages(account, "videos", first.cursor))
+
+    ids = [item.media_id for page in [first, *rest] for item in page.items]
+    assert ids == [post.id for post in alice.posts]
+    listing = [r for r in internet.requests if r.path == "/api/creator/item_list/"]
+    assert listing[0].query["cursor"] == first.cursor
+    assert len(listing) == 2
+
+
+def test_an_account_without_videos_lists_nothing_and_does_not_fail(fake, source):
+    fake.add_account("quiet", videos=0)
+
+    account, pages = list_all(source, "quiet")
+
+    assert account.media_count == 0
+    assert [(page.items, page.cursor) for page in pages] == [([], None)]
+    assert fake.count_listing() == 0
+
+
+def test_a_listing_that_hides_every_video_asks_for_cookies(fake, source):
+    alice = fake.add_account("alice.dance", videos=3)
+    alice.listing_hidden = True
+
+    with pytest.raises(LoginRequired) as caught:
+        list_all(source, "alice.dance")
+
+    assert "cookiefile" in caught.value.sentence
+    assert fake.count_listing() == 1
+
+
+def test_private_account(fake, source):
+    fake.add_account("secret", videos=3, private=True)
+
+    with pytest.raises(Private) as caught:
+        source.resolve("secret")
+
+    assert "@secret is private" in caught.value.sentence
+    assert "cookiefile" in caught.value.sentence
+
+
+def test_missing_account(fake, source):
+    with pytest.raises(NotFound) as caught:
+        source.resolve("ghost")
+
+    assert caught.value.sentence == "TikTok account @ghost does not exist."
+
+
+def test_rate_limited_everywhere(fake, source, tmp_path):
+    fake.add_account("alice.dance", videos=6)
+    account, pages = list_all(source, "alice.dance")
+    fake.rate_limited = True
+
+    with pytest.raises(RateLimited) as resolving:
+        source.resolve("alice.dance")
+    with pytest.raises(RateLimited):
+        list(source.pages(account, "videos", None))
+    item = pages[0].items[0]
+    with pytest.raises(RateLimited) as downloading:
+        item.download(temp_name(tmp_path, item.media_id), no_progress)
+
+    assert resolving.value.sentence.startswith("TikTok is rate limiting or has blocked this IP")
+    assert item.media_id in downloading.value.sentence
+
+
+def test_ip_blocked_10204(fake, source, tmp_path):
+    fake.add_account("alice.dance", videos=2)
+    account, pages = list_all(source, "alice.dance")
+    fake.ip_blocked = True
+
+    with pytest.raises(RateLimited) as resolving:
+        source.resolve("alice.dance")
+    with pytest.raises(RateLimited):
+        list(source.pages(account, "videos", None))
+    item = pages[0].items[0]
+    with pytest.raises(RateLimited) as downloading:
+        item.download(temp_name(tmp_path, item.media_id), no_progress)
+
+    assert resolving.value.sentence.startswith("TikTok is rate limiting or has blocked this IP")
+    assert downloading.value.sentence.startswith(f"TikTok video {item.media_id}: TikTok is rate")
+
+
+def test_one_failing_video_fails_alone(fake, source, tmp_path):
+    alice = fake.add_account("alice.dance", videos=4)
+    alice.posts[0].page_http = 500
+    alice.posts[1].media_http = 403
+    alice.posts[2].page_status = 10216  # a private post
+    _, pages = list_all(source, "alice.dance")
+    items = {item.media_id: item for page in pages for item in page.items}
+    errors = {}
+
+    for post in alice.posts:
+        try:
+            items[post.id].download(temp_name(tmp_path, post.id), no_progress)
+        except DownloadError as exc:
+            errors[post.id] = exc
+
+    assert isinstance(errors[alice.posts[0].id], Transient)
+    assert type(errors[alice.posts[1].id]) is DownloadError
+    assert isinstance(errors[alice.posts[2].id], LoginRequired)
+    for post_id, error in errors.items():
+        assert error.sentence.startswith(f"TikTok video {post_id}: ")
+    assert "cookiefile" in errors[alice.posts[2].id].sentence
+    assert README_LOGIN not in errors[alice.posts[2].id].sentence  # not Instagram's advice
+    assert sorted(p.name for p in tmp_path.iterdir()) == [temp_name(tmp_path, alice.posts[3].id).name]
+
+
+def test_cookiefile_from_extra_options_reaches_tiktok(fake, internet, tmp_path):
+    fake.add_account("alice.dance", videos=1)
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text(
+        "# Netscape HTTP Cookie File\n.tiktok.com\tTRUE\t/\tTRUE\t2147483647\tsessionid\tabc123\n"
+    )
+    source = make_source(internet, extra_options={"cookiefile": str(cookies)})
+    try:
+        source.resolve("alice.dance")
+    finally:
+        source.close()
+
+    assert "sessionid=abc123" in internet.requests[0].headers.get("Cookie", "")
+
+
+def test_without_ca_file_the_test_certificate_is_refused(fake, internet):
+    fake.add_account("alice.dance", videos=1)
+    source = TikTokSource(proxy=internet.proxy_url, test_mode=True)
+    try:
+        with pytest.raises(DownloadError) as caught:
+            source.resolve("alice.dance")
+    finally:
+        source.close()
+
+    assert caught.value.sentence == CERTIFICATE
+    assert internet.requests == []
+
+
+def test_translate_reads_ytdlp_errors_as_extract_info_raises_them():
+    def wrapped(message: str) -> YtDlpDownloadError:
+        try:
+            raise ExtractorError(message, expected=True)
+        except ExtractorError as exc:
+            return YtDlpDownloadError(f"ERROR: {message}", (type(exc), exc, None))
+
+    no_videos = translate(wrapped("This account does not have any videos posted"), username="x")
+    private = translate(wrapped("This user's account is private. Log into an account"))
+    blocked = translate(wrapped("Your IP address is blocked from accessing this post"))
+
+    assert no_videos.sentence == "TikTok account @x has not posted any videos."
+    assert isinstance(private, Private)
+    assert isinstance(blocked, RateLimited)
+    assert isinstance(translate(ConnectionResetError()), Transient)
