@@ -99,6 +99,7 @@ async def open_services(settings: Settings, *, sleep=time.sleep) -> Services:
         proxy=network.proxy,
         ssl_context=network.ssl_context(),
         connections=settings.download_concurrency * 2,
+        retries=settings.download_retries,
     )
     service = DownloadService(
         data_dir=settings.data_dir,

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     no_proxy: str | None = None
     ca_bundle: Path | None = None
     download_concurrency: int = Field(default=4, ge=1, le=32)
+    download_retries: int = Field(default=3, ge=0, le=10)
     instagram_stop_after_archived: int = Field(default=4, ge=1)
     write_metadata: bool = True
     status_edit_interval: float = Field(default=3.0, ge=0.5)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 import tempfile
 import threading
@@ -203,21 +204,32 @@ class FakeInternet:
         headers: dict[str, str] | None = None,
         abort_after: int | None = None,
         per_chunk_delay: float = 0.0,
+        per_byte_delay: float = 0.0,
+        stall_seconds: float = 0.0,
     ) -> web.StreamResponse:
-        """Stream ``data`` honouring ``bandwidth``; ``abort_after`` cuts the connection midway."""
+        """Stream ``data`` honouring ``bandwidth`` and the delays.
+
+        ``abort_after`` sends only that many bytes, waits ``stall_seconds`` (a stalled
+        transfer) and then cuts the connection, so the client sees a short read.
+        A HEAD request gets the headers only.
+        """
         response = web.StreamResponse(status=status, headers=headers)
         response.content_type = content_type
         response.content_length = len(data)
         await response.prepare(request)
+        if request.method == "HEAD":
+            await response.write_eof()
+            return response
         limit = len(data) if abort_after is None else min(abort_after, len(data))
         sent = 0
         while sent < limit:
             chunk = data[sent : min(sent + _CHUNK, limit)]
             await response.write(chunk)
             sent += len(chunk)
-            await self._throttle(len(chunk), per_chunk_delay)
+            await self._throttle(len(chunk), per_chunk_delay + per_byte_delay * len(chunk))
         if limit < len(data):
-            # Drop the connection with bytes still owed: the client sees a short read.
+            if stall_seconds:
+                await asyncio.sleep(stall_seconds)
             if request.transport is not None:
                 request.transport.abort()
             return response
@@ -283,9 +295,7 @@ class FakeInternet:
             return web.Response(status=421, text=f"fake internet: no site for {request.host}\n")
         return await handler(request)
 
-    async def _throttled_copy(
-        self, request: web.Request, response: web.Response
-    ) -> web.StreamResponse:
+    async def _throttled_copy(self, request: web.Request, response: web.Response) -> web.StreamResponse:
         body = response.body if isinstance(response.body, bytes) else b""
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
         return await self.send_bytes(
@@ -333,7 +343,7 @@ class FakeInternet:
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         await writer.drain()
         pumps = [
-            asyncio.ensure_future(_pump(reader, up_writer)),
+            asyncio.ensure_future(_pump(reader, up_writer, writer.get_extra_info("socket"))),
             asyncio.ensure_future(_pump(up_reader, writer)),
         ]
         self._tunnels.tasks.update(pumps)
@@ -348,11 +358,24 @@ class FakeInternet:
             up_writer.close()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-        while data := await reader.read(65536):
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, quickack_socket=None) -> None:
+    with contextlib.suppress(ConnectionError, asyncio.CancelledError, OSError):
+        while True:
+            _quickack(quickack_socket)
+            data = await reader.read(65536)
+            if not data:
+                return
             writer.write(data)
             await writer.drain()
+
+
+def _quickack(sock) -> None:
+    """ACK the client at once: requests sends headers and body in two writes with Nagle on,
+    so a delayed ACK here would add ~40 ms to every POST (Linux only; elsewhere a no-op)."""
+    option = getattr(socket, "TCP_QUICKACK", None)
+    if sock is not None and option is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, 1)
 
 
 async def _refuse(writer: asyncio.StreamWriter, status: int, reason: str) -> None:

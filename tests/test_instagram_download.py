@@ -1,0 +1,190 @@
+"""Instagram through the whole download service: real instaloader, fake Instagram, real DB."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from db.models import Job, MediaItem
+from downloader.events import ItemDone, summary_line
+from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
+from tests.harness import files_under, make_settings, run_download, services_for
+
+
+def media_files(root):
+    """Media on disk (not the JSON sidecars), name -> size."""
+    return {n: s for n, s in files_under(root).items() if not n.endswith(".json")} if root.exists() else {}
+
+
+def expected_post_files(profile) -> int:
+    """One file per image or video post, one per carousel child."""
+    return sum(len(p.children) if p.kind == "carousel" else 1 for p in profile.posts)
+
+
+@pytest.fixture
+def instagram(net):
+    fake = FakeInstagram(net)
+    fake.add_profile(make_profile("alice", 1001, posts=30))
+    return fake
+
+
+@pytest.fixture
+async def anonymous(instagram, net, data_dir):
+    services = await services_for(make_settings(data_dir, net=net, download_retries=0))
+    yield services
+    await services.close()
+
+
+@pytest.fixture
+async def logged_in(instagram, net, data_dir, tmp_path):
+    session = instagram.login()
+    session_file = write_session_file(tmp_path / "sessions" / "session-archivebot", session)
+    settings = make_settings(data_dir, net=net, instagram_session_file=session_file, download_retries=0)
+    services = await services_for(settings)
+    yield services
+    await services.close()
+
+
+def sizes_match(instagram, root):
+    """Every media file has exactly the bytes the fake CDN serves for it."""
+    by_size = {}
+    for profile in instagram.profiles.values():
+        by_size.update(profile.media())
+    for name, size in media_files(root).items():
+        assert size in by_size.values(), name
+
+
+async def test_anonymous_run_gets_posts_and_skips_the_rest(instagram, anonymous, data_dir):
+    result = await run_download(anonymous, "instagram", "alice")
+    posts, stories, highlights = result.phases
+    assert result.state == "completed"
+    assert posts.downloaded == expected_post_files(instagram.profiles["alice"])
+    assert stories.status == highlights.status == "skipped"
+    assert "Instagram login required" in stories.message and "README" in stories.message
+    assert summary_line(result) == f"Completed: {posts.downloaded} posts + 0 stories/highlights"
+    folder = data_dir / "downloads" / "instagram" / "alice"
+    assert len(media_files(folder / "posts")) == posts.downloaded
+    assert len([n for n in files_under(folder / "posts") if n.endswith(".json")]) == 30
+    assert not (folder / "stories").exists()
+    sizes_match(instagram, folder)
+
+
+async def test_logged_in_run_gets_all_three_phases_then_nothing(instagram, logged_in, data_dir, net):
+    profile = instagram.profiles["alice"]
+    result = await run_download(logged_in, "instagram", "alice")
+    posts, stories, highlights = result.phases
+    assert result.state == "completed", result
+    assert (posts.downloaded, stories.downloaded, highlights.downloaded) == (
+        expected_post_files(profile), len(profile.stories), sum(len(h.items) for h in profile.highlights))
+    folder = data_dir / "downloads" / "instagram" / "alice"
+    titles = sorted(p.name for p in (folder / "highlights").iterdir())
+    assert len(titles) == 3 and all("/" not in t and "<" not in t for t in titles)
+    assert "🌊 Summer ☀️" in titles
+    sizes_match(instagram, folder)
+    before = files_under(folder)
+    rows = await MediaItem.all().count()
+    assert rows == len(media_files(folder))
+
+    net.clear()
+    again = await run_download(logged_in, "instagram", "alice")
+    assert again.state == "completed" and again.new_items == 0
+    assert instagram.cdn_count() == 0
+    calls = instagram.calls()
+    # Posts: profile page, profile query, ONE timeline page (the early stop); then the
+    # stories (2) and highlights (list + 2 per highlight) that must be listed every time.
+    assert calls.count("POST /api/graphql 29104886249145907") == 1, calls
+    assert len(calls) <= 3 + 2 + 1 + 2 * 3, calls
+    assert files_under(folder) == before and await MediaItem.all().count() == rows
+
+
+async def test_deleted_file_comes_back(instagram, anonymous, data_dir):
+    await run_download(anonymous, "instagram", "alice")
+    posts = data_dir / "downloads" / "instagram" / "alice" / "posts"
+    victim = sorted(media_files(posts))[-1]  # the oldest post, far behind the early stop
+    size = (posts / victim).stat().st_size
+    (posts / victim).unlink()
+    result = await run_download(anonymous, "instagram", "alice")
+    assert result.phases[0].downloaded == 1
+    assert (posts / victim).stat().st_size == size
+
+
+async def test_cut_media_leaves_no_partial_file(instagram, anonymous, data_dir):
+    post = instagram.profiles["alice"].posts[0]
+    instagram.break_media(post.image_url, after=1000)
+    result = await run_download(anonymous, "instagram", "alice")
+    assert result.state == "completed" and result.phases[0].failed == 1
+    names = [p.name for p in (data_dir / "downloads").rglob("*")]
+    assert not [n for n in names if n.endswith(".part")]
+    assert not [n for n in names if str(post.pk) in n and not n.endswith(".json")]
+    assert not await MediaItem.filter(media_id=str(post.pk)).exists()
+
+
+@pytest.mark.parametrize(
+    ("prepare", "words"),
+    [
+        (lambda fake: None, "does not exist"),
+        (lambda fake: fake.add_profile(make_profile("hidden", 2002, private=True)), "private"),
+    ],
+)
+async def test_missing_and_private_accounts(instagram, logged_in, data_dir, prepare, words):
+    prepare(instagram)
+    name = "hidden" if words == "private" else "nobody_at_all"
+    result = await run_download(logged_in, "instagram", name)
+    assert result.state == "failed" and words in result.error
+    assert summary_line(result).startswith("Failed: ")
+    assert not (data_dir / "downloads").exists()
+
+
+async def test_rate_limit_fails_with_when_to_retry(instagram, anonymous, data_dir):
+    instagram.rate_limit(None)
+    result = await run_download(anonymous, "instagram", "alice")
+    assert result.state == "failed" and "rate" in result.error.lower()
+    assert await MediaItem.all().count() == 0
+
+
+async def test_checkpoint_stops_every_instagram_request(instagram, logged_in, net):
+    instagram.checkpoint("checkpoint_required")
+    result = await run_download(logged_in, "instagram", "alice")
+    assert result.state == "failed" and "checkpoint" in result.error.lower()
+    net.clear()
+    instagram.checkpoint(None)
+    again = await run_download(logged_in, "instagram", "alice")
+    assert again.state == "failed" and "checkpoint" in again.error.lower()
+    assert instagram.api_count() == 0  # nothing more is asked until the owner acts
+
+
+async def test_expired_session_is_reported(instagram, logged_in):
+    instagram.expire_session()
+    result = await run_download(logged_in, "instagram", "alice")
+    assert result.state == "failed" and "expired" in result.error.lower()
+
+
+async def test_pause_and_resume_in_every_phase_download_each_file_once(instagram, logged_in, data_dir):
+    instagram.media_delay = 0.00001
+    service = logged_in.service
+    from db import queries
+
+    account = await queries.get_or_create_account("instagram", "alice")
+    job = await service.create_job(account)
+    paused_in = []
+
+    def pause_soon(event):
+        if isinstance(event, ItemDone) and event.job_id == job.id and event.phase not in paused_in:
+            paused_in.append(event.phase)
+            service.pause(job.id)
+
+    service.subscribe(pause_soon)
+    result = await service.run(job)
+    rounds = 1
+    while result.state == "paused":
+        assert (await Job.get(id=job.id)).state == "paused"
+        result = await service.run(await Job.get(id=job.id))
+        rounds += 1
+    assert result.state == "completed" and paused_in == ["posts", "stories", "highlights"]
+    folder = data_dir / "downloads" / "instagram" / "alice"
+    profile = instagram.profiles["alice"]
+    total = expected_post_files(profile) + len(profile.stories) + sum(len(h.items) for h in profile.highlights)
+    assert len(media_files(folder)) == total == await MediaItem.all().count()
+    assert rounds == 4
+    await asyncio.sleep(0)
