@@ -63,6 +63,7 @@ class Services:
         for source in self.service.sources.values():
             await asyncio.to_thread(source.close)
         await close_database()
+        log.info("closed the database")
 
 
 def network_of(settings: Settings) -> Network:
@@ -181,6 +182,7 @@ async def _post_shutdown(app: Application) -> None:
     """Pause and save running jobs, then close everything."""
     data: BotData = app.bot_data
     services: Services | None = data.extras.get("services")
+    log.info("shutting down: saving running jobs")
     if services is not None:
         await services.close()
     if data.board is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
+from telegram.error import InvalidToken
+
 from config import Settings
 
 # Bot API URLs carry the token (/bot<token>/method); redact any token-shaped text too.
@@ -19,6 +21,8 @@ class RedactSecrets(logging.Filter):
         self._secrets = [s for s in secrets if s and len(s) >= 6]
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], InvalidToken):
+            return False  # bot.py explains a rejected token in one sentence instead
         message = record.getMessage()
         for secret in self._secrets:
             message = message.replace(secret, "[redacted]")

@@ -44,8 +44,10 @@ async def open_database(url: str) -> None:
     config = tortoise_config(url)
     await migrate(config=config)
     # migrate() initialises apps without connections; initialise fully for queries.
+    # The global fallback makes the connections visible from every task: PTB runs
+    # post_init, handlers and post_shutdown in tasks with separate contextvars.
     await Tortoise.close_connections()
-    await Tortoise.init(config=config)
+    await Tortoise.init(config=config, _enable_global_fallback=True)
     if url.startswith("sqlite"):
         conn = connections.get(connection_name(url))
         # WAL lets /status read while a download writes; NORMAL is safe with WAL.

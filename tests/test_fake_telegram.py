@@ -106,7 +106,8 @@ async def test_allowed_html_becomes_entities(bot):
     assert sent.text == 'l A" p'
     link, pre = sent.entities
     assert (link.type, link.url, link.offset, link.length) == ("text_link", "https://x.test", 0, 1)
-    assert (pre.type, pre.language, pre.offset, pre.length) == ("pre", "py", 5, 1)  # <code> named its language
+    # The <code class="language-py"> inside <pre> names the pre's language.
+    assert (pre.type, pre.language, pre.offset, pre.length) == ("pre", "py", 5, 1)
 
 
 async def test_flooding_one_chat_gets_retry_after(bot, fake, monkeypatch):
