@@ -10,15 +10,12 @@ import argparse
 import asyncio
 import logging
 import sys
-import time
+import threading
 from dataclasses import dataclass
 
-from downloader.sources.instagram import InstagramSource
-from downloader.sources.tiktok import TikTokSource
 from telegram import Update
 from telegram.error import InvalidToken
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -35,9 +32,12 @@ from downloader.fetch import Fetcher
 from downloader.jobs import JobManager
 from downloader.network import Network
 from downloader.service import DownloadService
+from downloader.sources.instagram import InstagramSource
+from downloader.sources.tiktok import TikTokSource
 from handlers import access, accounts, basic, downloads, errors, schedule, startup
 from handlers.commands import bot_commands
 from handlers.context import CONTEXT_TYPES, BotData
+from handlers.ratelimit import ChatRateLimiter
 from handlers.status import StatusBoard
 from logsetup import configure_logging
 
@@ -55,9 +55,12 @@ class Services:
     service: DownloadService
     jobs: JobManager
     fetcher: Fetcher
+    # Set at shutdown: ends instaloader's rate-limit sleeps (up to ~11 min) in worker threads.
+    stop_waiting: threading.Event
 
     async def close(self) -> None:
         """Stop jobs (they save themselves for /resume), close clients and the database."""
+        self.stop_waiting.set()
         await self.jobs.shutdown()
         await self.fetcher.aclose()
         for source in self.service.sources.values():
@@ -71,7 +74,7 @@ def network_of(settings: Settings) -> Network:
     return Network(settings.https_proxy, settings.no_proxy, settings.ca_bundle)
 
 
-def make_sources(settings: Settings, network: Network, service_hook, sleep=time.sleep) -> dict:
+def make_sources(settings: Settings, network: Network, service_hook, sleep) -> dict:
     """One Source per platform, configured from settings (``sleep``: tests skip real waits)."""
     instagram = InstagramSource(
         session_file=settings.instagram_session_file,
@@ -90,8 +93,10 @@ def make_sources(settings: Settings, network: Network, service_hook, sleep=time.
     return {"instagram": instagram, "tiktok": tiktok}
 
 
-async def open_services(settings: Settings, *, sleep=time.sleep) -> Services:
+async def open_services(settings: Settings, *, sleep=None) -> Services:
     """Open the database and build the download service (bot and command line alike)."""
+    stop_waiting = threading.Event()
+    sleep = sleep or stop_waiting.wait
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     network = network_of(settings)
     network.apply_to_environment(settings.data_dir)
@@ -112,7 +117,7 @@ async def open_services(settings: Settings, *, sleep=time.sleep) -> Services:
         platform_slots={"tiktok": settings.syncall_tiktok_concurrency},
     )
     service.sources.update(make_sources(settings, network, service.report_wait, sleep))
-    return Services(service, JobManager(service), fetcher)
+    return Services(service, JobManager(service), fetcher, stop_waiting)
 
 
 def build_application(settings: Settings) -> Application:
@@ -135,7 +140,7 @@ def build_application(settings: Settings) -> Application:
         .base_file_url(f"{api}/file/bot")
         .request(request)
         .get_updates_request(polling)
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(ChatRateLimiter(max_retries=3))
         .context_types(CONTEXT_TYPES)
         .post_init(lambda application: _post_init(application, settings))
         .post_shutdown(_post_shutdown)

@@ -91,7 +91,7 @@ async def render_page(page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     """One page of the account list with Previous/Next buttons."""
     accounts = await queries.tracked_accounts()
     if not accounts:
-        return "No tracked accounts yet: /add <user> to start.", None
+        return "No tracked accounts yet: /add &lt;user&gt; to start.", None
     pages = (len(accounts) + PAGE_SIZE - 1) // PAGE_SIZE
     page = max(0, min(page, pages - 1))
     lines = [f"<b>Tracked accounts</b> ({len(accounts)}) — page {page + 1}/{pages}"]
@@ -122,8 +122,8 @@ async def button(update: Update, context: Context) -> None:
     parts = (query.data or "").split(":")
     if len(parts) == 2 and parts[0] == "list" and parts[1].isdigit():
         text, markup = await render_page(int(parts[1]))
-        await query.answer()
         await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        await query.answer()
         return
     if len(parts) != 3 or parts[1] not in ("untrack", "purge", "keep") or not parts[2].isdigit():
         await query.answer("This button is not valid any more.")
@@ -133,8 +133,8 @@ async def button(update: Update, context: Context) -> None:
         await query.answer("That account is not tracked any more.")
         return
     text = await _removal(context, account, parts[1])
-    await query.answer()
     await query.edit_message_text(text)
+    await query.answer()
 
 
 async def _removal(context: Context, account: Account, action: str) -> str:

@@ -12,6 +12,8 @@ import pytest
 from db import close_database, open_database
 from tests.fakes.tls import FakeInternet
 
+# Opt in to PTB 23's RetryAfter.retry_after as a timedelta (our code reads both forms).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 
 

@@ -25,10 +25,24 @@ async def test_archive_is_unique_per_platform_and_media_id(any_db):
     account = await Account.create(platform="instagram", username="alice")
     when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     for size in (10, 20):  # recording twice updates, never doubles
-        await queries.record_media(platform="instagram", media_id="1", kind="post", account=account,
-                                   taken_at=when, path="downloads/x.jpg", size=size)
-    await queries.record_media(platform="tiktok", media_id="1", kind="video", account=account,
-                               taken_at=when, path="downloads/y.mp4", size=5)
+        await queries.record_media(
+            platform="instagram",
+            media_id="1",
+            kind="post",
+            account=account,
+            taken_at=when,
+            path="downloads/x.jpg",
+            size=size,
+        )
+    await queries.record_media(
+        platform="tiktok",
+        media_id="1",
+        kind="video",
+        account=account,
+        taken_at=when,
+        path="downloads/y.mp4",
+        size=5,
+    )
     assert await MediaItem.filter(platform="instagram").count() == 1
     assert (await MediaItem.get(platform="instagram", media_id="1")).size == 20
     assert await MediaItem.all().count() == 2
@@ -36,10 +50,12 @@ async def test_archive_is_unique_per_platform_and_media_id(any_db):
 
 async def test_archived_paths_checks_in_batches(any_db):
     account = await Account.create(platform="tiktok", username="bob")
-    await MediaItem.bulk_create([
-        MediaItem(platform="tiktok", media_id=str(i), kind="video", account=account, path=f"p/{i}")
-        for i in range(0, 1500, 2)
-    ])
+    await MediaItem.bulk_create(
+        [
+            MediaItem(platform="tiktok", media_id=str(i), kind="video", account=account, path=f"p/{i}")
+            for i in range(0, 1500, 2)
+        ]
+    )
     found = await queries.archived_paths("tiktok", (str(i) for i in range(1500)))
     assert len(found) == 750  # more ids than one batch, every even one found
     assert found["1498"] == "p/1498" and "1499" not in found

@@ -39,10 +39,12 @@ async def test_fetch_writes_complete_file_atomically(net, tmp_path):
     cdn(net)
     fetcher = fetcher_for(net)
     try:
-        sizes = await asyncio.gather(*(
-            fetcher.fetch(f"https://scontent.cdninstagram.com/v/{i}.jpg", tmp_path / f"{i}.jpg")
-            for i in range(6)
-        ))
+        sizes = await asyncio.gather(
+            *(
+                fetcher.fetch(f"https://scontent.cdninstagram.com/v/{i}.jpg", tmp_path / f"{i}.jpg")
+                for i in range(6)
+            )
+        )
     finally:
         await fetcher.aclose()
     assert sizes == [len(BODY)] * 6

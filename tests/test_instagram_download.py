@@ -76,7 +76,10 @@ async def test_logged_in_run_gets_all_three_phases_then_nothing(instagram, logge
     posts, stories, highlights = result.phases
     assert result.state == "completed", result
     assert (posts.downloaded, stories.downloaded, highlights.downloaded) == (
-        expected_post_files(profile), len(profile.stories), sum(len(h.items) for h in profile.highlights))
+        expected_post_files(profile),
+        len(profile.stories),
+        sum(len(h.items) for h in profile.highlights),
+    )
     folder = data_dir / "downloads" / "instagram" / "alice"
     titles = sorted(p.name for p in (folder / "highlights").iterdir())
     assert len(titles) == 3 and all("/" not in t and "<" not in t for t in titles)
@@ -184,7 +187,9 @@ async def test_pause_and_resume_in_every_phase_download_each_file_once(instagram
     assert result.state == "completed" and paused_in == ["posts", "stories", "highlights"]
     folder = data_dir / "downloads" / "instagram" / "alice"
     profile = instagram.profiles["alice"]
-    total = expected_post_files(profile) + len(profile.stories) + sum(len(h.items) for h in profile.highlights)
+    total = (
+        expected_post_files(profile) + len(profile.stories) + sum(len(h.items) for h in profile.highlights)
+    )
     assert len(media_files(folder)) == total == await MediaItem.all().count()
     assert rounds == 4
     await asyncio.sleep(0)

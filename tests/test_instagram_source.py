@@ -7,6 +7,7 @@ part of what is tested (see the module docstring of downloader/sources/instagram
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from instaloader import (
 
 from downloader.errors import (
     Checkpoint,
+    InvalidInput,
     LoginRequired,
     NotFound,
     Private,
@@ -32,7 +34,7 @@ from downloader.errors import (
     Transient,
 )
 from downloader.sources.base import Account
-from downloader.sources.instagram import InstagramSource, translate
+from downloader.sources.instagram import SKIPPED_POST, InstagramSource, translate
 from tests.fakes.instagram import (
     DOC_ANON_POSTS,
     DOC_POST,
@@ -190,6 +192,26 @@ def test_anonymous_private_profile_needs_a_login(ig, make_source):
 
     assert "@privy is private" in caught.value.sentence
     assert ig.api_count() == 1  # the profile page already said so
+
+
+def test_post_deleted_while_listing_is_reported_not_fatal(ig, make_source):
+    source = make_source()
+    listing = source.pages(source.resolve("alice"), "posts", None)
+    next(listing)
+    deleted = ig.profiles["alice"].posts.pop(1)  # gone between the listing and its details
+
+    gap = next(listing)
+    after = next(listing)
+
+    assert gap.items == [] and gap.skipped == [(deleted.code, SKIPPED_POST)]
+    assert gap.cursor  # the listing goes on
+    assert {i.group_id for i in after.items} == {ig.profiles["alice"].posts[1].code}
+
+
+def test_not_a_username_makes_no_request(ig, make_source):
+    with pytest.raises(InvalidInput):
+        make_source().resolve("../../etc/passwd")
+    assert ig.internet.requests == []
 
 
 def test_missing_account_is_not_found(ig, make_source):
@@ -472,8 +494,6 @@ def test_fake_cdn_serves_deterministic_media_and_its_switches(ig, net):
 def test_session_file_format_is_instaloaders(ig, tmp_path):
     session = ig.login("archivebot")
     path = write_session_file(tmp_path / "session-archivebot", session)
-    import pickle
-
     data = pickle.loads(path.read_bytes())
     assert {"sessionid", "csrftoken", "ds_user_id"} <= data.keys()
     cookies = write_cookies_txt(tmp_path / "cookies.txt", session).read_text()

@@ -3,28 +3,53 @@
 from __future__ import annotations
 
 from downloader.events import JobResult, PhaseResult, summary_line
-from handlers.status_view import JobView, SyncView, job_keyboard, progress_bar, render_job, render_sync, sync_line
+from handlers.status_view import (
+    JobView,
+    SyncView,
+    job_keyboard,
+    progress_bar,
+    render_job,
+    render_sync,
+    sync_line,
+)
 
 
 def test_running_phase_line_and_bar():
-    view = JobView(1, "instagram", "alice", ["posts", "stories", "highlights"], state="running",
-                   phase="stories", done=3, total=7)
+    view = JobView(
+        1,
+        "instagram",
+        "alice",
+        ["posts", "stories", "highlights"],
+        state="running",
+        phase="stories",
+        done=3,
+        total=7,
+    )
     view.finished["posts"] = PhaseResult("posts", "done", downloaded=12, archived=30)
     text = render_job(view)
     assert "Downloading @alice stories… 3/7" in text
     assert "posts: 12 new, 30 already archived" in text
     assert progress_bar(3, 7) in text and "43%" in text
-    assert [b.callback_data for b in job_keyboard(1, "running").inline_keyboard[0]] == ["job:pause:1", "job:cancel:1"]
+    assert [b.callback_data for b in job_keyboard(1, "running").inline_keyboard[0]] == [
+        "job:pause:1",
+        "job:cancel:1",
+    ]
 
 
 def test_summary_counts_posts_and_stories_highlights():
-    phases = [PhaseResult("posts", "done", downloaded=12), PhaseResult("stories", "done", downloaded=2),
-              PhaseResult("highlights", "done", downloaded=3)]
+    phases = [
+        PhaseResult("posts", "done", downloaded=12),
+        PhaseResult("stories", "done", downloaded=2),
+        PhaseResult("highlights", "done", downloaded=3),
+    ]
     result = JobResult(1, "instagram", "alice", "completed", phases)
     assert summary_line(result) == "Completed: 12 posts + 5 stories/highlights"
     tiktok = JobResult(2, "tiktok", "bob", "completed", [PhaseResult("videos", "done", downloaded=4)])
     assert summary_line(tiktok) == "Completed: 4 videos"
-    assert summary_line(JobResult(3, "tiktok", "bob", "failed", [], "No such account.")) == "Failed: No such account."
+    assert (
+        summary_line(JobResult(3, "tiktok", "bob", "failed", [], "No such account."))
+        == "Failed: No such account."
+    )
 
 
 def test_user_content_is_escaped():
@@ -39,7 +64,9 @@ def test_user_content_is_escaped():
 def test_long_sync_lists_are_cut_under_the_limit():
     view = SyncView(9, total=500, done=500, state="completed")
     for i in range(500):
-        result = JobResult(i, "instagram", f"user{i}_" + "x" * 20, "completed", [PhaseResult("posts", "done", 1)])
+        result = JobResult(
+            i, "instagram", f"user{i}_" + "x" * 20, "completed", [PhaseResult("posts", "done", 1)]
+        )
         view.lines.append(sync_line(result))
     text = render_sync(view)
     assert len(text) <= 4096
@@ -49,5 +76,8 @@ def test_long_sync_lists_are_cut_under_the_limit():
 
 def test_keyboards_per_state():
     assert job_keyboard(5, "completed") is None
-    assert [b.callback_data for b in job_keyboard(5, "paused").inline_keyboard[0]] == ["job:resume:5", "job:cancel:5"]
+    assert [b.callback_data for b in job_keyboard(5, "paused").inline_keyboard[0]] == [
+        "job:resume:5",
+        "job:cancel:5",
+    ]
     assert [b.callback_data for b in job_keyboard(5, "failed").inline_keyboard[0]] == ["job:retry:5"]

@@ -29,10 +29,24 @@ def test_accepted(text, platform, expected):
 @pytest.mark.parametrize(
     "text",
     [
-        "", "../../etc/passwd", "a" * 31, "alice;rm -rf /", "al ice", "$(id)", "alice/../bob",
-        "ａｌｉｃｅ", "ali\u0000ce", ".alice", "alice.", "al..ice", "https://evil.com/alice",
-        "https://www.instagram.com/p/Cxyz/", "https://www.instagram.com/", "ftp://instagram.com/a",
-        "https://www.tiktok.com/bob", "x" * 500,
+        "",
+        "../../etc/passwd",
+        "a" * 31,
+        "alice;rm -rf /",
+        "al ice",
+        "$(id)",
+        "alice/../bob",
+        "ａｌｉｃｅ",
+        "ali\u0000ce",
+        ".alice",
+        "alice.",
+        "al..ice",
+        "https://evil.com/alice",
+        "https://www.instagram.com/p/Cxyz/",
+        "https://www.instagram.com/",
+        "ftp://instagram.com/a",
+        "https://www.tiktok.com/bob",
+        "x" * 500,
     ],
 )
 def test_refused_with_a_reason(text):

@@ -60,6 +60,7 @@ from downloader.errors import (
     README_LOGIN,
     Checkpoint,
     DownloadError,
+    InvalidInput,
     LoginRequired,
     NotFound,
     Private,
@@ -82,6 +83,7 @@ RATE_LIMIT_BACKOFF = timedelta(seconds=666)
 CHECKPOINT_MARKERS = ("checkpoint_required", "challenge_required", "feedback_required")
 LOGGED_OUT_MARKERS = ("login_required", "logged out", "login page")
 CURSOR_VERSION = 1
+USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")
 SKIPPED_POST = "Instagram did not describe this post's media (it may have just been deleted)"
 
 
@@ -379,8 +381,8 @@ def post_items(post: Post, username: str) -> list[MediaItem]:
 
 def story_item(story: StoryItem, kind: str, subdir: str = "") -> MediaItem:
     """One story or highlight item."""
-    url = story.url
     if story.is_video:
+        # Not story.video_url: logged in it HEADs every version to find the largest.
         node = instaloader.get_json_structure(story)["node"]
         iphone = node.get("iphone_struct") or {}
         url = (
@@ -388,6 +390,8 @@ def story_item(story: StoryItem, kind: str, subdir: str = "") -> MediaItem:
             or best_video_url(node.get("video_resources"))
             or story.video_url
         )
+    else:
+        url = story.url
     ext = "mp4" if story.is_video else "jpg"
     return MediaItem(str(story.mediaid), kind, _utc(story.date_utc), ext, url=url, subdir=subdir)
 
@@ -474,7 +478,8 @@ class InstagramSource:
         self._loader: Instaloader | None = None
         self._controller: PoliteRateController | None = None
         self._verified = False
-        self._expired_stamp: tuple | None = None  # login file stamp when found expired
+        # The SessionExpired raised, and the login file's stamp at the time.
+        self._expired: tuple[SessionExpired, tuple | None] | None = None
         self._checkpoint: Checkpoint | None = None
 
     @property
@@ -486,6 +491,8 @@ class InstagramSource:
 
     def resolve(self, username: str) -> Account:
         """The account from its profile page (one request)."""
+        if not USERNAME.fullmatch(username or ""):
+            raise InvalidInput(f"'{username}' is not a valid Instagram username.")
         with self._guard(username):
             loader = self._ready()
             profile = Profile.from_username(loader.context, username)
@@ -634,7 +641,7 @@ class InstagramSource:
             self._checkpoint = error
         elif isinstance(error, SessionExpired) and self.has_login:
             self._verified = False
-            self._expired_stamp = self._login_stamp()
+            self._expired = (error, self._login_stamp())
 
     def _drain_errors(self) -> None:
         # instaloader keeps every error for a final report; a bot runs for months, so log and forget.
@@ -648,11 +655,12 @@ class InstagramSource:
 
     def _ready(self) -> Instaloader:
         """The instaloader instance, logged in and verified when a login is configured."""
-        if self.has_login and self._expired_stamp is not None:
-            if self._login_stamp() == self._expired_stamp:
-                raise SessionExpired()
-            self.close()  # the login file changed: start over with it
-            self._expired_stamp = None
+        if self._expired is not None:
+            error, stamp = self._expired
+            if self._login_stamp() == stamp:
+                raise error  # no request until the login file changes
+            self.close()  # a new login: start over with it
+            self._expired = None
         if self._loader is None:
             self._loader = self._new_loader()
             if self.has_login:
