@@ -42,6 +42,8 @@ class MediaItem(Model):
     taken_at = fields.DatetimeField(null=True)
     path = fields.CharField(max_length=1024)  # relative to DATA_DIR
     size = fields.BigIntField(default=0)
+    # The job that downloaded it: a job resumed after a crash counts these as its own.
+    job_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

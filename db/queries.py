@@ -31,6 +31,18 @@ async def archived_paths(platform: str, media_ids: Iterable[str]) -> dict[str, s
     return found
 
 
+async def archived_by_job(platform: str, media_ids: Iterable[str]) -> dict[str, int | None]:
+    """Map each already-archived media id to the job that downloaded it, in batches."""
+    ids = list(dict.fromkeys(media_ids))
+    found: dict[str, int | None] = {}
+    for start in range(0, len(ids), BATCH):
+        rows = await MediaItem.filter(platform=platform, media_id__in=ids[start : start + BATCH]).values_list(
+            "media_id", "job_id"
+        )
+        found.update(rows)
+    return found
+
+
 async def record_media(
     *,
     platform: str,
@@ -40,6 +52,7 @@ async def record_media(
     taken_at: datetime | None,
     path: str,
     size: int,
+    job_id: int | None = None,
 ) -> None:
     """Record one finished file; a row that already exists is updated, never doubled."""
     try:
@@ -51,11 +64,17 @@ async def record_media(
             taken_at=taken_at,
             path=path,
             size=size,
+            job_id=job_id,
         )
     except IntegrityError:
         await MediaItem.filter(platform=platform, media_id=media_id).update(
             path=path, size=size, kind=kind, account_id=account.id
         )
+
+
+async def count_job_media(job_id: int, kinds: Iterable[str]) -> int:
+    """Files of these kinds that a job has downloaded so far (survives crashes)."""
+    return await MediaItem.filter(job_id=job_id, kind__in=list(kinds)).count()
 
 
 async def forget_media(platform: str, media_ids: Iterable[str]) -> int:
@@ -129,9 +148,10 @@ async def mark_interrupted() -> list[Job]:
 async def get_setting(key: str, default=None):
     """A value stored with set_setting, or ``default``."""
     row = await Setting.get_or_none(key=key)
-    return default if row is None else row.value
+    return default if row is None else row.value["v"]
 
 
 async def set_setting(key: str, value) -> None:
     """Store a JSON-able value under ``key``."""
-    await Setting.update_or_create(key=key, defaults={"value": value})
+    # Wrapped: tortoise's JSONField would read a bare string as JSON text.
+    await Setting.update_or_create(key=key, defaults={"value": {"v": value}})

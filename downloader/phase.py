@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # Phases whose listing is newest-first, so a run of archived items means "nothing older is new".
 INCREMENTAL = ("posts", "videos")
+PHASE_KINDS = {
+    "posts": ("post", "reel"),
+    "stories": ("story",),
+    "highlights": ("highlight",),
+    "videos": ("video",),
+}
 _END = object()
 
 
@@ -40,6 +46,8 @@ class PhaseRunner:
         phase = result.phase
         result.status = "running"
         self.total = None
+        # The archive knows what this job already fetched, even across kill -9.
+        result.downloaded = await queries.count_job_media(self.job.id, PHASE_KINDS[phase])
         cursor = self.job.cursor if self.job.phase == phase else None
         self.job.phase = phase
         await self.job.save(update_fields=["phase", "updated_at"])
@@ -66,9 +74,13 @@ class PhaseRunner:
             page = await asyncio.to_thread(next, pages, _END)
             if page is _END:
                 return True
+            before = (result.archived, result.failed, result.unsupported)
             run = await self._page(page, result, run)
             if self.control.request:
-                return False  # keep the old cursor: this page is listed again on resume
+                # Keep the old cursor: this page is listed again on resume, so its
+                # counts must not be kept twice (downloads are counted from the archive).
+                result.archived, result.failed, result.unsupported = before
+                return False
             await self._save_cursor(result.phase, page.cursor, result)
             if early_stop and run >= self.service.stop_after_archived:
                 log.info("job %s %s: stopped at %d archived items", self.job.id, result.phase, run)
@@ -82,9 +94,10 @@ class PhaseRunner:
         for media_id, reason in page.skipped:
             result.unsupported += 1
             self._warn(result, f"{media_id}: {reason}")
-        archived = await queries.archived_paths(self.account.platform, (i.media_id for i in page.items))
+        archived = await queries.archived_by_job(self.account.platform, (i.media_id for i in page.items))
         fresh = [item for item in page.items if item.media_id not in archived]
-        result.archived += len(page.items) - len(fresh)
+        # Files this job fetched before a pause or crash are already in `downloaded`.
+        result.archived += sum(1 for job_id in archived.values() if job_id != self.job.id)
         if len(fresh) < len(page.items):
             self._progress(result, "", 0)
         written_groups: set[str] = set()
@@ -113,6 +126,7 @@ class PhaseRunner:
             taken_at=item.taken_at,
             path=str(path.relative_to(self.service.data_dir)),
             size=size,
+            job_id=self.job.id,
         )
         result.downloaded += 1
         result.bytes += size

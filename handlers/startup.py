@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from datetime import datetime
 
 from telegram.ext import Application
 
@@ -21,7 +22,7 @@ async def recover_jobs(app: Application, settings: Settings) -> None:
     removed = await asyncio.to_thread(remove_temp_files, settings.data_dir)
     if removed:
         log.info("removed %d leftover temporary file(s)", removed)
-    jobs = [job for job in await queries.mark_interrupted() if job.parent_id is None]
+    jobs = await _newly_interrupted()
     if not jobs:
         return
     data: BotData = app.bot_data
@@ -37,6 +38,20 @@ async def recover_jobs(app: Application, settings: Settings) -> None:
         noun = "download was" if count == 1 else "downloads were"
         await app.bot.send_message(chat_id, f"{count} {noun} interrupted by a restart — /resume")
     log.info("%d interrupted job(s) wait for /resume", len(jobs))
+
+
+async def _newly_interrupted() -> list:
+    """Top-level jobs stopped since the previous start: by a crash (still "running" in the
+    database) or by a shutdown that saved them as interrupted. Older ones were announced."""
+    previous = await queries.get_setting("started_at")
+    await queries.set_setting("started_at", queries.now().isoformat())
+    await queries.mark_interrupted()
+    since = datetime.fromisoformat(previous) if previous else None
+    return [
+        job
+        for job in await queries.resumable_jobs()
+        if job.state == "interrupted" and (since is None or job.updated_at >= since)
+    ]
 
 
 async def _attach(data: BotData, job) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,15 +11,7 @@ import pytest
 
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import OWNER, TOKEN
-
-BOT = Path(__file__).resolve().parent.parent / "bot.py"
-
-
-def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """A clean environment as a user would set it (no inherited bot settings)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INSTAGRAM_"))}
-    env |= {"DATA_DIR": str(tmp_path / "data"), "INSTAGRAM_REQUEST_DELAY": "0", "PYTHONUNBUFFERED": "1"}
-    return env | extra
+from tests.process import BOT, bot_env
 
 
 def run(tmp_path: Path, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:

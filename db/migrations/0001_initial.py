@@ -13,10 +13,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name="Account",
             fields=[
-                (
-                    "id",
-                    fields.IntField(generated=True, primary_key=True, unique=True, db_index=True),
-                ),
+                ("id", fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ("platform", fields.CharField(max_length=16)),
                 ("username", fields.CharField(max_length=64)),
                 ("platform_user_id", fields.CharField(null=True, max_length=128)),
@@ -25,17 +22,12 @@ class Migration(migrations.Migration):
                 ("added_by", fields.BigIntField(null=True)),
                 ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ("updated_at", fields.DatetimeField(auto_now=True, auto_now_add=False)),
-                (
-                    "last_sync_at",
-                    fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
-                ),
+                ("last_sync_at", fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ("last_error", fields.TextField(null=True, unique=False)),
                 (
                     "complete_phases",
                     fields.JSONField(
-                        default=list,
-                        encoder=functools.partial(dumps, separators=(",", ":")),
-                        decoder=loads,
+                        default=list, encoder=functools.partial(dumps, separators=(",", ":")), decoder=loads
                     ),
                 ),
             ],
@@ -51,10 +43,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name="Job",
             fields=[
-                (
-                    "id",
-                    fields.IntField(generated=True, primary_key=True, unique=True, db_index=True),
-                ),
+                ("id", fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ("kind", fields.CharField(default="download", max_length=16)),
                 (
                     "account",
@@ -85,17 +74,13 @@ class Migration(migrations.Migration):
                 (
                     "phases",
                     fields.JSONField(
-                        default=list,
-                        encoder=functools.partial(dumps, separators=(",", ":")),
-                        decoder=loads,
+                        default=list, encoder=functools.partial(dumps, separators=(",", ":")), decoder=loads
                     ),
                 ),
                 (
                     "counts",
                     fields.JSONField(
-                        default=dict,
-                        encoder=functools.partial(dumps, separators=(",", ":")),
-                        decoder=loads,
+                        default=dict, encoder=functools.partial(dumps, separators=(",", ":")), decoder=loads
                     ),
                 ),
                 ("cursor", fields.TextField(null=True, unique=False)),
@@ -104,10 +89,7 @@ class Migration(migrations.Migration):
                 ("error", fields.TextField(null=True, unique=False)),
                 ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ("updated_at", fields.DatetimeField(auto_now=True, auto_now_add=False)),
-                (
-                    "finished_at",
-                    fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
-                ),
+                ("finished_at", fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
             ],
             options={
                 "table": "jobs",
@@ -120,10 +102,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name="MediaItem",
             fields=[
-                (
-                    "id",
-                    fields.IntField(generated=True, primary_key=True, unique=True, db_index=True),
-                ),
+                ("id", fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ("platform", fields.CharField(max_length=16)),
                 ("media_id", fields.CharField(max_length=64)),
                 ("kind", fields.CharField(max_length=16)),
@@ -142,6 +121,7 @@ class Migration(migrations.Migration):
                 ("taken_at", fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ("path", fields.CharField(max_length=1024)),
                 ("size", fields.BigIntField(default=0)),
+                ("job_id", fields.IntField(null=True)),
                 ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={
@@ -156,10 +136,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name="Setting",
             fields=[
-                (
-                    "key",
-                    fields.CharField(primary_key=True, unique=True, db_index=True, max_length=64),
-                ),
+                ("key", fields.CharField(primary_key=True, unique=True, db_index=True, max_length=64)),
                 (
                     "value",
                     fields.JSONField(encoder=functools.partial(dumps, separators=(",", ":")), decoder=loads),

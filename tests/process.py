@@ -1,0 +1,53 @@
+"""The real `python bot.py` as a child process, configured like a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+BOT = Path(__file__).resolve().parent.parent / "bot.py"
+
+
+def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A clean environment (no inherited bot settings) with DATA_DIR in ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INSTAGRAM_"))}
+    env |= {"DATA_DIR": str(tmp_path / "data"), "INSTAGRAM_REQUEST_DELAY": "0", "PYTHONUNBUFFERED": "1"}
+    return env | extra
+
+
+class BotProcess:
+    """Start, signal and collect one bot process; output goes to a log file."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], name: str = "bot"):
+        self.log_path = tmp_path / f"{name}.log"
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in wait()
+        self.process = subprocess.Popen(
+            [sys.executable, str(BOT)], cwd=tmp_path, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def signal(self, sig: int) -> None:
+        """Send a signal (SIGTERM, SIGINT, SIGKILL)."""
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 30) -> int:
+        """Wait for the exit; kill on timeout; return the exit code."""
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._log.close()
+        return code
+
+    def kill(self) -> None:
+        """kill -9: no chance to save anything."""
+        self.signal(signal.SIGKILL)
+        self.wait()
+
+    @property
+    def output(self) -> str:
+        """Everything the process logged so far."""
+        return self.log_path.read_text()
