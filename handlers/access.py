@@ -24,6 +24,7 @@ async def gatekeeper(update: Update, context: Context) -> None:
     """Runs before every other handler; stops updates from users who are not allowed."""
     user = update.effective_user
     if user is not None and user.id in context.bot_data.allowed_user_ids:
+        _log_command(update, user.id)
         return
     user_id = user.id if user else 0
     log.warning("refused update %s from user %s", update.update_id, user_id)
@@ -32,3 +33,12 @@ async def gatekeeper(update: Update, context: Context) -> None:
     elif update.effective_message is not None and update.effective_chat is not None:
         await update.effective_message.reply_text(not_allowed_text(user_id))
     raise ApplicationHandlerStop
+
+
+def _log_command(update: Update, user_id: int) -> None:
+    """One log line per command or button handled (arguments included, never secrets)."""
+    message = update.effective_message
+    if update.callback_query is not None:
+        log.info("button %s from user %s", (update.callback_query.data or "")[:64], user_id)
+    elif message is not None and (message.text or "").startswith("/"):
+        log.info("command %s from user %s", message.text[:120], user_id)

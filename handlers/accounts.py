@@ -48,7 +48,6 @@ async def add(update: Update, context: Context) -> None:
     account.platform_user_id = info.user_id
     account.display_name = info.display_name or ""
     await account.save()
-    log.info("/add %s %s by %s", target.platform, target.username, update.effective_user.id)
     name = f" ({escape(info.display_name)})" if info.display_name else ""
     private = " It is private: only what the bot's login can see will be saved." if info.is_private else ""
     await reply(

@@ -64,7 +64,6 @@ async def download(update: Update, context: Context) -> None:
     intro = STARTED[target.platform]
     if one_off:
         intro += f"\n{target.label} is not tracked: this is a one-time download (/add to track it)."
-    log.info("/download %s %s by %s", target.platform, target.username, update.effective_user.id)
     await reply(update, intro)
     await data.board.attach_job(job, update.effective_chat.id)
     data.jobs.start(job)
@@ -97,7 +96,6 @@ async def syncall(update: Update, context: Context) -> None:
         await job.save(update_fields=["state", "updated_at"])
         await reply(update, "No tracked accounts yet: add one with /add <user>.")
         return
-    log.info("/syncall of %d accounts by %s", total, update.effective_user.id)
     await data.board.attach_sync(job, update.effective_chat.id)
     data.jobs.start(job)
 

@@ -2,11 +2,13 @@
 
 The schedule lives in the database (settings table) and is restored at start-up;
 SYNC_SCHEDULE gives the first value. Runs never overlap a running sync-all, and
-after downtime at most one catch-up run happens.
+after downtime at most one catch-up run happens. ``last_run:<kind>`` in the settings
+table is when that schedule last fired or was set; restarts keep counting from it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from telegram import Update
 from telegram.ext import Application, ContextTypes
 
-from config import Settings
+from config import Settings, SettingsError
 from db import queries
 from db.models import Job
 from handlers.context import BotData, Context
@@ -33,6 +35,10 @@ KINDS = {
     "stories": ("stories_schedule", ["stories"], "Scheduled stories sync"),
 }
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+CATCH_UP_DELAY = timedelta(seconds=3)  # a missed run starts this soon after start-up
+# APScheduler drops a run more than 1 s late by default (a busy loop, a suspended machine);
+# run it however late instead, and merge missed runs into one.
+JOB_KWARGS = {"misfire_grace_time": None, "coalesce": True}
 
 
 class ScheduleError(ValueError):
@@ -57,34 +63,37 @@ class Schedule:
         return f"every {_duration(self.seconds)}"
 
     def to_json(self) -> dict:
+        """What the settings table stores."""
         return self.__dict__.copy()
 
 
 def parse_schedule(words: list[str], min_interval: int) -> Schedule:
-    """`every 6h`, `daily 03:00 [TZ]` or `off`; ScheduleError otherwise."""
-    if words == ["off"]:
+    """`every 6h`, `daily 03:00 [TZ]` or `off` (keywords in any case); ScheduleError otherwise."""
+    keys = [w.lower() for w in words]
+    if keys == ["off"]:
         return Schedule("off")
-    if len(words) == 2 and words[0] == "every":
-        match = re.fullmatch(r"(\d{1,5})([smhd])", words[1].lower())
+    if len(words) == 2 and keys[0] == "every":
+        match = re.fullmatch(r"(\d{1,5})([smhd])", keys[1])
         if not match:
             raise ScheduleError("Write the interval like 30m, 6h or 1d.")
         seconds = int(match[1]) * _UNITS[match[2]]
         if seconds < min_interval:
             raise ScheduleError(f"That is too often: at least every {_duration(min_interval)}.")
         return Schedule("every", seconds=seconds)
-    if words and words[0] == "daily" and len(words) in (2, 3):
+    if len(words) in (2, 3) and keys[0] == "daily":
         if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", words[1]):
             raise ScheduleError("Write the time as HH:MM, for example 03:00.")
         tz = words[2] if len(words) == 3 else "UTC"
         try:
             ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ScheduleError(f"Unknown time zone {tz[:40]!r}; use a name like Europe/Berlin.") from None
         return Schedule("daily", at=words[1].zfill(5), tz=tz)
     raise ScheduleError("I did not understand that schedule.")
 
 
 def _duration(seconds: int) -> str:
+    """Seconds as the largest whole unit: 21600 -> 6h."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
@@ -94,9 +103,8 @@ def _duration(seconds: int) -> str:
 async def schedule_command(update: Update, context: Context) -> None:
     """/schedule: show or change the automatic sync."""
     settings: Settings = context.bot_data.extras["settings"]
-    words = [w.lower() if i == 0 else w for i, w in enumerate(context.args or [])]
     try:
-        text = await _change(context.application, settings, words)
+        text = await _change(context.application, settings, list(context.args or []))
     except ScheduleError as exc:
         text = f"{exc}\n{USAGE}"
     await update.effective_message.reply_text(text)
@@ -106,14 +114,16 @@ async def _change(app: Application, settings: Settings, words: list[str]) -> str
     """Apply a /schedule change and describe the result."""
     if not words:
         return await describe(app, settings)
-    if words[0] == "quiet":
-        if len(words) != 2 or words[1] not in ("on", "off"):
+    keys = [w.lower() for w in words]
+    if keys[0] == "quiet":
+        if keys[1:] not in (["on"], ["off"]):
             raise ScheduleError("Quiet mode is on or off.")
-        await queries.set_setting("quiet", words[1] == "on")
-        return f"Quiet mode {words[1]}."
-    kind = "stories" if words[0] == "stories" else "sync"
+        await queries.set_setting("quiet", keys[1] == "on")
+        return f"Quiet mode {keys[1]}."
+    kind = "stories" if keys[0] == "stories" else "sync"
     schedule = parse_schedule(words[1:] if kind == "stories" else words, settings.schedule_min_interval)
     await queries.set_setting(KINDS[kind][0], schedule.to_json())
+    await queries.set_setting(f"last_run:{kind}", datetime.now(UTC).isoformat())  # count from now
     install(app, kind, schedule, catch_up=False)
     log.info("schedule %s set to %s", kind, schedule.describe())
     return await describe(app, settings)
@@ -124,9 +134,12 @@ async def stored_schedule(kind: str, settings: Settings) -> Schedule:
     stored = await queries.get_setting(KINDS[kind][0])
     if stored:
         return Schedule(**stored)
-    if kind == "sync":
-        return parse_schedule(settings.sync_schedule.split(), 1)
-    return Schedule("off")
+    if kind == "stories":
+        return Schedule("off")
+    try:
+        return parse_schedule(settings.sync_schedule.split(), settings.schedule_min_interval)
+    except ScheduleError as exc:
+        raise SettingsError(f"Setting SYNC_SCHEDULE is invalid: {exc}") from None
 
 
 async def describe(app: Application, settings: Settings) -> str:
@@ -162,19 +175,19 @@ def install(
         job.schedule_removal()
     if schedule.kind == "off":
         return
-    data = {"kind": kind}
+    queue, data = app.job_queue, {"kind": kind}
     if schedule.kind == "every":
         interval = timedelta(seconds=schedule.seconds)
         first = interval
-        if last_run is not None:
-            first = max(last_run + interval - datetime.now(UTC), timedelta(seconds=1))
-        app.job_queue.run_repeating(_run, interval=interval, first=first, name=kind, data=data)
+        if last_run is not None:  # keep the rhythm across restarts; overdue: one run soon
+            first = max(last_run + interval - datetime.now(UTC), CATCH_UP_DELAY)
+        queue.run_repeating(_run, interval, first=first, name=kind, data=data, job_kwargs=JOB_KWARGS)
     else:
         hour, minute = map(int, schedule.at.split(":"))
         at = time(hour, minute, tzinfo=ZoneInfo(schedule.tz))
-        app.job_queue.run_daily(_run, time=at, name=kind, data=data)
+        queue.run_daily(_run, at, name=kind, data=data, job_kwargs=JOB_KWARGS)
         if catch_up and last_run is not None and last_run < _last_daily(at):
-            app.job_queue.run_once(_run, when=timedelta(seconds=30), name=kind, data=data)
+            queue.run_once(_run, CATCH_UP_DELAY, name=kind, data=data, job_kwargs=JOB_KWARGS)
 
 
 def _last_daily(at: time) -> datetime:
@@ -189,8 +202,10 @@ async def restore(app: Application, settings: Settings) -> None:
     for kind in KINDS:
         schedule = await stored_schedule(kind, settings)
         stamp = await queries.get_setting(f"last_run:{kind}")
-        last = datetime.fromisoformat(stamp) if stamp else None
-        install(app, kind, schedule, catch_up=True, last_run=last)
+        if stamp is None:  # first start: count from now, so restarts do not postpone runs forever
+            stamp = datetime.now(UTC).isoformat()
+            await queries.set_setting(f"last_run:{kind}", stamp)
+        install(app, kind, schedule, catch_up=True, last_run=datetime.fromisoformat(stamp))
     app.bot_data.extras["next_runs"] = lambda: [
         (KINDS[k][2].lower(), t) for k in KINDS if (t := next_run(app, k)) is not None
     ]
@@ -199,10 +214,17 @@ async def restore(app: Application, settings: Settings) -> None:
 async def _run(context: ContextTypes.DEFAULT_TYPE) -> None:
     """A scheduled run: skipped (and logged) while any sync-all runs."""
     kind = context.job.data["kind"]
-    _, phases, title = KINDS[kind]
     data: BotData = context.application.bot_data
-    settings: Settings = data.extras["settings"]
     await queries.set_setting(f"last_run:{kind}", datetime.now(UTC).isoformat())
+    # Both schedules may fire at once (catch-up after downtime, equal times): one at a time.
+    async with data.extras.setdefault("schedule_lock", asyncio.Lock()):
+        await _start_run(data, kind)
+
+
+async def _start_run(data: BotData, kind: str) -> None:
+    """Create, announce and start the sync-all of one scheduled run, unless one is running."""
+    _, phases, title = KINDS[kind]
+    settings: Settings = data.extras["settings"]
     if await data.jobs.running_syncall() is not None:
         log.info("%s skipped: a sync-all is still running", title)
         return
@@ -214,7 +236,7 @@ async def _run(context: ContextTypes.DEFAULT_TYPE) -> None:
     if await Job.filter(parent=parent).count() == 0:
         parent.state = "completed"
         await parent.save(update_fields=["state", "updated_at"])
-        log.info("%s: no tracked accounts", title)
+        log.info("%s: no tracked accounts to sync", title)
         return
     if chat_id is not None:
         quiet = await queries.get_setting("quiet", False)

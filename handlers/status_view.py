@@ -72,6 +72,8 @@ def render_job(view: JobView) -> str:
         lines.append(f"<b>{escape(summary_line(view.result))}</b>")
     elif view.state == "paused":
         lines.append("\n⏸ Paused — press Resume or send /resume.")
+    elif view.state == "queued":
+        lines.append("\n⏳ Starting… (waits while another download of this platform runs)")
     return _fit("\n".join(lines))
 
 
