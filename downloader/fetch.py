@@ -101,7 +101,8 @@ class Fetcher:
                 written = await _stream_to(response, temp, expected, on_progress)
             if expected is not None and written != expected:
                 raise Transient(f"Download was cut short ({written} of {expected} bytes).")
-            return publish(temp, final)
+            # fsync can take long on slow disks; keep the event loop (and the bot) responsive.
+            return await asyncio.to_thread(publish, temp, final)
         except httpx.HTTPError as exc:
             raise Transient(f"Network trouble fetching media: {type(exc).__name__}.") from exc
         finally:

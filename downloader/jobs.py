@@ -23,6 +23,10 @@ class JobManager:
     def __init__(self, service: DownloadService):
         self.service = service
         self._tasks: dict[int, asyncio.Task] = {}
+        # A sync-all counts as running from its creation, before its task starts, so a
+        # manual /syncall and a scheduled one can never both be created.
+        self._syncall_lock = asyncio.Lock()
+        self._reserved: int | None = None
 
     def is_running(self, job_id: int) -> bool:
         """True while the job's task is alive in this process."""
@@ -43,6 +47,8 @@ class JobManager:
         self.service.control(job.id)
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
         self._tasks[job.id] = task
+        if job.id == self._reserved:
+            self._reserved = None  # its task now says it is running
         return task
 
     async def _run(self, job: Job):
@@ -54,18 +60,26 @@ class JobManager:
             self._tasks.pop(job.id, None)
 
     async def running_syncall(self) -> Job | None:
-        """The sync-all running in this process, if any."""
+        """The sync-all running (or created and about to start) in this process, if any."""
         ids = [job_id for job_id in list(self._tasks) if self.is_running(job_id)]
-        return await Job.filter(id__in=ids, kind="syncall").first() if ids else None
+        if self._reserved is not None:
+            ids.append(self._reserved)
+        job = await Job.filter(id__in=ids, kind="syncall").first() if ids else None
+        if job is not None and job.id == self._reserved and job.state not in ("queued", "running"):
+            self._reserved = None  # created, then finished without running (no accounts)
+            return None
+        return job
 
     async def prepare_syncall(
         self, *, chat_id: int | None, phases: list[str] | None = None
     ) -> tuple[Job, bool]:
         """A queued sync-all of every tracked account, or the running one and False."""
-        running = await self.running_syncall()
-        if running is not None:
-            return running, False
-        parent = await Job.create(kind="syncall", chat_id=chat_id, phases=phases or [])
+        async with self._syncall_lock:
+            running = await self.running_syncall()
+            if running is not None:
+                return running, False
+            parent = await Job.create(kind="syncall", chat_id=chat_id, phases=phases or [])
+            self._reserved = parent.id
         for account in await queries.tracked_accounts():
             own = self.service.sources[account.platform].phases
             if phases is None or set(phases) & set(own):  # a stories-only sync skips TikTok

@@ -8,7 +8,6 @@ table is when that schedule last fired or was set; restarts keep counting from i
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -216,18 +215,15 @@ async def _run(context: ContextTypes.DEFAULT_TYPE) -> None:
     kind = context.job.data["kind"]
     data: BotData = context.application.bot_data
     await queries.set_setting(f"last_run:{kind}", datetime.now(UTC).isoformat())
-    # Both schedules may fire at once (catch-up after downtime, equal times): one at a time.
-    async with data.extras.setdefault("schedule_lock", asyncio.Lock()):
-        await _start_run(data, kind)
+    # Both schedules may fire at once (catch-up after downtime, equal times): the job
+    # manager lets only one sync-all exist at a time, so the second is skipped.
+    await _start_run(data, kind)
 
 
 async def _start_run(data: BotData, kind: str) -> None:
     """Create, announce and start the sync-all of one scheduled run, unless one is running."""
     _, phases, title = KINDS[kind]
     settings: Settings = data.extras["settings"]
-    if await data.jobs.running_syncall() is not None:
-        log.info("%s skipped: a sync-all is still running", title)
-        return
     chat_id = settings.notify_chat
     parent, created = await data.jobs.prepare_syncall(chat_id=chat_id, phases=phases)
     if not created:

@@ -30,7 +30,15 @@ from downloader.events import (
     Waiting,
     Warned,
 )
-from handlers.status_view import JobView, SyncView, job_keyboard, render_job, render_sync, sync_line
+from handlers.status_view import (
+    JobView,
+    SyncView,
+    job_keyboard,
+    plural,
+    render_job,
+    render_sync,
+    sync_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +199,7 @@ class StatusBoard:
             await self._call(
                 self.bot.send_message,
                 chat_id=tracked.chat_id,
-                text=f"{tracked.view.title}: nothing new in {tracked.view.total} accounts.",
+                text=f"{tracked.view.title}: nothing new in {plural(tracked.view.total, 'account')}.",
             )
         self._forget(tracked)
 

@@ -50,6 +50,11 @@ class SyncView:
     problems: int = 0
 
 
+def plural(count: int, noun: str) -> str:
+    """ "1 account", "2 accounts"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def progress_bar(done: int, total: int | None) -> str:
     """A ten-cell bar with a percentage, or nothing when the total is unknown."""
     if not total:
@@ -113,7 +118,10 @@ def render_sync(view: SyncView) -> str:
     if view.state != "running":
         state = "Completed" if view.state == "completed" else view.state.capitalize()
         problems = f", {view.problems} with problems" if view.problems else ""
-        lines.append(f"\n<b>{state}: {view.new_items} new items from {view.total} accounts{problems}</b>")
+        lines.append(
+            f"\n<b>{state}: {plural(view.new_items, 'new item')} from "
+            f"{plural(view.total, 'account')}{problems}</b>"
+        )
     return _fit("\n".join(line for line in lines if line is not None))
 
 

@@ -64,13 +64,16 @@ async def running_bot(settings: Settings):
     """The real Application from bot.py, polling the fake Telegram, in this event loop."""
     app = build_application(settings)
     await app.initialize()
-    await app.post_init(app)
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
-    await app.start()
     try:
+        await app.post_init(app)
+        await app.updater.start_polling(poll_interval=0.0, timeout=1)
+        await app.start()
         yield app
     finally:
-        await app.updater.stop()
-        await app.stop()
+        # Also after a failed start: the database must be closed or pytest hangs at exit.
+        if app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
         await app.post_shutdown(app)
         await app.shutdown()

@@ -1,0 +1,69 @@
+"""The two workloads: ``full`` (the sizes the issue asks for) and ``small`` (a smoke test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Size:
+    """Every knob of one benchmark run."""
+
+    name: str
+    # Network conditions for figures 1-3: added per response, and a cap per response body.
+    latency: float
+    bandwidth: int
+    # Figures 1 and 2: one logged-in profile.
+    posts: int
+    stories: int
+    image_size: int
+    video_size: int
+    # Figure 3: a sync-all through the bot.
+    sync_accounts: int
+    sync_posts: int
+    # Figure 4: peak memory, large vs small profile (tiny media, no latency).
+    memory_small: int
+    memory_large: int
+    memory_media: int
+    # Figure 5: archive look-ups.
+    archive_rows: int
+    archive_ids: int
+    archive_repeats: int
+
+
+SIZES = {
+    "full": Size(
+        name="full",
+        latency=0.030,
+        bandwidth=8 * 1024 * 1024,
+        posts=300,
+        stories=5,
+        image_size=200_000,
+        video_size=400_000,
+        sync_accounts=100,
+        sync_posts=3,
+        memory_small=500,
+        memory_large=5_000,
+        memory_media=200,
+        archive_rows=100_000,
+        archive_ids=10_000,
+        archive_repeats=7,
+    ),
+    "small": Size(
+        name="small",
+        latency=0.005,
+        bandwidth=8 * 1024 * 1024,
+        posts=14,
+        stories=2,
+        image_size=20_000,
+        video_size=40_000,
+        sync_accounts=3,
+        sync_posts=2,
+        memory_small=5,
+        memory_large=30,
+        memory_media=200,
+        archive_rows=2_000,
+        archive_ids=500,
+        archive_repeats=2,
+    ),
+}
