@@ -58,10 +58,14 @@ class Services:
     # Set at shutdown: ends instaloader's rate-limit sleeps (up to ~11 min) in worker threads.
     stop_waiting: threading.Event
 
-    async def close(self) -> None:
-        """Stop jobs (they save themselves for /resume), close clients and the database."""
+    async def stop_jobs(self) -> None:
+        """Ask running jobs to stop and save themselves for /resume (they finish in seconds)."""
         self.stop_waiting.set()
         await self.jobs.shutdown()
+
+    async def close(self) -> None:
+        """Stop jobs, close clients and the database."""
+        await self.stop_jobs()
         await self.fetcher.aclose()
         for source in self.service.sources.values():
             await asyncio.to_thread(source.close)
@@ -143,6 +147,7 @@ def build_application(settings: Settings) -> Application:
         .rate_limiter(ChatRateLimiter(max_retries=3))
         .context_types(CONTEXT_TYPES)
         .post_init(lambda application: _post_init(application, settings))
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
         .build()
     )
@@ -183,15 +188,22 @@ async def _post_init(app: Application, settings: Settings) -> None:
     log.info("bot @%s ready", app.bot.username)
 
 
-async def _post_shutdown(app: Application) -> None:
-    """Pause and save running jobs, then close everything."""
+async def _post_stop(app: Application) -> None:
+    """Save running jobs and show their final state while the bot can still send."""
     data: BotData = app.bot_data
     services: Services | None = data.extras.get("services")
     log.info("shutting down: saving running jobs")
     if services is not None:
-        await services.close()
+        await services.stop_jobs()
     if data.board is not None:
         await data.board.flush()
+
+
+async def _post_shutdown(app: Application) -> None:
+    """Close clients and the database (PTB has already shut the bot's connection)."""
+    services: Services | None = app.bot_data.extras.get("services")
+    if services is not None:
+        await services.close()
 
 
 def run_bot(settings: Settings) -> int:

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
             return [value]
         return value
 
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        """DEBUG, INFO, WARNING or ERROR."""
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
     @field_validator("instagram_request_delay")
     @classmethod
     def _check_delay(cls, value: str) -> str:

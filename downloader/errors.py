@@ -62,7 +62,7 @@ class RateLimited(DownloadError):
     def __init__(self, sentence: str | None = None, retry_at: datetime | None = None):
         self.retry_at = retry_at
         if sentence is None and retry_at is not None:
-            sentence = f"Rate limited by the platform; will retry after {retry_at:%H:%M} UTC."
+            sentence = f"Rate limited by the platform; try again after {retry_at:%H:%M} UTC."
         super().__init__(sentence)
 
 

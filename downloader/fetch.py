@@ -66,7 +66,11 @@ class Fetcher:
             timeout=httpx.Timeout(timeout, connect=20.0),
             limits=limits,
             follow_redirects=True,
-            headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) archive-bot"},
+            # identity: a compressed body would defeat the Content-Length check.
+            headers={
+                "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) archive-bot",
+                "Accept-Encoding": "identity",
+            },
             trust_env=False,  # the proxy comes from our settings, not ambient variables
         )
         self._retries = retries

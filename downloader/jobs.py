@@ -38,7 +38,8 @@ class JobManager:
     ) -> tuple[Job, bool]:
         """A new queued download (start it with `start`), or the running one and False."""
         existing = await queries.active_job_for(account)
-        if existing is not None and self.is_running(existing.id):
+        # Active: created here and not finished (also sync-all children and jobs not yet started).
+        if existing is not None and self.service.is_active(existing.id):
             return existing, False
         return await self.service.create_job(account, chat_id=chat_id, phases=phases), True
 
@@ -112,7 +113,7 @@ class JobManager:
 
     async def _child(self, job: Job) -> JobResult:
         self.service.control(job.id)
-        return await self.service.run(job)
+        return await self.service.run(job)  # never raises but CancelledError
 
     async def pause(self, job: Job) -> bool:
         """Pause a job (for a sync-all: every child); False if it is not active."""

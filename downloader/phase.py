@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -39,19 +40,22 @@ class PhaseRunner:
         self.source = source
         self.info = info
         self.control = control
-        self.total: int | None = None  # items expected in the current phase, when known
+        self.total: int | None = None  # posts/videos/items expected in this phase, when known
+        self.units: set[str] = set()  # posts (a carousel is one) handled so far in this phase
 
     async def run(self, result: PhaseResult) -> None:
         """Run one phase to its end or until paused/cancelled; updates ``result``."""
         phase = result.phase
         result.status = "running"
-        self.total = None
+        self.units = set()
+        # Progress counts posts, as the profile does; Instagram says how many it has.
+        self.total = self.info.media_count if phase == "posts" else None
         # The archive knows what this job already fetched, even across kill -9.
         result.downloaded = await queries.count_job_media(self.job.id, PHASE_KINDS[phase])
         cursor = self.job.cursor if self.job.phase == phase else None
         self.job.phase = phase
         await self.job.save(update_fields=["phase", "updated_at"])
-        self.service.emit(PhaseStarted(self.job.id, phase, None))
+        self.service.emit(PhaseStarted(self.job.id, phase, self.total))
         pages = self.source.pages(self.info, phase, cursor)
         try:
             finished = await self._pages(pages, result)
@@ -61,7 +65,7 @@ class PhaseRunner:
             result.status = self.control.request
         else:
             result.status = "done"
-            if finished:
+            if finished and not result.failed:  # failed files must be retried by a full listing
                 await self._mark_complete(phase)
             await self._save_cursor(phase, None, result)
         self.service.emit(PhaseFinished(self.job.id, result))
@@ -91,6 +95,8 @@ class PhaseRunner:
         """Handle one page; return the updated run of consecutive archived items."""
         if page.total is not None:
             self.total = page.total
+        elif self.total is None and page.cursor is None and not self.units:
+            self.total = len({_unit(item) for item in page.items})  # a one-page listing
         for media_id, reason in page.skipped:
             result.unsupported += 1
             self._warn(result, f"{media_id}: {reason}")
@@ -99,12 +105,11 @@ class PhaseRunner:
         # Files this job fetched before a pause or crash are already in `downloaded`.
         result.archived += sum(1 for job_id in archived.values() if job_id != self.job.id)
         if len(fresh) < len(page.items):
+            self.units.update(_unit(item) for item in page.items if item.media_id in archived)
             self._progress(result, "", 0)
         written_groups: set[str] = set()
         await asyncio.gather(*(self._item(item, result, written_groups) for item in fresh))
-        for item in page.items:
-            run = run + 1 if item.media_id in archived else 0
-        return run
+        return _archived_run(page.items, archived, run)
 
     async def _item(self, item: MediaItem, result: PhaseResult, groups: set[str]) -> None:
         """Fetch one item (bounded concurrency), record it, write its post's metadata."""
@@ -113,9 +118,12 @@ class PhaseRunner:
                 return
             try:
                 size, path = await self._fetch(item, result.phase)
-            except DownloadError as exc:
+            except (DownloadError, OSError) as exc:
+                # OSError: a full disk or a vanished folder fails this file, not the job.
+                sentence = exc.sentence if isinstance(exc, DownloadError) else _disk_sentence(exc)
                 result.failed += 1
-                self._warn(result, f"{item.media_id}: {exc.sentence}")
+                self._warn(result, f"{item.media_id}: {sentence}")
+                self.units.add(_unit(item))
                 self._progress(result, item.media_id, 0)
                 return
         await queries.record_media(
@@ -132,7 +140,8 @@ class PhaseRunner:
         result.bytes += size
         if item.metadata and item.group_id and item.group_id not in groups:
             groups.add(item.group_id)
-            self._write_metadata(item, path.parent)
+            await asyncio.to_thread(self._write_metadata, item, path.parent)
+        self.units.add(_unit(item))
         self._progress(result, item.media_id, size)
 
     async def _fetch(self, item: MediaItem, phase: str):
@@ -159,7 +168,7 @@ class PhaseRunner:
             temp.unlink(missing_ok=True)
 
     def _progress(self, result: PhaseResult, media_id: str, size: int) -> None:
-        done = result.downloaded + result.archived + result.failed
+        done = len(self.units)
         self.service.emit(ItemDone(self.job.id, result.phase, done, self.total, media_id, size))
 
     def _warn(self, result: PhaseResult, message: str) -> None:
@@ -176,6 +185,29 @@ class PhaseRunner:
         if phase not in self.account.complete_phases:
             self.account.complete_phases = [*self.account.complete_phases, phase]
             await self.account.save(update_fields=["complete_phases", "updated_at"])
+
+
+def _unit(item: MediaItem) -> str:
+    """What progress and the early stop count: a post (all its files) or a single item."""
+    return item.group_id or item.media_id
+
+
+def _archived_run(items: list[MediaItem], archived, run: int) -> int:
+    """Extend the run of consecutive fully archived posts (a carousel counts once)."""
+    posts: dict[str, bool] = {}
+    for item in items:
+        unit = _unit(item)
+        posts[unit] = posts.get(unit, True) and item.media_id in archived
+    for complete in posts.values():
+        run = run + 1 if complete else 0
+    return run
+
+
+def _disk_sentence(exc: OSError) -> str:
+    """A person's sentence for a failed write."""
+    if exc.errno == errno.ENOSPC:
+        return "The disk is full: free space under DATA_DIR, then resume."
+    return f"Could not write the file ({exc.strerror or type(exc).__name__})."
 
 
 def _source_download(item: MediaItem, final) -> int:

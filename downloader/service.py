@@ -159,13 +159,22 @@ class DownloadService:
         account: Account = job.account
         results = [PhaseResult.from_dict(job.counts.get(p, {"phase": p})) for p in job.phases]
         token = current_job.set(job.id)
+        slot = self._platform_slots.setdefault(account.platform, asyncio.Semaphore(1))
         try:
-            async with self._platform_slots.setdefault(account.platform, asyncio.Semaphore(1)):
-                state, error = await self._run_phases(job, account, control, results)
+            if not await _acquire(slot, control):  # paused or cancelled while waiting its turn
+                state, error = control.request, None
+            else:
+                try:
+                    state, error = await self._run_phases(job, account, control, results)
+                finally:
+                    slot.release()
         except asyncio.CancelledError:
             state, error = "interrupted", None
             await self._finish(job, account, results, state, error)
             raise
+        except Exception as exc:  # a bug or the machine (disk, database): fail, never hang
+            log.exception("job %s crashed", job.id)
+            state, error = "failed", f"Unexpected error ({type(exc).__name__}); details are in the log."
         finally:
             current_job.reset(token)
             self._controls.pop(job.id, None)
@@ -246,11 +255,26 @@ class DownloadService:
         missing = await asyncio.to_thread(
             lambda: [mid for mid, path in rows if not (self.data_dir / path).is_file()]
         )
+        if missing and len(missing) == len(rows) and not (self.data_dir / "downloads").is_dir():
+            # An unmounted disk must not erase the archive and trigger a full re-download.
+            log.warning("%s is missing; not touching the archive", self.data_dir / "downloads")
+            return
         if missing:
             await queries.forget_media(account.platform, missing)
             account.complete_phases = []  # list everything again to find them
             await account.save(update_fields=["complete_phases", "updated_at"])
             log.info("@%s: %d archived files missing on disk", account.username, len(missing))
+
+
+async def _acquire(slot: asyncio.Semaphore, control: JobControl) -> bool:
+    """Wait for the platform's turn; False if the job is paused or cancelled meanwhile."""
+    while not control.request:
+        try:
+            await asyncio.wait_for(slot.acquire(), timeout=0.5)
+            return True
+        except TimeoutError:
+            continue
+    return False
 
 
 def _phase_problems(results: list[PhaseResult]) -> str | None:

@@ -28,11 +28,21 @@ async def gatekeeper(update: Update, context: Context) -> None:
         return
     user_id = user.id if user else 0
     log.warning("refused update %s from user %s", update.update_id, user_id)
+    message = update.effective_message
     if update.callback_query is not None:
         await update.callback_query.answer(not_allowed_text(user_id), show_alert=True)
-    elif update.effective_message is not None and update.effective_chat is not None:
-        await update.effective_message.reply_text(not_allowed_text(user_id))
+    elif message is not None and _addressed_to_bot(update):
+        await message.reply_text(not_allowed_text(user_id))
     raise ApplicationHandlerStop
+
+
+def _addressed_to_bot(update: Update) -> bool:
+    """In groups only commands get an answer; the bot must not reply to every chat message."""
+    if update.effective_chat is None:
+        return False
+    if update.effective_chat.type == "private":
+        return True
+    return (update.effective_message.text or "").startswith("/")
 
 
 def _log_command(update: Update, user_id: int) -> None:

@@ -9,6 +9,7 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 
 from db import queries
 from db.models import Account, MediaItem
@@ -121,7 +122,11 @@ async def button(update: Update, context: Context) -> None:
     parts = (query.data or "").split(":")
     if len(parts) == 2 and parts[0] == "list" and parts[1].isdigit():
         text, markup = await render_page(int(parts[1]))
-        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        try:
+            await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        except BadRequest as exc:  # a double tap: the page is already shown
+            if "not modified" not in exc.message.lower():
+                raise
         await query.answer()
         return
     if len(parts) != 3 or parts[1] not in ("untrack", "purge", "keep") or not parts[2].isdigit():
@@ -141,6 +146,8 @@ async def _removal(context: Context, account: Account, action: str) -> str:
     label = f"@{account.username}"
     if action == "keep":
         return f"{label} stays tracked."
+    if action == "purge" and await queries.active_job_for(account) is not None:
+        return f"{label} is downloading right now: /cancel it first, then remove its files."
     account.tracked = False
     await account.save(update_fields=["tracked", "updated_at"])
     if action == "untrack":

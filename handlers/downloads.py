@@ -13,6 +13,7 @@ from db.models import Job
 from downloader.errors import InvalidInput
 from downloader.targets import Target, parse_target
 from handlers.context import Context
+from handlers.status_view import limited
 
 log = logging.getLogger(__name__)
 USAGE = {
@@ -57,6 +58,11 @@ async def download(update: Update, context: Context) -> None:
         account = await queries.get_or_create_account(
             target.platform, target.username, added_by=update.effective_user.id
         )
+    paused = await queries.resumable_job_for(account)
+    if paused is not None and not data.service.is_active(paused.id):
+        await reply(update, f"{target.label} has a paused download: continuing it.")
+        await _resume(data, paused, update.effective_chat.id)
+        return
     job, created = await data.jobs.prepare_download(account, chat_id=update.effective_chat.id)
     if not created:
         await _point_at_running(update, context, job, target.label)
@@ -107,11 +113,10 @@ async def status(update: Update, context: Context) -> None:
         .order_by("id")
         .prefetch_related("account")
     )
-    lines = ["<b>Status</b>"]
-    for job in jobs:
-        lines.append(f"• {escape(_job_label(job))}: {job.state}" + (f" ({job.phase})" if job.phase else ""))
-    if len(lines) == 1:
-        lines.append("Nothing is running.")
+    lines = [
+        f"• {escape(_job_label(job))}: {job.state}" + (f" ({job.phase})" if job.phase else "") for job in jobs
+    ]
+    lines = ["<b>Status</b>", *(limited(lines, 30) if lines else ["Nothing is running."])]
     for name, when in context.bot_data.extras.get("next_runs", lambda: [])():
         lines.append(f"Next {escape(name)}: {when:%Y-%m-%d %H:%M %Z}")
     await reply(update, "\n".join(lines), parse_mode=ParseMode.HTML)
@@ -196,7 +201,10 @@ async def _act(update: Update, context: Context, job: Job, action: str) -> str:
         done = await data.jobs.pause(job)
         text = "Pausing at the next file…" if done else "That download is not running."
     elif action == "cancel":
+        live = data.service.is_active(job.id) or data.jobs.is_running(job.id)
         done = await data.jobs.cancel(job)
+        if done and not live:  # nothing runs to report it: update the message here
+            await data.board.show_final(job)
         text = "Cancelling; files already downloaded stay archived." if done else "Nothing to cancel."
     elif action == "resume":
         text = await _resume(data, job, chat_id)
@@ -243,7 +251,8 @@ async def button(update: Update, context: Context) -> None:
         await query.answer("This button is not valid any more.")
         return
     job = await Job.get_or_none(id=int(parts[2]))
-    if job is None or job.chat_id != update.effective_chat.id:
+    # Jobs started on the command line (no chat) may be taken over by an allowed chat.
+    if job is None or job.chat_id not in (None, update.effective_chat.id):
         await query.answer("This button is not valid here.", show_alert=True)
         return
     if job.state in ("completed", "cancelled") or (job.state == "failed" and parts[1] != "retry"):

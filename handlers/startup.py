@@ -7,6 +7,7 @@ import logging
 from collections import Counter
 from datetime import datetime
 
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from config import Settings
@@ -36,7 +37,10 @@ async def recover_jobs(app: Application, settings: Settings) -> None:
     per_chat = Counter(job.chat_id for job in jobs if job.chat_id is not None)
     for chat_id, count in per_chat.items():
         noun = "download was" if count == 1 else "downloads were"
-        await app.bot.send_message(chat_id, f"{count} {noun} interrupted by a restart — /resume")
+        try:
+            await app.bot.send_message(chat_id, f"{count} {noun} interrupted by a restart — /resume")
+        except TelegramError as exc:  # a blocked bot or a wrong chat must not stop start-up
+            log.warning("could not tell chat %s about interrupted jobs: %s", chat_id, exc)
     log.info("%d interrupted job(s) wait for /resume", len(jobs))
 
 
@@ -44,8 +48,8 @@ async def _newly_interrupted() -> list:
     """Top-level jobs stopped since the previous start: by a crash (still "running" in the
     database) or by a shutdown that saved them as interrupted. Older ones were announced."""
     previous = await queries.get_setting("started_at")
-    await queries.set_setting("started_at", queries.now().isoformat())
     await queries.mark_interrupted()
+    await queries.set_setting("started_at", queries.now().isoformat())
     since = datetime.fromisoformat(previous) if previous else None
     return [
         job

@@ -20,6 +20,7 @@ from db.models import Job
 from downloader.events import (
     ItemDone,
     JobFinished,
+    JobResult,
     JobStarted,
     PhaseFinished,
     PhaseResult,
@@ -60,14 +61,42 @@ class Tracked:
     task: asyncio.Task | None = None
 
 
+FINAL = ("completed", "failed", "cancelled")
+
+
+def result_from_job(job: Job, platform: str, username: str) -> JobResult:
+    """The JobResult stored on a job row (counts per phase)."""
+    phases = [PhaseResult.from_dict(job.counts.get(p, {"phase": p})) for p in job.phases]
+    return JobResult(job.id, platform, username, job.state, phases, job.error)
+
+
 def view_from_job(job: Job, platform: str, username: str) -> JobView:
-    """A view rebuilt from the job row (after a restart or for a resumed job)."""
+    """A view rebuilt from the job row (after a restart, a resume or a cancel while paused)."""
     finished = {
         phase: PhaseResult.from_dict(data)
         for phase, data in (job.counts or {}).items()
         if data.get("status") in ("done", "skipped", "failed")
     }
-    return JobView(job.id, platform, username, list(job.phases), state=job.state, finished=finished)
+    view = JobView(job.id, platform, username, list(job.phases), state=job.state, finished=finished)
+    if job.state in FINAL:
+        view.result = result_from_job(job, platform, username)
+    return view
+
+
+async def sync_view_from_job(job: Job, title: str) -> SyncView:
+    """A sync-all view with the accounts it already finished (for a resumed sync-all)."""
+    children = await Job.filter(parent=job).order_by("id").prefetch_related("account")
+    view = SyncView(job.id, total=len(children), title=title, state=job.state)
+    if job.state in ("queued", "running", "paused", "interrupted"):
+        view.state = "running" if job.state in ("queued", "running") else job.state
+    for child in children:
+        if child.state in FINAL:
+            result = result_from_job(child, child.account.platform, child.account.username)
+            view.done += 1
+            view.lines.append(sync_line(result))
+            view.new_items += result.new_items
+            view.problems += int(result.state == "failed" or any(p.status == "failed" for p in result.phases))
+    return view
 
 
 class StatusBoard:
@@ -104,18 +133,31 @@ class StatusBoard:
         lazy: bool = False,
         quiet: bool = False,
     ) -> Tracked:
-        """Show a sync-all's status; ``lazy`` posts it only once something happens."""
+        """Show a sync-all's status (editing its earlier message); ``lazy`` posts only once
+        something happens."""
         children = await Job.filter(parent=job).values_list("id", flat=True)
         for child_id in children:
             self._parent_of[child_id] = job.id
-        view = SyncView(job.id, total=len(children), title=title)
+        view = await sync_view_from_job(job, title)
         tracked = Tracked(chat_id, view, lazy=lazy, quiet=quiet)
+        if job.chat_id == chat_id and job.message_id:
+            tracked.message_id = job.message_id
         self._tracked[job.id] = tracked
         if not lazy:
             await self._send(tracked)
             job.chat_id, job.message_id = chat_id, tracked.message_id
             await job.save(update_fields=["chat_id", "message_id", "updated_at"])
         return tracked
+
+    async def show_final(self, job: Job) -> None:
+        """Render a job that changed without running here (cancelled while paused)."""
+        if job.chat_id is None:
+            return
+        if job.kind == "syncall":
+            tracked = await self.attach_sync(job, job.chat_id)
+        else:
+            tracked = await self.attach_job(job, job.chat_id)
+        self._forget(tracked)
 
     def message_of(self, job_id: int) -> tuple[int, int] | None:
         """(chat_id, message_id) of a job's status message, if it has one here."""
@@ -171,6 +213,8 @@ class StatusBoard:
         elif isinstance(event, SyncFinished):
             view.state = event.state
             tracked.final = True
+            if event.state != "completed":
+                tracked.lazy = False  # paused or cancelled: show it, with its buttons
 
     def _touch(self, tracked: Tracked) -> None:
         tracked.dirty = True
@@ -195,7 +239,7 @@ class StatusBoard:
 
     async def _close_quiet(self, tracked: Tracked) -> None:
         """A lazy (scheduled) run found nothing: one short line, or silence in quiet mode."""
-        if not tracked.quiet:
+        if not tracked.quiet and tracked.view.state == "completed":
             await self._call(
                 self.bot.send_message,
                 chat_id=tracked.chat_id,

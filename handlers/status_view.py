@@ -71,12 +71,14 @@ def render_job(view: JobView) -> str:
     lines += [_phase_line(view, phase) for phase in view.phases]
     if view.waiting_until is not None and view.state == "running":
         lines.append(f"⏳ waiting until {view.waiting_until:%H:%M:%S} UTC ({escape(view.waiting_reason)})")
-    lines += _limited([f"⚠️ {escape(w)}" for w in view.warnings], MAX_LINES // 2)
+    lines += limited([f"⚠️ {escape(w)}" for w in view.warnings], MAX_LINES // 2)
     if view.result is not None:
         lines.append("")
         lines.append(f"<b>{escape(summary_line(view.result))}</b>")
     elif view.state == "paused":
         lines.append("\n⏸ Paused — press Resume or send /resume.")
+    elif view.state == "interrupted":
+        lines.append("\n⏸ Interrupted (the bot stopped) — press Resume or send /resume.")
     elif view.state == "queued":
         lines.append("\n⏳ Starting… (waits while another download of this platform runs)")
     return _fit("\n".join(lines))
@@ -114,7 +116,7 @@ def render_sync(view: SyncView) -> str:
         phase = child.phase or "starting"
         count = f" {child.done}/{child.total}" if child.total else f" {child.done}" if child.done else ""
         lines.append(f"⬇️ @{escape(child.username)} {phase}…{count}")
-    lines += _limited(view.lines, MAX_LINES)
+    lines += limited(view.lines, MAX_LINES)
     if view.state != "running":
         state = "Completed" if view.state == "completed" else view.state.capitalize()
         problems = f", {view.problems} with problems" if view.problems else ""
@@ -152,7 +154,7 @@ def job_keyboard(job_id: int, state: str) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([row])
 
 
-def _limited(lines: list[str], most: int) -> list[str]:
+def limited(lines: list[str], most: int) -> list[str]:
     """At most ``most`` lines, then "…and N more"."""
     if len(lines) <= most:
         return lines

@@ -75,5 +75,6 @@ async def running_bot(settings: Settings):
             await app.updater.stop()
         if app.running:
             await app.stop()
-        await app.post_shutdown(app)
+        await app.post_stop(app)  # the order run_polling uses
         await app.shutdown()
+        await app.post_shutdown(app)

@@ -241,8 +241,8 @@ async def test_after_downtime_one_catch_up_run_and_no_overlap(net, data_dir, tmp
     await close_database()
     async with bot_world(net, data_dir, tmp_path) as world:
         world.instagram.media_delay = 0.0001
-        await world.message_with("Completed: ", timeout=20)
-        await until(lambda: skips(caplog) == 1, timeout=10, what="the second catch-up to be skipped")
+        await world.message_with("Completed: ", timeout=45)
+        await until(lambda: skips(caplog) == 1, timeout=20, what="the second catch-up to be skipped")
         runs = await syncalls()
         assert len(runs) == 1 and runs[0].state == "completed"
         shown = await schedule(world)

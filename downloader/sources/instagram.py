@@ -254,7 +254,7 @@ def _rate_limited(who: str, retry_at: datetime | None) -> RateLimited:
     retry_at = retry_at or datetime.now(UTC) + RATE_LIMIT_BACKOFF
     sentence = (
         f"Instagram is rate limiting the bot (while listing {who}); "
-        f"it will try again after {retry_at:%H:%M} UTC."
+        f"try again after {retry_at:%H:%M} UTC (a later scheduled sync does so by itself)."
     )
     return RateLimited(sentence, retry_at=retry_at)
 
