@@ -108,7 +108,10 @@ class Fetcher:
             # fsync can take long on slow disks; keep the event loop (and the bot) responsive.
             return await asyncio.to_thread(publish, temp, final)
         except httpx.HTTPError as exc:
-            raise Transient(f"Network trouble fetching media: {type(exc).__name__}.") from exc
+            raise Transient(
+                f"The connection broke while downloading this file ({type(exc).__name__}); "
+                "the next sync fetches it again."
+            ) from exc
         finally:
             temp.unlink(missing_ok=True)
 

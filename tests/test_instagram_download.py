@@ -8,7 +8,7 @@ import pytest
 
 from db.models import Job, MediaItem
 from downloader.events import ItemDone, summary_line
-from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
+from tests.fakes.instagram import FakeChild, FakeInstagram, FakePost, make_profile, write_session_file
 from tests.harness import files_under, make_settings, run_download, services_for
 
 
@@ -112,15 +112,48 @@ async def test_deleted_file_comes_back(instagram, anonymous, data_dir):
     assert (posts / victim).stat().st_size == size
 
 
-async def test_cut_media_leaves_no_partial_file(instagram, anonymous, data_dir):
-    post = instagram.profiles["alice"].posts[0]
+async def test_cut_media_leaves_no_partial_file_and_is_fetched_next_time(instagram, anonymous, data_dir):
+    post = [p for p in instagram.profiles["alice"].posts if p.kind == "image"][-1]  # behind any early stop
     instagram.break_media(post.image_url, after=1000)
     result = await run_download(anonymous, "instagram", "alice")
     assert result.state == "completed" and result.phases[0].failed == 1
+    assert "the next sync fetches it again" in " ".join(result.phases[0].warnings)
     names = [p.name for p in (data_dir / "downloads").rglob("*")]
     assert not [n for n in names if n.endswith(".part")]
     assert not [n for n in names if str(post.pk) in n and not n.endswith(".json")]
     assert not await MediaItem.filter(media_id=str(post.pk)).exists()
+    instagram._broken.clear()  # the CDN recovers
+    again = await run_download(anonymous, "instagram", "alice")
+    assert again.phases[0].downloaded == 1  # a failed file keeps the next listing complete
+    assert await MediaItem.filter(media_id=str(post.pk)).exists()
+
+
+async def test_pinned_carousel_does_not_stop_the_next_sync_early(instagram, anonymous):
+    profile = instagram.profiles["alice"]
+    carousel = next(p for p in profile.posts if p.kind == "carousel")
+    extra = [FakeChild(carousel.pk + 4 + i, False, 3000, 6000) for i in range(3)]
+    carousel.children.extend(extra)  # six slides: more files than the early-stop run
+    profile.posts.remove(carousel)
+    profile.posts.insert(0, carousel)  # pinned at the top
+    await run_download(anonymous, "instagram", "alice")
+    newest = profile.posts[1]
+    new_post = FakePost(newest.pk + 7, "image", taken_at=newest.taken_at + 3600, caption="new!")
+    profile.posts.insert(1, new_post)
+    again = await run_download(anonymous, "instagram", "alice")
+    assert again.phases[0].downloaded == 1
+    assert await MediaItem.filter(media_id=str(new_post.pk)).exists()
+
+
+async def test_unwritable_folder_fails_files_not_the_job(instagram, anonymous, data_dir):
+    blocked = data_dir / "downloads" / "instagram" / "alice" / "posts"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the posts folder belongs")
+    result = await run_download(anonymous, "instagram", "alice")
+    posts = result.phases[0]
+    assert result.state == "completed" and posts.downloaded == 0 and posts.failed > 0
+    assert "Could not write the file" in posts.warnings[0]
+    assert (await Job.get(id=result.job_id)).state == "completed"  # finished, not stuck running
+    assert await MediaItem.all().count() == 0
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,10 @@ def test_interrupted_download_resumes_after_restart(tmp_path, net, instagram, te
         assert bot.wait(timeout=20) == 0, bot.output
         assert time.monotonic() - started < 10  # pauses and saves within a few seconds
     assert 3 <= len(media_on_disk(data_dir)) < EXPECTED_FILES
-    status_id = next(m.message_id for m in telegram.messages(OWNER) if "@alice · Instagram" in m.plain)
+    status = next(m for m in telegram.messages(OWNER) if "@alice · Instagram" in m.plain)
+    status_id = status.message_id
+    if stop == "SIGTERM":  # the owner saw the final state before the bot went away
+        assert "Interrupted" in status.plain and "Resume" in str(status.reply_markup)
 
     instagram.media_delay = 0
     mark = len(telegram.calls)
