@@ -84,6 +84,17 @@ class ItemDone:
 
 
 @dataclass(frozen=True)
+class ItemProgress:
+    """Bytes of one file downloaded so far (from yt-dlp's progress hooks), at most twice a second."""
+
+    job_id: int
+    phase: str
+    media_id: str
+    done_bytes: int
+    total_bytes: int | None
+
+
+@dataclass(frozen=True)
 class Waiting:
     """The job waits (rate limit, politeness) until ``until``."""
 
@@ -111,7 +122,7 @@ class JobFinished:
     result: JobResult
 
 
-Event = JobStarted | PhaseStarted | ItemDone | Waiting | Warned | PhaseFinished | JobFinished
+Event = JobStarted | PhaseStarted | ItemDone | ItemProgress | Waiting | Warned | PhaseFinished | JobFinished
 
 
 def summary_line(result: JobResult) -> str:

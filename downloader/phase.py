@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from db import queries
 from downloader.errors import DownloadError
-from downloader.events import ItemDone, PhaseFinished, PhaseResult, PhaseStarted, Warned
+from downloader.events import ItemDone, ItemProgress, PhaseFinished, PhaseResult, PhaseStarted, Warned
 from downloader.fetch import publish, temp_path_for
 from downloader.paths import media_filename, phase_dir
 from downloader.sources.base import MediaItem, Page
@@ -60,7 +62,9 @@ class PhaseRunner:
         try:
             finished = await self._pages(pages, result)
         finally:
-            await asyncio.to_thread(pages.close)
+            # ValueError: a forced shutdown left a worker thread inside the generator.
+            with contextlib.suppress(ValueError):
+                await asyncio.to_thread(pages.close)
         if self.control.request:
             result.status = self.control.request
         else:
@@ -153,7 +157,12 @@ class PhaseRunner:
         final = folder / media_filename(item.taken_at, item.media_id, item.ext)
         if item.url is not None:
             return await self.service.fetcher.fetch(item.url, final, item.headers), final
-        return await asyncio.to_thread(_source_download, item, final), final
+        progress = _throttled(
+            lambda done, total: self.service.emit_threadsafe(
+                ItemProgress(self.job.id, phase, item.media_id, done, total)
+            )
+        )
+        return await asyncio.to_thread(_source_download, item, final, progress), final
 
     def _write_metadata(self, item: MediaItem, folder) -> None:
         """The post's JSON sidecar, written atomically beside its media (once)."""
@@ -210,11 +219,24 @@ def _disk_sentence(exc: OSError) -> str:
     return f"Could not write the file ({exc.strerror or type(exc).__name__})."
 
 
-def _source_download(item: MediaItem, final) -> int:
+def _throttled(report, interval: float = 0.5):
+    """A progress callback that passes at most one report per ``interval`` seconds."""
+    last = [0.0]
+
+    def callback(done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last[0] >= interval or (total is not None and done >= total):
+            last[0] = now
+            report(done, total)
+
+    return callback
+
+
+def _source_download(item: MediaItem, final, progress) -> int:
     """Let the source write a temporary file (yt-dlp), then publish it atomically."""
     temp = temp_path_for(final)
     try:
-        item.download(temp, lambda done, total: None)
+        item.download(temp, progress)
         if not temp.is_file():
             raise DownloadError(f"{item.media_id}: the download produced no file.")
         return publish(temp, final)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from db.models import MediaItem
-from downloader.events import summary_line
+from downloader.events import ItemProgress, summary_line
 from tests.fakes.tiktok import FakeTikTok
 from tests.harness import files_under, make_settings, run_download, services_for
 
@@ -22,7 +22,15 @@ async def tiktok(net, data_dir):
 async def test_first_run_downloads_every_video_then_nothing(tiktok, data_dir, net):
     fake, services = tiktok
     account = fake.add_account("dancer.one", videos=9, photos=(3,))
+    events = []
+    services.service.subscribe(events.append)
     result = await run_download(services, "tiktok", "dancer.one")
+    finished = {
+        e.media_id: e.done_bytes
+        for e in events
+        if isinstance(e, ItemProgress) and e.done_bytes == e.total_bytes
+    }
+    assert finished == {post.id: post.size for post in account.videos}  # yt-dlp's hooks became our events
     assert result.state == "completed"
     assert summary_line(result) == "Completed: 9 videos"
     videos = data_dir / "downloads" / "tiktok" / "dancer.one" / "videos"
