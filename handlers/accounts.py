@@ -29,9 +29,9 @@ WHAT = {
 async def add(update: Update, context: Context) -> None:
     """/add <user or URL> [platform]: confirm the account exists, then track it."""
     try:
-        target = parse_args(context.args, "download")
+        target = parse_args(context.args, "add")
     except InvalidInput as exc:
-        await reply(update, exc.sentence.replace("/download", "/add"))
+        await reply(update, exc.sentence)
         return
     existing = await queries.find_account(target.platform, target.username)
     if existing is not None and existing.tracked:
@@ -62,9 +62,9 @@ async def add(update: Update, context: Context) -> None:
 async def remove(update: Update, context: Context) -> None:
     """/remove <user>: ask for confirmation with buttons."""
     try:
-        target = parse_args(context.args, "download")
+        target = parse_args(context.args, "remove")
     except InvalidInput as exc:
-        await reply(update, exc.sentence.replace("/download", "/remove"))
+        await reply(update, exc.sentence)
         return
     account = await queries.find_account(target.platform, target.username)
     if account is None or not account.tracked:

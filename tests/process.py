@@ -51,3 +51,21 @@ class BotProcess:
     def output(self) -> str:
         """Everything the process logged so far."""
         return self.log_path.read_text()
+
+
+def answer_then_stop(tmp_path: Path, env: dict[str, str], telegram, text: str, stop: int = signal.SIGTERM):
+    """Start the bot, send ``text`` as the first allowed user, then ``stop`` it.
+
+    Returns (the bot's reply as sent, exit code, everything it logged)."""
+    owner = int(env["ALLOWED_USER_IDS"].split(",")[0])
+    mark = len(telegram.calls)
+    bot = BotProcess(tmp_path, env, name=f"bot-{mark}")
+    try:
+        telegram.wait_for("setMyCommands", after=mark, timeout=30)
+        mark = len(telegram.calls)
+        telegram.send_message(owner, text)
+        reply = telegram.wait_for("sendMessage", chat_id=owner, after=mark, timeout=30)
+        bot.signal(stop)
+    finally:
+        code = bot.wait(timeout=30)
+    return reply.params["text"], code, bot.output

@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import OWNER, TOKEN
-from tests.process import BOT, bot_env
+from tests.process import BOT, answer_then_stop, bot_env
 
 
 def run(tmp_path: Path, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
@@ -55,26 +55,9 @@ def test_runs_answers_and_stops_cleanly(tmp_path, stop):
         env = bot_env(
             tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=telegram.url, ALLOWED_USER_IDS=str(OWNER)
         )
-        process = subprocess.Popen(
-            [sys.executable, str(BOT)],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            telegram.wait_for("setMyCommands", timeout=30)
-            mark = len(telegram.calls)
-            telegram.send_message(OWNER, "/start")
-            reply = telegram.wait_for("sendMessage", chat_id=OWNER, after=mark, timeout=30)
-            assert "/help" in reply.params["text"]
-            process.send_signal(stop)
-            output, _ = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    assert process.returncode == 0, output
+        reply, code, output = answer_then_stop(tmp_path, env, telegram, "/start", stop)
+    assert "/help" in reply
+    assert code == 0, output
     assert TOKEN not in output and TOKEN.split(":")[1] not in output
     assert "Traceback" not in output
     assert (tmp_path / "data" / "archive.sqlite3").exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from tests.fakes.instagram import FakeInstagram, make_profile, write_session_fil
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
 from tests.harness import OWNER, TOKEN, make_settings, running_bot
-from tests.test_bot_process import BOT, bot_env
+from tests.process import BOT, answer_then_stop, bot_env
 
 GROUP = -100555  # a NOTIFY_CHAT_ID other than the owner's chat
 SKIPPED = "skipped: a sync-all is still running"
@@ -260,27 +259,9 @@ def test_schedule_survives_a_restart_of_the_bot_process(tmp_path):
         )
 
         def run_bot_and_say(text: str) -> str:
-            mark = len(telegram.calls)
-            process = subprocess.Popen(
-                [sys.executable, str(BOT)],
-                cwd=tmp_path,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            try:
-                telegram.wait_for("setMyCommands", after=mark, timeout=30)
-                mark = len(telegram.calls)
-                telegram.send_message(OWNER, text)
-                reply = telegram.wait_for("sendMessage", chat_id=OWNER, after=mark, timeout=30)
-                process.send_signal(signal.SIGTERM)
-                output, _ = process.communicate(timeout=30)
-            finally:
-                if process.poll() is None:
-                    process.kill()
-            assert process.returncode == 0 and "Traceback" not in output, output
-            return reply.params["text"]
+            reply, code, output = answer_then_stop(tmp_path, env, telegram, text)
+            assert code == 0 and "Traceback" not in output, output
+            return reply
 
         before = run_bot_and_say("/schedule every 1h")
         after = run_bot_and_say("/schedule")
