@@ -227,3 +227,24 @@ async def test_forged_button_cannot_touch_another_chats_job(world):
     answer = await world.telegram.await_for("answerCallbackQuery", after=mark)
     assert "not valid here" in answer.params["text"]
     assert await Job.filter(kind="download").count() == 1
+
+
+async def test_syncall_pause_and_resume_keep_one_message_and_totals(world):
+    await world.reply("/add alice")
+    await world.reply("/add bob.dance tiktok")
+    world.instagram.media_delay = 0.0002
+    await world.reply("/syncall")
+    status = await world.message_with("Sync all")
+    await world.message_with("@alice posts…")  # alice is running
+    assert "Pausing" in await world.press(status, "Pause")
+    paused = await world.message_with("Paused: ")
+    assert paused.message_id == status.message_id
+    assert set(world.buttons(paused)) == {"▶️ Resume", "⏹ Cancel"}
+    world.instagram.media_delay = 0
+    assert "Resuming" in await world.press(paused, "Resume")
+    final = await world.message_with("Completed: ")
+    assert final.message_id == status.message_id  # the same message carried on
+    assert "2/2 accounts" in final.plain
+    assert "Completed: 58 new items from 2 accounts" in final.plain  # totals from before the pause too
+    assert "@alice: 52 new" in final.plain and "@bob.dance (TikTok): 6 new" in final.plain
+    assert await MediaItem.all().count() == 58
