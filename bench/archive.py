@@ -7,13 +7,10 @@ new posts. Measured on SQLite and, when it answers, on PostgreSQL (schema reset 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from tortoise import connections
 
@@ -21,9 +18,8 @@ from bench.sizes import Size
 from bench.table import Row, Section, seconds
 from db import close_database, connection_name, open_database, queries
 from db.models import Account, MediaItem
+from tests.postgres import PG_URL, postgres_unreachable, reset_postgres, where
 
-# Same variable and default as the test suite's PostgreSQL tests.
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 SQLITE_TARGET = 0.1
 INSERT_BATCH = 5_000
 FIRST_ID = 3_100_000_000_000_000_000
@@ -51,7 +47,7 @@ def run(size: Size) -> Section:
         fresh, postgres = asyncio.run(_measure(PG_URL, size, reset=True))
         rows.append(Row(f"{label}, PostgreSQL", seconds(postgres.median)))
         notes.append(
-            f"Archive, PostgreSQL ({_where(PG_URL)}): {postgres}; right after the bulk insert, before "
+            f"Archive, PostgreSQL ({where(PG_URL)}): {postgres}; right after the bulk insert, before "
             f"ANALYZE (planner statistics not yet collected): median {seconds(fresh.median)}."
         )
     return Section(rows, notes)
@@ -71,25 +67,10 @@ class Timing:
         )
 
 
-def postgres_unreachable() -> str | None:
-    """None when something listens at PG_URL's host and port, else why not."""
-    url = urlsplit(PG_URL)
-    try:
-        with socket.create_connection((url.hostname, url.port or 5432), timeout=2):
-            return None
-    except OSError as exc:
-        return f"no PostgreSQL at {_where(PG_URL)} ({exc.strerror or exc})"
-
-
-def _where(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
-
-
 async def _measure(url: str, size: Size, *, reset: bool = False) -> tuple[Timing, Timing]:
     """Fill an archive of ``archive_rows`` rows; time the look-up before and after ANALYZE."""
     if reset:
-        await _reset_postgres(url)
+        await reset_postgres(url)
     await open_database(url)
     try:
         await _fill(size.archive_rows)
@@ -111,17 +92,6 @@ async def _time_lookups(asked: list[str], repeats: int) -> Timing:
         found = len(await queries.archived_paths("instagram", asked))
         runs.append(time.perf_counter() - start)
     return Timing(runs, found, len(asked))
-
-
-async def _reset_postgres(url: str) -> None:
-    """An empty public schema, so migrations build the tables from scratch."""
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
 
 
 def _media_id(index: int) -> str:

@@ -3,49 +3,24 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from db import close_database, open_database
 from tests.fakes.tls import FakeInternet
+from tests.postgres import PG_URL, postgres_unreachable, reset_postgres
 
 # Opt in to PTB 23's RetryAfter.retry_after as a timedelta (our code reads both forms).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
-
-
-def postgres_reason() -> str | None:
-    """None when PostgreSQL answers at PG_URL, else why the PostgreSQL tests are skipped."""
-    url = urlsplit(PG_URL)
-    try:
-        with socket.create_connection((url.hostname, url.port or 5432), timeout=2):
-            return None
-    except OSError as exc:
-        return f"no PostgreSQL reachable at {url.hostname}:{url.port or 5432} ({exc.strerror or exc})"
-
-
 _PG_REASON: list[str | None] = []
 
 
 def pg_skip_reason() -> str | None:
     """Probe once per session."""
     if not _PG_REASON:
-        _PG_REASON.append(postgres_reason())
+        _PG_REASON.append(postgres_unreachable())
     return _PG_REASON[0]
-
-
-async def reset_postgres() -> None:
-    """An empty public schema, so every PostgreSQL test starts from migrations."""
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_URL.replace("postgres://", "postgresql://"))
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

@@ -224,27 +224,11 @@ def test_missing_account(fake, source):
     assert caught.value.sentence == "TikTok account @ghost does not exist."
 
 
-def test_rate_limited_everywhere(fake, source, tmp_path):
+@pytest.mark.parametrize("switch", ["rate_limited", "ip_blocked"])  # HTTP 429; statusCode 10204
+def test_rate_limited_or_ip_blocked_everywhere(fake, source, tmp_path, switch):
     fake.add_account("alice.dance", videos=6)
     account, pages = list_all(source, "alice.dance")
-    fake.rate_limited = True
-
-    with pytest.raises(RateLimited) as resolving:
-        source.resolve("alice.dance")
-    with pytest.raises(RateLimited):
-        list(source.pages(account, "videos", None))
-    item = pages[0].items[0]
-    with pytest.raises(RateLimited) as downloading:
-        item.download(temp_name(tmp_path, item.media_id), no_progress)
-
-    assert resolving.value.sentence.startswith("TikTok is rate limiting or has blocked this IP")
-    assert item.media_id in downloading.value.sentence
-
-
-def test_ip_blocked_10204(fake, source, tmp_path):
-    fake.add_account("alice.dance", videos=2)
-    account, pages = list_all(source, "alice.dance")
-    fake.ip_blocked = True
+    setattr(fake, switch, True)
 
     with pytest.raises(RateLimited) as resolving:
         source.resolve("alice.dance")
