@@ -44,11 +44,18 @@ class MediaItem(Model):
     size = fields.BigIntField(default=0)
     # The job that downloaded it: a job resumed after a crash counts these as its own.
     job_id = fields.IntField(null=True)
+    # The post a file belongs to (shortcode / video id): files of one post form one album.
+    group_id = fields.CharField(max_length=64, null=True)
+    caption = fields.TextField(null=True)
+    link = fields.CharField(max_length=512, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "media_items"
         unique_together = (("platform", "media_id"),)
+        # /list counts per account and kind; newest-first reads (delivery, /latest) by account.
+        # (Indexes, not db_index=True: altering a column makes SQLite rebuild the table.)
+        indexes = (("account_id", "kind"), ("account_id", "taken_at"), ("job_id",))
 
 
 class Job(Model):
@@ -73,6 +80,7 @@ class Job(Model):
 
     class Meta:
         table = "jobs"
+        indexes = (("account_id", "state"), ("parent_id",), ("state", "finished_at"))
 
 
 class Setting(Model):

@@ -53,6 +53,9 @@ async def record_media(
     path: str,
     size: int,
     job_id: int | None = None,
+    group_id: str | None = None,
+    caption: str | None = None,
+    link: str | None = None,
 ) -> None:
     """Record one finished file; a row that already exists is updated, never doubled."""
     try:
@@ -65,6 +68,9 @@ async def record_media(
             path=path,
             size=size,
             job_id=job_id,
+            group_id=group_id,
+            caption=caption,
+            link=link,
         )
     except IntegrityError:
         await MediaItem.filter(platform=platform, media_id=media_id).update(

@@ -139,6 +139,9 @@ class PhaseRunner:
             path=str(path.relative_to(self.service.data_dir)),
             size=size,
             job_id=self.job.id,
+            group_id=item.group_id,
+            caption=item.caption,
+            link=item.link,
         )
         result.downloaded += 1
         result.bytes += size

@@ -52,6 +52,14 @@ class MediaItem:
     # as "<date>_<group_id>.json" beside the media when metadata files are on.
     metadata: dict | None = None
     group_id: str | None = None
+    # What delivery to chat shows: the post's caption and a link to it on the platform.
+    caption: str | None = None
+    link: str | None = None
+    # Highlight items: the highlight's stable id and its current title. An item is usually
+    # an old story (same media_id): the archive keeps one file and links it into the
+    # highlight's folder.
+    highlight_id: str | None = None
+    highlight_title: str | None = None
 
 
 @dataclass
@@ -63,6 +71,20 @@ class Page:
     total: int | None = None  # items expected in the whole phase, when known
     # Things the platform has that we cannot archive, as (id, reason); reported, never dropped.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # "Has anything changed" stamps the source saw (e.g. "highlight:<id>" -> latest media
+    # time); the service stores them when the phase ends clean and hands them back in Known.
+    stamps: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Known:
+    """What the archive already knows about an account, so a source can skip requests.
+
+    ``stamps`` holds what earlier clean runs stored from ``Page.stamps``, plus
+    ``"stories"``: the newest archived story's time (epoch seconds), when there is one.
+    """
+
+    stamps: dict[str, int] = field(default_factory=dict)
 
 
 class Source(Protocol):
@@ -75,7 +97,9 @@ class Source(Protocol):
         """Look the account up (one light request); raise a DownloadError if unusable."""
         ...
 
-    def pages(self, account: Account, phase: str, cursor: str | None) -> Iterator[Page]:
+    def pages(
+        self, account: Account, phase: str, cursor: str | None, known: Known | None = None
+    ) -> Iterator[Page]:
         """Yield pages of media for one phase, starting after ``cursor``."""
         ...
 

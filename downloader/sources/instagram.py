@@ -68,7 +68,7 @@ from downloader.errors import (
     SessionExpired,
     Transient,
 )
-from downloader.sources.base import Account, MediaItem, Page
+from downloader.sources.base import Account, Known, MediaItem, Page
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +361,17 @@ def post_items(post: Post, username: str) -> list[MediaItem]:
 
     def item(media_id: str, url: str | None, is_video: bool) -> MediaItem:
         ext = "mp4" if is_video else "jpg"
-        return MediaItem(media_id, kind, taken_at, ext, url=url, metadata=metadata, group_id=post.shortcode)
+        return MediaItem(
+            media_id,
+            kind,
+            taken_at,
+            ext,
+            url=url,
+            metadata=metadata,
+            group_id=post.shortcode,
+            caption=post.caption,
+            link=metadata["url"],
+        )
 
     if post.typename == "GraphSidecar":
         slides = raw.get("carousel_media") or []
@@ -379,8 +389,8 @@ def post_items(post: Post, username: str) -> list[MediaItem]:
     return [item(str(post.mediaid), post.url, False)]
 
 
-def story_item(story: StoryItem, kind: str, subdir: str = "") -> MediaItem:
-    """One story or highlight item."""
+def story_item(story: StoryItem, kind: str, username: str, highlight=None) -> MediaItem:
+    """One story item, or one item of ``highlight`` (an instaloader Highlight)."""
     if story.is_video:
         # Not story.video_url: logged in it HEADs every version to find the largest.
         node = instaloader.get_json_structure(story)["node"]
@@ -393,7 +403,17 @@ def story_item(story: StoryItem, kind: str, subdir: str = "") -> MediaItem:
     else:
         url = story.url
     ext = "mp4" if story.is_video else "jpg"
-    return MediaItem(str(story.mediaid), kind, _utc(story.date_utc), ext, url=url, subdir=subdir)
+    return MediaItem(
+        str(story.mediaid),
+        kind,
+        _utc(story.date_utc),
+        ext,
+        url=url,
+        subdir=highlight.title if highlight is not None else "",
+        link=f"https://www.instagram.com/stories/{username}/{story.mediaid}/",
+        highlight_id=str(highlight.unique_id) if highlight is not None else None,
+        highlight_title=highlight.title if highlight is not None else None,
+    )
 
 
 # ----- post listing cursors ---------------------------------------------------------
@@ -505,7 +525,9 @@ class InstagramSource:
                 media_count=_media_count(profile),
             )
 
-    def pages(self, account: Account, phase: str, cursor: str | None) -> Iterator[Page]:
+    def pages(
+        self, account: Account, phase: str, cursor: str | None, known: Known | None = None
+    ) -> Iterator[Page]:
         """Pages of one phase; errors surface as DownloadError from the iterator."""
         if phase == "posts":
             return self._posts(account, cursor)
@@ -572,7 +594,7 @@ class InstagramSource:
             loader = self._ready()
             user_id = self._user_id(account)
             items = [
-                story_item(item, "story")
+                story_item(item, "story", account.username)
                 for story in loader.get_stories(userids=[user_id])
                 for item in story.get_items()
             ]
@@ -587,7 +609,10 @@ class InstagramSource:
         for index in range(start, len(highlights)):
             highlight = highlights[index]
             with self._guard(account.username):
-                items = [story_item(i, "highlight", highlight.title) for i in highlight.get_items()]
+                items = [
+                    story_item(item, "highlight", account.username, highlight)
+                    for item in highlight.get_items()
+                ]
             more = index + 1 < len(highlights)
             next_cursor = _highlight_cursor(index + 1, highlights[index + 1].unique_id) if more else None
             yield Page(items, next_cursor)

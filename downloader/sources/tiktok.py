@@ -37,7 +37,7 @@ from downloader.errors import (
     RateLimited,
     Transient,
 )
-from downloader.sources.base import Account, MediaItem, Page, ProgressFn
+from downloader.sources.base import Account, Known, MediaItem, Page, ProgressFn
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +377,9 @@ class TikTokSource:
             )
         return _account(username, data.get("webapp.user-detail") or {})
 
-    def pages(self, account: Account, phase: str, cursor: str | None) -> Iterator[Page]:
+    def pages(
+        self, account: Account, phase: str, cursor: str | None, known: Known | None = None
+    ) -> Iterator[Page]:
         """Yield the account's videos newest first, one item_list request per page."""
         if phase != "videos":
             raise ValueError(f"TikTok has no phase {phase!r}")
@@ -445,6 +447,8 @@ class TikTokSource:
             download=functools.partial(self._download, url, video_id),
             metadata=_metadata(post, url, taken_at),
             group_id=video_id,
+            caption=post.get("desc") or None,
+            link=url,
         )
 
     # ---- downloading ----
