@@ -86,3 +86,8 @@ class Cancelled(DownloadError):
     """The job was cancelled by the user."""
 
     default_sentence = "Cancelled."
+
+
+class StopRequested(Exception):
+    """Raised by the service's wait function inside a source thread: the job was asked to
+    pause, cancel or stop for shutdown during a wait. Sources let it propagate untouched."""
