@@ -20,9 +20,16 @@ class Account(Model):
     updated_at = fields.DatetimeField(auto_now=True)
     last_sync_at = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
-    # Phases whose listing once reached the end: only then may a sync stop early
-    # at a run of archived items (an interrupted first download must not).
+    # Unused since boundaries replaced it (kept: dropping a column rebuilds the table).
     complete_phases = fields.JSONField(default=list)
+    # Per incremental phase: the newest item time (epoch seconds) up to which a listing
+    # once ran to a clean end. A sync may stop early only below this boundary.
+    boundaries = fields.JSONField(default=dict)
+    # "Has anything changed" stamps a source reported in clean runs (see sources.base.Known).
+    stamps = fields.JSONField(default=dict)
+    # One writer per account: the process (Process.token) holding it, until when.
+    lease_owner = fields.CharField(max_length=64, null=True)
+    lease_until = fields.DatetimeField(null=True)
 
     class Meta:
         table = "accounts"
@@ -74,6 +81,8 @@ class Job(Model):
     chat_id = fields.BigIntField(null=True)
     message_id = fields.BigIntField(null=True)
     error = fields.TextField(null=True)
+    # The process (Process.token) running it; a restart interrupts only jobs of dead processes.
+    owner = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     finished_at = fields.DatetimeField(null=True)
@@ -92,3 +101,67 @@ class Setting(Model):
 
     class Meta:
         table = "settings"
+
+
+class FailedItem(Model):
+    """A media file or metadata file that could not be written (later runs try again)."""
+
+    id = fields.IntField(primary_key=True)
+    platform = fields.CharField(max_length=16)
+    media_id = fields.CharField(max_length=80)
+    account = fields.ForeignKeyField("archive.Account", related_name="failures", on_delete=fields.CASCADE)
+    phase = fields.CharField(max_length=16)
+    kind = fields.CharField(max_length=16)  # a media kind, or "metadata"
+    reason = fields.TextField()
+    attempts = fields.IntField(default=1)
+    recipe = fields.JSONField()  # what is needed to try again without listing (see downloader.recipes)
+    first_failed_at = fields.DatetimeField(auto_now_add=True)
+    last_failed_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "failed_items"
+        unique_together = (("platform", "media_id"),)
+        indexes = (("account_id", "phase"),)
+
+
+class Highlight(Model):
+    """An Instagram highlight: one folder per highlight id, renamed when its title changes."""
+
+    id = fields.IntField(primary_key=True)
+    platform = fields.CharField(max_length=16)
+    highlight_id = fields.CharField(max_length=64)
+    account = fields.ForeignKeyField("archive.Account", related_name="highlights", on_delete=fields.CASCADE)
+    title = fields.CharField(max_length=255)
+    folder = fields.CharField(max_length=255)  # below highlights/, unique per account
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "highlights"
+        unique_together = (("platform", "highlight_id"),)
+
+
+class HighlightItem(Model):
+    """Membership: an archived media id belongs to a highlight."""
+
+    id = fields.IntField(primary_key=True)
+    highlight = fields.ForeignKeyField("archive.Highlight", related_name="members", on_delete=fields.CASCADE)
+    media_id = fields.CharField(max_length=64)
+    added_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "highlight_items"
+        unique_together = (("highlight_id", "media_id"),)
+
+
+class Process(Model):
+    """A live bot or command-line process (its heartbeat keeps its account leases)."""
+
+    token = fields.CharField(max_length=64, primary_key=True)
+    kind = fields.CharField(max_length=16)  # bot | cli
+    host = fields.CharField(max_length=255)
+    pid = fields.IntField()
+    started_at = fields.DatetimeField(auto_now_add=True)
+    seen_at = fields.DatetimeField()
+
+    class Meta:
+        table = "processes"
