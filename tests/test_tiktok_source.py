@@ -19,8 +19,11 @@ from downloader.errors import (
     RateLimited,
     Transient,
 )
-from downloader.sources.tiktok import CERTIFICATE, PHOTO_REASON, TikTokSource, translate
+from downloader.sources.tiktok import CERTIFICATE, PHOTO_REASON, TikTokSource, impersonation, translate
 from tests.fakes.tiktok import WWW, FakeTikTok
+
+# The navigation headers, in order, that curl_cffi's Chrome sends (plain yt-dlp sends none of them).
+CHROME_HEADER_ORDER = ["Sec-CH-UA", "Sec-CH-UA-Mobile", "Sec-CH-UA-Platform", "Upgrade-Insecure-Requests"]
 
 
 @pytest.fixture
@@ -310,3 +313,54 @@ def test_translate_reads_ytdlp_errors_as_extract_info_raises_them():
     assert isinstance(private, Private)
     assert isinstance(blocked, RateLimited)
     assert isinstance(translate(ConnectionResetError()), Transient)
+
+
+def test_pages_are_requested_as_a_browser_through_curl_cffi(fake, internet, source, tmp_path):
+    target = impersonation()
+    assert target is not None and target.startswith("chrome-"), target
+    version = target.split("-")[1].split(":")[0]
+    fake.add_account("alice.dance", videos=2)
+    _, pages = list_all(source, "alice.dance")
+    item = pages[0].items[0]
+    item.download(temp_name(tmp_path, item.media_id), no_progress)
+    requests = fake.page_requests()
+    assert [req.path for req in requests] == ["/@alice.dance", f"/@alice.dance/video/{item.media_id}"]
+    for req in requests:
+        assert list(req.headers)[:4] == CHROME_HEADER_ORDER, list(req.headers)
+        assert f"Chrome/{version}." in req.headers["User-Agent"]
+        assert req.headers["Sec-Fetch-Dest"] == "document"
+
+
+def test_ca_file_and_proxy_reach_the_impersonating_client(fake, internet, monkeypatch, caplog):
+    """Neither the environment's CA variables nor its proxy variables point at the fake here."""
+    import certifi
+
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # curl_cffi would read these
+        monkeypatch.setenv(name, certifi.where())
+    caplog.set_level("INFO", logger="downloader.sources.tiktok")
+    fake.add_account("alice.dance", videos=1)
+    source = make_source(internet)
+    try:
+        account = source.resolve("alice.dance")
+    finally:
+        source.close()
+    assert account.media_count == 1
+    assert "www.tiktok.com:443" in internet.connects  # through our proxy setting
+    assert list(fake.page_requests()[0].headers)[:4] == CHROME_HEADER_ORDER
+    said = [r.getMessage() for r in caplog.records if "requested as the browser" in r.getMessage()]
+    assert said == [f"TikTok pages are requested as the browser {impersonation()}"]  # once per source
+
+
+def test_the_fake_serves_a_plain_client_no_data(fake, internet):
+    """The fake is as strict as TikTok: without a browser's navigation headers, no page data."""
+    import requests
+
+    fake.add_account("alice.dance", videos=1)
+    page = requests.get(
+        f"https://{WWW}/@alice.dance",
+        proxies={"https": internet.proxy_url},
+        verify=internet.ca_path,
+        headers={"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/148.0.0.0"},
+        timeout=10,
+    )
+    assert page.status_code == 200 and "__UNIVERSAL_DATA_FOR_REHYDRATION__" not in page.text

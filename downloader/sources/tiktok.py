@@ -171,6 +171,31 @@ def _for_video(error: DownloadError, video_id: str) -> DownloadError:
 # ---- yt-dlp plumbing -----------------------------------------------------------
 
 
+def impersonation() -> str | None:
+    """The browser yt-dlp impersonates on TikTok's pages (via curl_cffi), or None without it."""
+    try:
+        import curl_cffi
+        from yt_dlp.networking._curlcffi import CurlCFFIRH
+    except ImportError:  # curl_cffi missing, or a version this yt-dlp does not support
+        return None
+    # TikTok asks for "any target": the handler takes its first (preferred) one.
+    targets = CurlCFFIRH.supported_targets
+    return f"{targets[0]} (curl_cffi {curl_cffi.__version__})" if targets else None
+
+
+def log_impersonation() -> None:
+    """Say once which browser TikTok's pages are requested as, or that none is."""
+    target = impersonation()
+    if target:
+        log.info("TikTok pages are requested as the browser %s", target)
+    else:
+        log.warning(
+            "TikTok pages are requested without browser impersonation (curl_cffi is missing or "
+            "unsupported), which TikTok often answers with empty pages: pip install -r requirements.txt"
+        )
+
+
+
 class _YoutubeDL(yt_dlp.YoutubeDL):
     """A YoutubeDL that trusts an extra CA file and takes output paths literally."""
 
@@ -183,7 +208,10 @@ class _YoutubeDL(yt_dlp.YoutubeDL):
         director = super().build_request_director(handlers, preferences)
         if self._ca_file:
             for handler in director.handlers.values():
-                _add_ca_file(handler, self._ca_file)
+                if handler.RH_NAME == "curl_cffi":
+                    _give_curl_ca_file(handler, self._ca_file)
+                else:
+                    _add_ca_file(handler, self._ca_file)
         return director
 
     @staticmethod
@@ -210,6 +238,22 @@ def _add_ca_file(handler, ca_file: str) -> None:
         return context
 
     handler._make_sslcontext = make_context_with_ca
+
+
+def _give_curl_ca_file(handler, ca_file: str) -> None:
+    """Make yt-dlp's curl_cffi handler (browser impersonation) trust ``ca_file``.
+
+    libcurl does not use Python's ssl: its sessions take a CA file path as ``verify``,
+    which yt-dlp never sets (curl_cffi then falls back to REQUESTS_CA_BUNDLE from the
+    environment, or to certifi). ``ca_file`` is certifi plus CA_BUNDLE, so it is the
+    whole trust store, also for an HTTPS proxy.
+    """
+    import curl_cffi.requests
+
+    def create_session(cookiejar=None):
+        return curl_cffi.requests.Session(cookies=cookiejar, verify=ca_file)
+
+    handler._create_instance = create_session
 
 
 class _Archive:
@@ -243,8 +287,8 @@ class _YtDlpLog:
         log.debug("%s", message)
 
     def warning(self, message: str) -> None:
-        # Without curl_cffi yt-dlp warns about impersonation on every extractor; TikTok's
-        # web pages work without it, so this is noise in a log people actually read.
+        # Without curl_cffi yt-dlp warns about impersonation on every page; the source
+        # says so once at start-up instead (see log_impersonation).
         level = logging.DEBUG if "impersonat" in message else logging.WARNING
         log.log(level, "%s", message)
 
@@ -355,6 +399,7 @@ class TikTokSource:
         if ca_file:
             # Fail at start-up, not on the first download, when the file is unusable.
             ssl.create_default_context(cafile=ca_file)
+        log_impersonation()
         self._archive = _Archive(archive) if archive is not None else None
         params = _ytdlp_params(proxy, self._archive, test_mode) | (extra_options or {})
         self._workers = _Workers(params, ca_file)
