@@ -364,3 +364,43 @@ def test_the_fake_serves_a_plain_client_no_data(fake, internet):
         timeout=10,
     )
     assert page.status_code == 200 and "__UNIVERSAL_DATA_FOR_REHYDRATION__" not in page.text
+
+
+COOKIES = "# Netscape HTTP Cookie File\n.tiktok.com\tTRUE\t/\tTRUE\t2147483647\tsessionid\tabc123\n"
+
+
+def test_the_cookie_file_is_saved_back_atomically_and_stays_private(fake, internet, tmp_path):
+    fake.add_account("alice.dance", videos=1)
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text(COOKIES)
+    cookies.chmod(0o644)
+    before = cookies.stat().st_ino
+    source = make_source(internet, extra_options={"cookiefile": str(cookies)})
+    try:
+        source.resolve("alice.dance")
+    finally:
+        source.close()  # yt-dlp saves the cookie jar back here
+    assert cookies.stat().st_ino != before  # a new file renamed into place, not rewritten in place
+    assert oct(cookies.stat().st_mode & 0o777) == oct(0o600)  # a login: group and others lose access
+    text = cookies.read_text()
+    assert text.startswith("# Netscape HTTP Cookie File") and "sessionid\tabc123" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cookies.txt"]  # no temp file left
+
+
+def test_a_failed_cookie_save_keeps_the_old_file(fake, internet, tmp_path, caplog):
+    """A save that breaks halfway (here: a cookie that cannot be written) must not cost the login."""
+    import http.cookiejar
+
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text(COOKIES)
+    source = make_source(internet, extra_options={"cookiefile": str(cookies)})
+    with source._workers.borrow() as worker:
+        broken = http.cookiejar.Cookie(
+            0, "broken", "\udc80", None, False, ".tiktok.com", True, True, "/", True, True,
+            2147483647, False, None, None, {},
+        )  # fmt: skip
+        worker.ydl.cookiejar.set_cookie(broken)
+    source.close()
+    assert cookies.read_text() == COOKIES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cookies.txt"]
+    assert any("could not save the TikTok cookie file" in r.getMessage() for r in caplog.records)

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import ssl
+import stat
+import tempfile
 import threading
 import time
 from collections.abc import Container, Iterator
@@ -214,11 +217,44 @@ class _YoutubeDL(yt_dlp.YoutubeDL):
                     _add_ca_file(handler, self._ca_file)
         return director
 
+    def save_cookies(self) -> None:
+        """yt-dlp's cookie file save (at close), but atomic: a crash never leaves half a file."""
+        cookiefile = self.params.get("cookiefile")
+        if cookiefile is None:
+            return
+        if not isinstance(cookiefile, str | os.PathLike):
+            super().save_cookies()  # a file object the caller gave: theirs to manage
+            return
+        try:
+            save_cookies_atomically(self.cookiejar, Path(os.path.expanduser(cookiefile)))
+        except (OSError, ValueError) as exc:
+            log.warning("could not save the TikTok cookie file (the old one is kept): %s", exc)
+
     @staticmethod
     def _outtmpl_expandpath(outtmpl):
         # Our output template is a path we built: "~" and "$NAME" in it are literal, and
         # yt-dlp would expand "$NAME" (it cannot be escaped).
         return outtmpl
+
+
+def save_cookies_atomically(jar, path: Path) -> None:
+    """Write ``jar`` (a YoutubeDLCookieJar) to a temp file beside ``path``, then rename it.
+
+    The file holds a login, so it stays private: its mode is kept without group and
+    other bits, and a new file is 0600.
+    """
+    mode = (stat.S_IMODE(path.stat().st_mode) & 0o600) if path.exists() else 0o600
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), mode or 0o600)
+            jar.save(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def _add_ca_file(handler, ca_file: str) -> None:
