@@ -19,7 +19,8 @@ from downloader.errors import (
     RateLimited,
     Transient,
 )
-from downloader.sources.tiktok import CERTIFICATE, PHOTO_REASON, TikTokSource, impersonation, translate
+from downloader.sources.tiktok import CERTIFICATE, PHOTO_REASON, TikTokSource, translate
+from downloader.sources.ytdlp import impersonation
 from tests.fakes.tiktok import WWW, FakeTikTok
 
 # The navigation headers, in order, that curl_cffi's Chrome sends (plain yt-dlp sends none of them).
@@ -337,7 +338,7 @@ def test_ca_file_and_proxy_reach_the_impersonating_client(fake, internet, monkey
 
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # curl_cffi would read these
         monkeypatch.setenv(name, certifi.where())
-    caplog.set_level("INFO", logger="downloader.sources.tiktok")
+    caplog.set_level("INFO", logger="downloader.sources.ytdlp")
     fake.add_account("alice.dance", videos=1)
     source = make_source(internet)
     try:
