@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 
 from telegram import Update
-from telegram.error import InvalidToken
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -34,8 +34,9 @@ from downloader.network import Network
 from downloader.service import DownloadService
 from downloader.sources.instagram import InstagramSource
 from downloader.sources.tiktok import TikTokSource
-from handlers import access, accounts, basic, downloads, errors, schedule, startup
+from handlers import access, accounts, basic, connection, downloads, errors, schedule, startup
 from handlers.commands import bot_commands
+from handlers.connection import PollingWatch, WatchedRequest
 from handlers.context import CONTEXT_TYPES, BotData
 from handlers.ratelimit import ChatRateLimiter
 from handlers.status import StatusBoard
@@ -127,12 +128,14 @@ async def open_services(settings: Settings, *, sleep=None) -> Services:
 def build_application(settings: Settings) -> Application:
     """The one place that builds the Application and registers every handler, in order."""
     network = network_of(settings)
+    watch = PollingWatch()
     api = settings.telegram_api_url.rstrip("/")
     request = HTTPXRequest(
         proxy=network.proxy_for(api),
         httpx_kwargs={"verify": network.ssl_context()},
     )
-    polling = HTTPXRequest(
+    polling = WatchedRequest(
+        watch,
         proxy=network.proxy_for(api),
         read_timeout=30,
         httpx_kwargs={"verify": network.ssl_context()},
@@ -152,6 +155,7 @@ def build_application(settings: Settings) -> Application:
         .build()
     )
     app.bot_data.allowed_user_ids = frozenset(settings.allowed_user_ids)
+    app.bot_data.extras["polling_watch"] = watch  # errors.on_error reports failed polls to it
 
     # Access control runs first (group -1) and stops updates from strangers.
     app.add_handler(TypeHandler(Update, access.gatekeeper), group=-1)
@@ -182,10 +186,20 @@ async def _post_init(app: Application, settings: Settings) -> None:
     data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval)
     data.extras["services"] = services
     data.extras["settings"] = settings
-    await app.bot.set_my_commands(bot_commands())
+    await _publish_commands(app)
     await startup.recover_jobs(app, settings)
     await schedule.restore(app, settings)
     log.info("bot @%s ready", app.bot.username)
+
+
+async def _publish_commands(app: Application) -> None:
+    """Set the command menu; a network blip right after start-up must not end the bot."""
+    try:
+        await app.bot.set_my_commands(bot_commands())
+    except InvalidToken:
+        raise
+    except TelegramError as exc:
+        log.warning("could not update the command menu (%s); Telegram keeps the last one", exc)
 
 
 async def _post_stop(app: Application) -> None:
@@ -207,10 +221,18 @@ async def _post_shutdown(app: Application) -> None:
 
 
 def run_bot(settings: Settings) -> int:
-    """Long-poll Telegram until SIGINT/SIGTERM."""
+    """Wait for Telegram (as long as it takes), then long-poll it until SIGINT/SIGTERM."""
     app = build_application(settings)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # run_polling runs on this loop and closes it
     try:
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+        if not loop.run_until_complete(connection.connect(app)):
+            log.info("stopped while waiting for Telegram")
+            loop.run_until_complete(app.bot.shutdown())
+            loop.close()
+            return 0
+        # Initialized above; a network blip between the two is retried quietly.
+        app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
     except InvalidToken:
         print(BAD_TOKEN, file=sys.stderr)
         return 2

@@ -2,7 +2,12 @@
 
 A file is streamed to a temporary name in its final folder and renamed only when
 complete and its size matches Content-Length, so no partial file ever carries a
-final name.
+final name. Every disk operation (open, write, fsync, rename, unlink) runs in a
+worker thread: a slow USB disk or NFS share must not stall the bot.
+
+We ask for ``Accept-Encoding: identity``; a server that compresses anyway with
+gzip or deflate is decoded, any other encoding is refused, so a compressed body
+is never stored under a ``.jpg`` or ``.mp4`` name.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from downloader.paths import TEMP_SUFFIX
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+# Content-Encodings we decode (httpx does it with the standard library); others are refused.
+DECODABLE = {"identity", "gzip", "deflate"}
+CHUNK = 256 * 1024
 
 
 class MediaGone(DownloadError):
@@ -66,7 +74,7 @@ class Fetcher:
             timeout=httpx.Timeout(timeout, connect=20.0),
             limits=limits,
             follow_redirects=True,
-            # identity: a compressed body would defeat the Content-Length check.
+            # Media are compressed already; a server that compresses anyway is decoded.
             headers={
                 "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) archive-bot",
                 "Accept-Encoding": "identity",
@@ -101,10 +109,9 @@ class Fetcher:
         try:
             async with self._client.stream("GET", url, headers=headers) as response:
                 _raise_for_status(response)
-                expected = _content_length(response)
-                written = await _stream_to(response, temp, expected, on_progress)
-            if expected is not None and written != expected:
-                raise Transient(f"Download was cut short ({written} of {expected} bytes).")
+                _check_encoding(response)
+                await _stream_to(response, temp, on_progress)
+                _check_complete(response)
             # fsync can take long on slow disks; keep the event loop (and the bot) responsive.
             return await asyncio.to_thread(publish, temp, final)
         except httpx.HTTPError as exc:
@@ -113,7 +120,7 @@ class Fetcher:
                 "the next sync fetches it again."
             ) from exc
         finally:
-            temp.unlink(missing_ok=True)
+            await asyncio.to_thread(temp.unlink, missing_ok=True)
 
     async def aclose(self) -> None:
         """Close the shared client."""
@@ -130,21 +137,52 @@ def _raise_for_status(response: httpx.Response) -> None:
         raise DownloadError(f"The media server answered HTTP {response.status_code}.")
 
 
+def _encodings(response: httpx.Response) -> list[str]:
+    """The Content-Encoding values, in the order they were applied."""
+    values = response.headers.get_list("content-encoding", split_commas=True)
+    return [value.strip().lower() for value in values]
+
+
+def _check_encoding(response: httpx.Response) -> None:
+    """Refuse a body compressed in a way we cannot undo (it would be stored compressed)."""
+    unknown = [value for value in _encodings(response) if value not in DECODABLE]
+    if unknown:
+        raise DownloadError(
+            f"The media server sent this file compressed ({', '.join(unknown)}), which cannot be "
+            "decoded; it was not saved."
+        )
+
+
 def _content_length(response: httpx.Response) -> int | None:
-    """Content-Length when the body is not re-encoded by the transport."""
-    if response.headers.get("content-encoding", "identity") != "identity":
+    """The size of the file when it is sent as is (a compressed body's size says nothing)."""
+    if any(value != "identity" for value in _encodings(response)):
         return None
+    return _header_length(response)
+
+
+def _header_length(response: httpx.Response) -> int | None:
     value = response.headers.get("content-length")
     return int(value) if value and value.isdigit() else None
 
 
-async def _stream_to(response: httpx.Response, temp: Path, expected, on_progress) -> int:
-    """Write the body to ``temp`` chunk by chunk; return bytes written."""
+def _check_complete(response: httpx.Response) -> None:
+    """Every byte the server announced arrived (counted before any decoding)."""
+    expected, received = _header_length(response), response.num_bytes_downloaded
+    if expected is not None and received != expected:
+        raise Transient(f"Download was cut short ({received} of {expected} bytes).")
+
+
+async def _stream_to(response: httpx.Response, temp: Path, on_progress) -> int:
+    """Write the (decoded) body to ``temp`` chunk by chunk, off the event loop; return bytes written."""
+    expected = _content_length(response)
     written = 0
-    with open(temp, "wb") as handle:
-        async for chunk in response.aiter_raw(256 * 1024):
-            handle.write(chunk)
+    handle = await asyncio.to_thread(open, temp, "wb")
+    try:
+        async for chunk in response.aiter_bytes(CHUNK):
+            await asyncio.to_thread(handle.write, chunk)
             written += len(chunk)
             if on_progress is not None:
                 on_progress(written, expected)
+    finally:
+        await asyncio.to_thread(handle.close)
     return written

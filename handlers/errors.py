@@ -7,17 +7,19 @@ import logging
 from telegram import Update
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
+from handlers.connection import PollingWatch
 from handlers.context import Context
 
 log = logging.getLogger(__name__)
 SORRY = "Sorry, something went wrong on my side. It is logged; please try again."
+NETWORK_ERRORS = (NetworkError, TimedOut, RetryAfter)
 
 
 async def on_error(update: object, context: Context) -> None:
     """Log with the traceback; answer the user without one."""
     error = context.error
-    if isinstance(error, (NetworkError, TimedOut, RetryAfter)):
-        log.warning("Telegram network trouble: %s", error)
+    if isinstance(error, NETWORK_ERRORS):
+        _network_trouble(update, context)
         return
     log.error("error while handling an update", exc_info=error)
     if isinstance(update, Update) and update.effective_chat is not None:
@@ -25,3 +27,12 @@ async def on_error(update: object, context: Context) -> None:
             await context.bot.send_message(update.effective_chat.id, SORRY)
         except Exception:  # the chat may be gone; the log has the story
             log.warning("could not tell the user about the error")
+
+
+def _network_trouble(update: object, context: Context) -> None:
+    """A failed poll goes to the polling watch (a few lines per outage); others, one line each."""
+    watch: PollingWatch | None = context.bot_data.extras.get("polling_watch")
+    if update is None and context.job is None and watch is not None:
+        watch.failed(context.error)
+        return
+    log.warning("Telegram network trouble: %s", context.error)

@@ -9,17 +9,17 @@ import pytest
 
 from db import close_database, open_database
 from tests.fakes.tls import FakeInternet
-from tests.postgres import PG_URL, postgres_unreachable, reset_postgres
+from tests.postgres import own_database, postgres_unavailable
 
 # Opt in to PTB 23's RetryAfter.retry_after as a timedelta (our code reads both forms).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 _PG_REASON: list[str | None] = []
 
 
-def pg_skip_reason() -> str | None:
-    """Probe once per session."""
+async def pg_skip_reason() -> str | None:
+    """Probe once per session: can we log in and create a database of our own?"""
     if not _PG_REASON:
-        _PG_REASON.append(postgres_unreachable())
+        _PG_REASON.append(await postgres_unavailable())
     return _PG_REASON[0]
 
 
@@ -42,18 +42,22 @@ async def db(data_dir: Path):
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def any_db(request, data_dir: Path):
-    """The same test on SQLite and, where reachable, on PostgreSQL."""
-    if request.param == "postgres":
-        reason = pg_skip_reason()
-        if reason:
-            pytest.skip(reason)
-        await reset_postgres()
-        url = PG_URL
-    else:
+    """The same test on SQLite and, where reachable, on PostgreSQL (in a database of its own)."""
+    if request.param == "sqlite":
         url = f"sqlite://{data_dir / 'archive.sqlite3'}"
-    await open_database(url)
-    yield url
-    await close_database()
+        await open_database(url)
+        yield url
+        await close_database()
+        return
+    reason = await pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    async with own_database() as url:
+        await open_database(url)
+        try:
+            yield url
+        finally:
+            await close_database()
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,19 @@
-"""The PostgreSQL server tests and benchmarks use, when one is reachable."""
+"""The PostgreSQL server tests and benchmarks use, when one is reachable.
+
+Nothing here touches a database it did not create: each user gets a fresh
+database named ``archive_test_<random>`` on the server of ``TEST_POSTGRES_URL``
+(which only serves to log in), and drops it afterwards.
+"""
 
 from __future__ import annotations
 
 import os
-import socket
-from urllib.parse import urlsplit
+import secrets
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+TEST_DB_PREFIX = "archive_test_"
 
 
 def where(url: str = PG_URL) -> str:
@@ -15,22 +22,68 @@ def where(url: str = PG_URL) -> str:
     return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
 
 
-def postgres_unreachable(url: str = PG_URL) -> str | None:
-    """None when something listens at the URL's host and port, else why not."""
+def _asyncpg_url(url: str) -> str:
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server and credentials, another database."""
     parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 5432), timeout=2):
-            return None
-    except OSError as exc:
-        return f"no PostgreSQL reachable at {where(url)} ({exc.strerror or exc})"
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-async def reset_postgres(url: str = PG_URL) -> None:
-    """An empty public schema, so the schema comes from our migrations alone."""
+async def postgres_unavailable(url: str = PG_URL) -> str | None:
+    """None when we can log in at ``url`` and create databases there, else why not."""
     import asyncpg
 
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
     try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        conn = await asyncpg.connect(_asyncpg_url(url), timeout=5)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return f"cannot log in to PostgreSQL at {where(url)} ({reason})"
+    try:
+        allowed = await conn.fetchval(
+            "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+        )
     finally:
         await conn.close()
+    if not allowed:
+        return f"the PostgreSQL user at {where(url)} may not create databases (CREATEDB)"
+    return None
+
+
+async def create_test_database(url: str = PG_URL) -> str:
+    """Create an empty database of our own beside ``url``'s; return its URL."""
+    import asyncpg
+
+    name = f"{TEST_DB_PREFIX}{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(_asyncpg_url(url))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(url, name)
+
+
+async def drop_test_database(test_url: str, url: str = PG_URL) -> None:
+    """Drop a database that ``create_test_database`` made (and refuse any other)."""
+    import asyncpg
+
+    name = urlsplit(test_url).path.lstrip("/")
+    if not name.startswith(TEST_DB_PREFIX):
+        raise ValueError(f"refusing to drop {name!r}: not a database the tests created")
+    conn = await asyncpg.connect(_asyncpg_url(url))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def own_database(url: str = PG_URL):
+    """A fresh database for the block's duration; yields its URL."""
+    test_url = await create_test_database(url)
+    try:
+        yield test_url
+    finally:
+        await drop_test_database(test_url, url)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 BOT = Path(__file__).resolve().parent.parent / "bot.py"
@@ -46,6 +47,18 @@ class BotProcess:
         """kill -9: no chance to save anything."""
         self.signal(signal.SIGKILL)
         self.wait()
+
+    def wait_for_output(self, text: str, count: int = 1, timeout: float = 30) -> str:
+        """Wait until ``text`` appears ``count`` times in the output (or the process ends)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            output = self.output
+            if output.count(text) >= count:
+                return output
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not seen {count} times in the bot's output:\n{self.output[-3000:]}")
 
     @property
     def output(self) -> str:

@@ -3,28 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import zlib
 
 import pytest
 from aiohttp import web
 
-from downloader.errors import Transient
+from downloader.errors import DownloadError, Transient
 from downloader.fetch import Fetcher, MediaGone
 from downloader.network import Network
 
 BODY = bytes(range(256)) * 400  # 102,400 bytes
 
 
-def cdn(net, *, cut_after: int | None = None, fail_first: int = 0, status: int = 200):
-    """Serve BODY on scontent.cdninstagram.com; optionally cut or fail some answers."""
-    calls = {"n": 0}
+def cdn(
+    net,
+    *,
+    cut_after: int | None = None,
+    fail_first: int = 0,
+    status: int = 200,
+    encoding: str | None = None,
+    body: bytes = BODY,
+):
+    """Serve ``body`` on scontent.cdninstagram.com; optionally cut, fail or compress the answers.
+
+    ``encoding`` compresses the body as a server ignoring ``Accept-Encoding: identity`` would.
+    """
+    calls = {"n": 0, "accept_encoding": []}
+    compress = {None: bytes, "gzip": gzip.compress, "deflate": zlib.compress, "br": lambda b: b"\x0b" + b}
 
     async def handler(request: web.Request) -> web.StreamResponse:
         calls["n"] += 1
+        calls["accept_encoding"].append(request.headers.get("Accept-Encoding"))
         if status != 200:
             return web.Response(status=status)
         if calls["n"] <= fail_first:
             return web.Response(status=503)
-        return await net.send_bytes(request, BODY, abort_after=cut_after)
+        headers = {"Content-Encoding": encoding} if encoding else None
+        data = compress[encoding](body)
+        return await net.send_bytes(request, data, headers=headers, abort_after=cut_after)
 
     net.add_host("scontent.cdninstagram.com", handler)
     return calls
@@ -108,3 +125,39 @@ async def test_untrusted_certificate_is_refused(net, tmp_path, monkeypatch):
     finally:
         await fetcher.aclose()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_compressed_answer_is_stored_decoded(net, tmp_path, encoding):
+    calls = cdn(net, encoding=encoding)
+    fetcher = fetcher_for(net)
+    try:
+        size = await fetcher.fetch("https://scontent.cdninstagram.com/v/1.jpg", tmp_path / "1.jpg")
+    finally:
+        await fetcher.aclose()
+    assert calls["accept_encoding"] == ["identity"]  # we asked for the file as is
+    assert (tmp_path / "1.jpg").read_bytes() == BODY and size == len(BODY)
+    assert [p.name for p in tmp_path.iterdir()] == ["1.jpg"]
+
+
+async def test_an_undecodable_encoding_is_refused_and_nothing_stored(net, tmp_path):
+    calls = cdn(net, encoding="br")
+    fetcher = fetcher_for(net)
+    try:
+        with pytest.raises(DownloadError, match=r"compressed \(br\), which cannot be decoded") as caught:
+            await fetcher.fetch("https://scontent.cdninstagram.com/v/1.jpg", tmp_path / "1.jpg")
+    finally:
+        await fetcher.aclose()
+    assert not isinstance(caught.value, Transient)  # asking again would get the same answer
+    assert calls["n"] == 1 and list(tmp_path.iterdir()) == []
+
+
+async def test_a_cut_compressed_answer_is_retried_not_stored(net, tmp_path):
+    calls = cdn(net, encoding="gzip", body=bytes(range(256)) * 40_000 + b"tail", cut_after=20_000)
+    fetcher = fetcher_for(net, retries=1)
+    try:
+        with pytest.raises(Transient, match=r"cut short|connection broke"):
+            await fetcher.fetch("https://scontent.cdninstagram.com/v/1.jpg", tmp_path / "1.jpg")
+    finally:
+        await fetcher.aclose()
+    assert calls["n"] == 2 and list(tmp_path.iterdir()) == []

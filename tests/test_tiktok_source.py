@@ -20,7 +20,11 @@ from downloader.errors import (
     Transient,
 )
 from downloader.sources.tiktok import CERTIFICATE, PHOTO_REASON, TikTokSource, translate
+from downloader.sources.ytdlp import impersonation
 from tests.fakes.tiktok import WWW, FakeTikTok
+
+# The navigation headers, in order, that curl_cffi's Chrome sends (plain yt-dlp sends none of them).
+CHROME_HEADER_ORDER = ["Sec-CH-UA", "Sec-CH-UA-Mobile", "Sec-CH-UA-Platform", "Upgrade-Insecure-Requests"]
 
 
 @pytest.fixture
@@ -310,3 +314,94 @@ def test_translate_reads_ytdlp_errors_as_extract_info_raises_them():
     assert isinstance(private, Private)
     assert isinstance(blocked, RateLimited)
     assert isinstance(translate(ConnectionResetError()), Transient)
+
+
+def test_pages_are_requested_as_a_browser_through_curl_cffi(fake, internet, source, tmp_path):
+    target = impersonation()
+    assert target is not None and target.startswith("chrome-"), target
+    version = target.split("-")[1].split(":")[0]
+    fake.add_account("alice.dance", videos=2)
+    _, pages = list_all(source, "alice.dance")
+    item = pages[0].items[0]
+    item.download(temp_name(tmp_path, item.media_id), no_progress)
+    requests = fake.page_requests()
+    assert [req.path for req in requests] == ["/@alice.dance", f"/@alice.dance/video/{item.media_id}"]
+    for req in requests:
+        assert list(req.headers)[:4] == CHROME_HEADER_ORDER, list(req.headers)
+        assert f"Chrome/{version}." in req.headers["User-Agent"]
+        assert req.headers["Sec-Fetch-Dest"] == "document"
+
+
+def test_ca_file_and_proxy_reach_the_impersonating_client(fake, internet, monkeypatch, caplog):
+    """Neither the environment's CA variables nor its proxy variables point at the fake here."""
+    import certifi
+
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # curl_cffi would read these
+        monkeypatch.setenv(name, certifi.where())
+    caplog.set_level("INFO", logger="downloader.sources.ytdlp")
+    fake.add_account("alice.dance", videos=1)
+    source = make_source(internet)
+    try:
+        account = source.resolve("alice.dance")
+    finally:
+        source.close()
+    assert account.media_count == 1
+    assert "www.tiktok.com:443" in internet.connects  # through our proxy setting
+    assert list(fake.page_requests()[0].headers)[:4] == CHROME_HEADER_ORDER
+    said = [r.getMessage() for r in caplog.records if "requested as the browser" in r.getMessage()]
+    assert said == [f"TikTok pages are requested as the browser {impersonation()}"]  # once per source
+
+
+def test_the_fake_serves_a_plain_client_no_data(fake, internet):
+    """The fake is as strict as TikTok: without a browser's navigation headers, no page data."""
+    import requests
+
+    fake.add_account("alice.dance", videos=1)
+    page = requests.get(
+        f"https://{WWW}/@alice.dance",
+        proxies={"https": internet.proxy_url},
+        verify=internet.ca_path,
+        headers={"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/148.0.0.0"},
+        timeout=10,
+    )
+    assert page.status_code == 200 and "__UNIVERSAL_DATA_FOR_REHYDRATION__" not in page.text
+
+
+COOKIES = "# Netscape HTTP Cookie File\n.tiktok.com\tTRUE\t/\tTRUE\t2147483647\tsessionid\tabc123\n"
+
+
+def test_the_cookie_file_is_saved_back_atomically_and_stays_private(fake, internet, tmp_path):
+    fake.add_account("alice.dance", videos=1)
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text(COOKIES)
+    cookies.chmod(0o644)
+    before = cookies.stat().st_ino
+    source = make_source(internet, extra_options={"cookiefile": str(cookies)})
+    try:
+        source.resolve("alice.dance")
+    finally:
+        source.close()  # yt-dlp saves the cookie jar back here
+    assert cookies.stat().st_ino != before  # a new file renamed into place, not rewritten in place
+    assert oct(cookies.stat().st_mode & 0o777) == oct(0o600)  # a login: group and others lose access
+    text = cookies.read_text()
+    assert text.startswith("# Netscape HTTP Cookie File") and "sessionid\tabc123" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cookies.txt"]  # no temp file left
+
+
+def test_a_failed_cookie_save_keeps_the_old_file(fake, internet, tmp_path, caplog):
+    """A save that breaks halfway (here: a cookie that cannot be written) must not cost the login."""
+    import http.cookiejar
+
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text(COOKIES)
+    source = make_source(internet, extra_options={"cookiefile": str(cookies)})
+    with source._workers.borrow() as worker:
+        broken = http.cookiejar.Cookie(
+            0, "broken", "\udc80", None, False, ".tiktok.com", True, True, "/", True, True,
+            2147483647, False, None, None, {},
+        )  # fmt: skip
+        worker.ydl.cookiejar.set_cookie(broken)
+    source.close()
+    assert cookies.read_text() == COOKIES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cookies.txt"]
+    assert any("could not save the TikTok cookie file" in r.getMessage() for r in caplog.records)

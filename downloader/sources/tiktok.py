@@ -17,14 +17,12 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
-import threading
 import time
 from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yt_dlp
 from yt_dlp.networking.exceptions import CertificateVerifyError, HTTPError, ProxyError
 from yt_dlp.networking.exceptions import TransportError as YtDlpTransportError
 from yt_dlp.utils import ExtractorError, YoutubeDLError
@@ -38,6 +36,7 @@ from downloader.errors import (
     Transient,
 )
 from downloader.sources.base import Account, Known, MediaItem, Page, ProgressFn
+from downloader.sources.ytdlp import DatabaseArchive, Worker, WorkerPool, YtDlpLog, log_impersonation
 
 log = logging.getLogger(__name__)
 
@@ -168,161 +167,6 @@ def _for_video(error: DownloadError, video_id: str) -> DownloadError:
     return type(error)(f"TikTok video {video_id}: {error.sentence}")
 
 
-# ---- yt-dlp plumbing -----------------------------------------------------------
-
-
-class _YoutubeDL(yt_dlp.YoutubeDL):
-    """A YoutubeDL that trusts an extra CA file and takes output paths literally."""
-
-    def __init__(self, params: dict, ca_file: str | None):
-        self._ca_file = ca_file
-        super().__init__(params)
-
-    def build_request_director(self, handlers, preferences=None):
-        """yt-dlp's request director, with the CA file added to every handler's TLS context."""
-        director = super().build_request_director(handlers, preferences)
-        if self._ca_file:
-            for handler in director.handlers.values():
-                _add_ca_file(handler, self._ca_file)
-        return director
-
-    @staticmethod
-    def _outtmpl_expandpath(outtmpl):
-        # Our output template is a path we built: "~" and "$NAME" in it are literal, and
-        # yt-dlp would expand "$NAME" (it cannot be escaped).
-        return outtmpl
-
-
-def _add_ca_file(handler, ca_file: str) -> None:
-    """Make ``handler`` load ``ca_file`` on top of the store yt-dlp chose.
-
-    yt-dlp has no option for a CA file: it trusts certifi, or with the "no-certifi"
-    compat option the system store (which SSL_CERT_FILE replaces). Every handler
-    that speaks TLS through Python's ssl builds its contexts with
-    ``_make_sslcontext`` (requests, urllib, websockets); curl_cffi does not.
-    """
-    make_context = handler._make_sslcontext
-
-    def make_context_with_ca(*args, **kwargs):
-        context = make_context(*args, **kwargs)
-        if context.verify_mode != ssl.CERT_NONE:
-            context.load_verify_locations(cafile=ca_file)
-        return context
-
-    handler._make_sslcontext = make_context_with_ca
-
-
-class _Archive:
-    """yt-dlp's view of our archive: lookups go to the database, additions are ignored.
-
-    yt-dlp skips lookups when the archive is falsy and calls ``add`` after each
-    download; the service records finished videos itself, and a file deleted from
-    disk must be downloadable again in the same process, so nothing is cached here.
-    """
-
-    def __init__(self, archive: Container[str]):
-        self._archive = archive
-
-    def __contains__(self, archive_id: object) -> bool:
-        return archive_id in self._archive
-
-    def __bool__(self) -> bool:
-        return True
-
-    def add(self, archive_id: str) -> None:
-        """Nothing to do: the service records the file once it is safely on disk."""
-
-
-class _YtDlpLog:
-    """yt-dlp's messages into logging; its errors are translated, so they are debug."""
-
-    def debug(self, message: str) -> None:
-        log.debug("%s", message)
-
-    def info(self, message: str) -> None:
-        log.debug("%s", message)
-
-    def warning(self, message: str) -> None:
-        # Without curl_cffi yt-dlp warns about impersonation on every extractor; TikTok's
-        # web pages work without it, so this is noise in a log people actually read.
-        level = logging.DEBUG if "impersonat" in message else logging.WARNING
-        log.log(level, "%s", message)
-
-    def error(self, message: str) -> None:
-        log.debug("%s", message)
-
-
-class _Worker:
-    """One YoutubeDL, used by one thread at a time, and the progress hook of its download."""
-
-    def __init__(self, params: dict, ca_file: str | None):
-        # YoutubeDL keeps and mutates the dict it is given (outtmpl above all): one each.
-        self.ydl = _YoutubeDL(dict(params), ca_file)
-        self.ydl.add_progress_hook(self._on_progress)
-        self._progress: ProgressFn | None = None
-
-    def user_extractor(self):
-        """yt-dlp's TikTok user extractor, bound to this worker's YoutubeDL."""
-        extractor = self.ydl.get_info_extractor("TikTokUser")
-        extractor.initialize()
-        return extractor
-
-    def download(self, url: str, target: Path, progress: ProgressFn) -> dict | None:
-        """Download one video to exactly ``target``; None when the archive already has it."""
-        # Doubled "%" keeps the path literal through yt-dlp's template formatting.
-        outtmpl = {**self.ydl.params["outtmpl"], "default": str(target).replace("%", "%%")}
-        self.ydl.params["outtmpl"] = outtmpl
-        self._progress = progress
-        try:
-            return self.ydl.extract_info(url, download=True)
-        finally:
-            self._progress = None
-
-    def _on_progress(self, status: dict) -> None:
-        done = status.get("downloaded_bytes")
-        if self._progress is None or done is None:
-            return
-        if status.get("status") in ("downloading", "finished"):
-            total = status.get("total_bytes") or status.get("total_bytes_estimate")
-            self._progress(int(done), int(total) if total else None)
-
-    def close(self) -> None:
-        self.ydl.close()
-
-
-class _Workers:
-    """A pool of workers: one per thread that needs yt-dlp right now, reused afterwards."""
-
-    def __init__(self, params: dict, ca_file: str | None):
-        self._params = params
-        self._ca_file = ca_file
-        self._lock = threading.Lock()
-        self._idle: list[_Worker] = []
-        self._all: list[_Worker] = []
-
-    @contextmanager
-    def borrow(self) -> Iterator[_Worker]:
-        """A worker for this thread alone until the block ends."""
-        with self._lock:
-            worker = self._idle.pop() if self._idle else None
-        if worker is None:
-            worker = _Worker(self._params, self._ca_file)
-            with self._lock:
-                self._all.append(worker)
-        try:
-            yield worker
-        finally:
-            with self._lock:
-                self._idle.append(worker)
-
-    def close(self) -> None:
-        """Close every YoutubeDL (connections; a cookiefile is saved back by yt-dlp)."""
-        with self._lock:
-            workers, self._all, self._idle = self._all, [], []
-        for worker in workers:
-            worker.close()
-
-
 @contextmanager
 def _translated(username: str | None = None) -> Iterator[None]:
     """Raise yt-dlp's and the network's errors as DownloadErrors."""
@@ -355,9 +199,10 @@ class TikTokSource:
         if ca_file:
             # Fail at start-up, not on the first download, when the file is unusable.
             ssl.create_default_context(cafile=ca_file)
-        self._archive = _Archive(archive) if archive is not None else None
+        log_impersonation()
+        self._archive = DatabaseArchive(archive) if archive is not None else None
         params = _ytdlp_params(proxy, self._archive, test_mode) | (extra_options or {})
-        self._workers = _Workers(params, ca_file)
+        self._workers = WorkerPool(params, ca_file)
 
     def resolve(self, username: str) -> Account:
         """Read the account from its user page (one request)."""
@@ -399,7 +244,7 @@ class TikTokSource:
 
     # ---- listing ----
 
-    def _listing(self, worker: _Worker, account: Account, cursor: str | None) -> Iterator[Page]:
+    def _listing(self, worker: Worker, account: Account, cursor: str | None) -> Iterator[Page]:
         extractor = worker.user_extractor()
         position = int(cursor) if cursor else int(time.time() * 1000)
         seen: set[str] = set()
@@ -475,10 +320,10 @@ class TikTokSource:
             raise DownloadError(f"TikTok video {video_id} {reason}.")
 
 
-def _ytdlp_params(proxy: str | None, archive: _Archive | None, test_mode: bool) -> dict:
+def _ytdlp_params(proxy: str | None, archive: DatabaseArchive | None, test_mode: bool) -> dict:
     """YoutubeDL options for listing and for writing one video to an exact path."""
     params = {
-        "logger": _YtDlpLog(),
+        "logger": YtDlpLog(),
         "quiet": True,
         "noprogress": True,
         # Trust the system store (and SSL_CERT_FILE) rather than certifi; ca_file is added.

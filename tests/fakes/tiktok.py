@@ -16,6 +16,11 @@ facts" and tiktok_requests.txt):
   Content-Length (Range supported); yt-dlp drops media URLs on www.tiktok.com,
   so media lives on a CDN host name.
 
+Like TikTok's bot detection, the user and video pages carry their data only
+for a browser-like request (the navigation headers a real browser sends, which
+yt-dlp sends only when it impersonates one through curl_cffi); anything else gets
+the page without its data. ``browser_check = False`` turns that off.
+
 Switches: ``rate_limited`` (429 on every host), ``ip_blocked`` (statusCode
 10204), per account ``listing_hidden``, per video ``page_http``/``page_status``/
 ``media_http``, and ``media_delay`` (slow media). FakeInternet records every
@@ -109,6 +114,7 @@ class FakeTikTok:
         self.rate_limited = False
         self.ip_blocked = False
         self.media_delay = 0.0  # seconds between 16 KiB media chunks
+        self.browser_check = True
         internet.add_host(WWW, self._www)
         internet.add_host(CDN_HOST, self._cdn)
 
@@ -174,6 +180,10 @@ class FakeTikTok:
             if req.host == WWW and "/video/" in req.path and (prefix is None or req.path.startswith(prefix))
         )
 
+    def page_requests(self) -> list:
+        """The user and video page requests, in order (the ones TikTok's bot check guards)."""
+        return [req for req in self.internet.requests if req.host == WWW and req.path.startswith("/@")]
+
     def count_media(self) -> int:
         """Requests to the video CDN."""
         return self.internet.count(host=CDN_HOST)
@@ -188,6 +198,8 @@ class FakeTikTok:
             return self._item_list(request)
         parts = [part for part in path.split("/") if part]
         if parts and parts[0].startswith("@"):
+            if self.browser_check and not looks_like_browser(request.headers):
+                return _html_page_without_data()
             username = parts[0][1:]
             if len(parts) == 1:
                 return self._user_page(username)
@@ -366,6 +378,26 @@ def _html_page(scope: dict, *, title: str) -> web.Response:
         f'<title>{html.escape(title)}</title></head><body><div id="app"></div>'
         '<script id="__UNIVERSAL_DATA_FOR_REHYDRATION__" type="application/json">'
         f"{data}</script></body></html>"
+    )
+    return web.Response(text=body, content_type="text/html")
+
+
+def looks_like_browser(headers) -> bool:
+    """A top-level navigation as Chrome, Firefox and Safari send it (plain yt-dlp does not)."""
+    return (
+        headers.get("Sec-Fetch-Dest") == "document"
+        and headers.get("Sec-Fetch-Mode") == "navigate"
+        and "Sec-Fetch-Site" in headers
+        and headers.get("Upgrade-Insecure-Requests") == "1"
+        and headers.get("User-Agent", "").startswith("Mozilla/5.0")
+    )
+
+
+def _html_page_without_data() -> web.Response:
+    """What TikTok serves a suspected bot: a page shell, no rehydration data."""
+    body = (
+        '<!DOCTYPE html><html lang="en"><head><title>TikTok</title></head>'
+        '<body><div id="app"></div></body></html>'
     )
     return web.Response(text=body, content_type="text/html")
 

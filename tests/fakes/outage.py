@@ -1,0 +1,106 @@
+"""A TCP relay in front of a fake server that can go down and come back on the same port.
+
+While down, nothing listens on the port (connections are refused, as when the
+network or the server is not there yet) and every relayed connection is cut.
+While up, it relays bytes both ways to the target port. The state of the fake
+behind it (messages, update ids) survives the outage, as Telegram's does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Relay:
+    """127.0.0.1:``port`` -> 127.0.0.1:``target``, switchable with ``up()`` and ``down()``."""
+
+    def __init__(self, target: int, port: int | None = None):
+        self.target = target
+        self.port = port or free_port()
+        self.connections = 0  # connections accepted while up
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="relay", daemon=True)
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """http://127.0.0.1:<port>, for TELEGRAM_API_URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def up(self) -> None:
+        """Start listening and relaying."""
+        self._run(self._up())
+
+    def down(self) -> None:
+        """Stop listening (refuse) and cut every open connection."""
+        self._run(self._down())
+
+    def close(self) -> None:
+        """Go down and stop the thread."""
+        self.down()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _run(self, coroutine) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
+
+    async def _up(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(
+                self._client, "127.0.0.1", self.port, reuse_address=True
+            )
+
+    async def _down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            if writer.transport is not None:
+                writer.transport.abort()
+        self._writers.clear()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+        pumps = [
+            asyncio.ensure_future(_pump(reader, up_writer)),
+            asyncio.ensure_future(_pump(up_reader, writer)),
+        ]
+        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        for pump in pumps:
+            pump.cancel()
+        for each in (writer, up_writer):
+            self._writers.discard(each)
+            each.close()
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
