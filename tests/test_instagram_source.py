@@ -38,10 +38,7 @@ from downloader.sources.instagram import SKIPPED_POST, InstagramSource, translat
 from tests.fakes.instagram import (
     DOC_ANON_POSTS,
     DOC_POST,
-    DOC_PROFILE,
     DOC_TIMELINE,
-    HASH_HIGHLIGHT_ITEMS,
-    HASH_HIGHLIGHTS,
     HASH_STORIES,
     HASH_TEST_LOGIN,
     ODD_TITLES,
@@ -312,7 +309,10 @@ def test_highlights_keep_raw_titles_and_resume_by_highlight(ig, make_source, ses
     assert pages[-1].cursor is None
     # The tray, then the items of all three highlights in one batched request.
     ids = ",".join(f"highlight:{h.id}" for h in highlights)
-    assert ig.calls() == ["GET i:/api/v1/highlights/1001/highlights_tray/", f"GET i:/api/v1/feed/reels_media/ {ids}"]
+    assert ig.calls() == [
+        "GET i:/api/v1/highlights/1001/highlights_tray/",
+        f"GET i:/api/v1/feed/reels_media/ {ids}",
+    ]
     assert pages[0].stamps == {f"highlight:{h.id}": h.latest for h in highlights}
 
     ig.internet.clear()
@@ -483,7 +483,9 @@ def test_translate_maps_instaloader_errors():
     forbidden = translate(QueryReturnedForbiddenException("403 Forbidden when accessing cdn"), "bob")
     assert isinstance(forbidden, Transient) and "@bob" in forbidden.sentence
     assert isinstance(translate(requests.ConnectionError("reset")), Transient)
-    assert isinstance(translate(ConnectionException(f"500 Internal Server Error when accessing {URL}")), Transient)
+    assert isinstance(
+        translate(ConnectionException(f"500 Internal Server Error when accessing {URL}")), Transient
+    )
 
 
 @pytest.mark.parametrize(
@@ -491,9 +493,21 @@ def test_translate_maps_instaloader_errors():
     [
         # Markers come from the answer's fields, never from a URL or a username.
         (f'400 Bad Request - "fail" status when accessing {URL}&u=checkpoint_required', True, Transient),
-        ('Query to https://www.instagram.com/checkpoint_required/ responded with "404 Not Found"', True, Transient),
-        (f'400 Bad Request - "fail" status, message "challenge_required" when accessing {URL}', False, Checkpoint),
-        (f'400 Bad Request - "fail" status, message "feedback_required" when accessing {URL}', True, RateLimited),
+        (
+            'Query to https://www.instagram.com/checkpoint_required/ responded with "404 Not Found"',
+            True,
+            Transient,
+        ),
+        (
+            f'400 Bad Request - "fail" status, message "challenge_required" when accessing {URL}',
+            False,
+            Checkpoint,
+        ),
+        (
+            f'400 Bad Request - "fail" status, message "feedback_required" when accessing {URL}',
+            True,
+            RateLimited,
+        ),
         (
             f'401 Unauthorized - "fail" status, message "Please wait a few minutes before you try again." '
             f"when accessing {URL}",
