@@ -164,6 +164,8 @@ def translate(
         return Checkpoint()
     if facts.message == "feedback_required" or facts.error_type == "feedback_required":
         return temporary_block(username, feedback=True)
+    if facts.code == 429 or any(isinstance(e, TooManyRequestsException) for e in _chain(exc)):
+        return rate_limited(username, retry_at)
     if (facts.message or "").lower().startswith("please wait a few minutes"):
         return temporary_block(username, feedback=False)
     if isinstance(exc, ProfileNotExistsException):
@@ -180,8 +182,6 @@ def translate(
         return _login_required(str(exc), username, logged_in)
     if isinstance(exc, LoginException):
         return SessionExpired()
-    if facts.code == 429 or any(isinstance(e, TooManyRequestsException) for e in _chain(exc)):
-        return rate_limited(username, retry_at)
     if isinstance(exc, AbortDownloadException):
         # instaloader aborts on answers it will not retry and does not explain: stop asking.
         return Transient(f"Instagram refused a request for {_who(username)} ({facts.code}); try again later.")
