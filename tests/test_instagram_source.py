@@ -10,7 +10,6 @@ import json
 import pickle
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -34,7 +33,7 @@ from downloader.errors import (
     Transient,
 )
 from downloader.sources.base import Account
-from downloader.sources.instagram import SKIPPED_POST, InstagramSource, translate
+from downloader.sources.instagram import SKIPPED_POST, translate
 from tests.fakes.instagram import (
     DOC_ANON_POSTS,
     DOC_POST,
@@ -42,65 +41,12 @@ from tests.fakes.instagram import (
     HASH_STORIES,
     HASH_TEST_LOGIN,
     ODD_TITLES,
-    FakeInstagram,
     FakeProfile,
-    make_profile,
     write_cookies_txt,
     write_session_file,
 )
 
 LOGIN_SENTENCE = "Instagram login required (see 'Instagram login' in the README)."
-
-
-class Recorder:
-    """Stands in for time.sleep and on_wait: remembers, never waits."""
-
-    def __init__(self):
-        self.sleeps: list[float] = []
-        self.waits: list[tuple[datetime, str]] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-
-    def on_wait(self, until: datetime, reason: str) -> None:
-        self.waits.append((until, reason))
-
-
-@pytest.fixture
-def ig(net) -> FakeInstagram:
-    """The fake Instagram with a public @alice (30 posts), a private @privy and a followed @friend."""
-    fake = FakeInstagram(net)
-    fake.add_profile(make_profile("alice", 1001, posts=30))
-    fake.add_profile(make_profile("privy", 2002, posts=5, private=True))
-    fake.add_profile(make_profile("friend", 3003, posts=3, private=True, followed=True))
-    return fake
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
-def make_source(recorder, tmp_path):
-    """Build InstagramSources with no politeness delay and a no-op sleep; closed afterwards."""
-    sources: list[InstagramSource] = []
-
-    def build(**options) -> InstagramSource:
-        options = {"request_delay": (0, 0), "sleep": recorder.sleep, "on_wait": recorder.on_wait} | options
-        source = InstagramSource(timeout=10, **options)
-        sources.append(source)
-        return source
-
-    yield build
-    for source in sources:
-        source.close()
-
-
-@pytest.fixture
-def session_file(ig, tmp_path) -> Path:
-    """What `instaloader --login archivebot` writes, for a session the fake accepts."""
-    return write_session_file(tmp_path / "session-archivebot", ig.login("archivebot"))
 
 
 def expected_post_items(profile: FakeProfile) -> list[tuple[str, str, str, str]]:
