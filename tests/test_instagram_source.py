@@ -1,7 +1,7 @@
 """The Instagram source: real instaloader 4.16 against the fake Instagram, through the TLS proxy.
 
 Every test counts the requests the fake served, so the cost of each operation is
-part of what is tested (see the module docstring of downloader/sources/instagram.py).
+part of what is tested (see the module docstring of downloader/sources/instagram/api.py).
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ def logged_in_pages(api: InstagramAPI, guard: Guard, account: Account, cursor: s
     """One Page per timeline request (12 posts, all described)."""
     name = account.username
     with guard():
-        if account.is_private and account.followed is False:
+        own = account.user_id is not None and account.user_id == str(api.context.user_id)
+        if account.is_private and account.followed is False and not own:
             raise not_followed(name)  # the lookup said so: Instagram would answer an empty list
         frozen = parse_cursor(cursor, name)
         iterator = _resumed(lambda f: api.timeline(name, f), frozen, name)

@@ -32,6 +32,8 @@ from downloader.sources.instagram.session import Login
 log = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"[A-Za-z0-9._]{1,30}")
+# Profile pages of anonymous lookups kept for the posts listing that usually follows.
+MAX_KEPT_PAGES = 16
 
 
 class InstagramSource:
@@ -75,7 +77,7 @@ class InstagramSource:
                 return resolve_logged_in(self._api, username, user_id)
             account, page = resolve_anonymous(self._api, username)
             if page is not None:
-                self._pages[account.username.lower()] = page
+                self._remember_page(account.username, page)
             return account
 
     def pages(
@@ -121,6 +123,12 @@ class InstagramSource:
         page = self._pages.pop(account.username.lower(), None)
         archived = known.archived_groups if known else set()
         yield from posts.anonymous_pages(self._api, guard, account, cursor, page, archived)
+
+    def _remember_page(self, username: str, page: AnonymousPage) -> None:
+        # Lookups without a download (/add) must not pile up pages: keep the latest few.
+        self._pages[username.lower()] = page
+        while len(self._pages) > MAX_KEPT_PAGES:
+            self._pages.pop(next(iter(self._pages)))
 
     def _logged_in(self, listing: Callable, account: Account) -> Iterator[Page]:
         self._require_login()
