@@ -16,7 +16,7 @@ from instaloader import QueryReturnedBadRequestException
 
 from db.models import RequestLog
 from downloader.budget import RequestBudget
-from downloader.errors import BudgetExhausted, LoginRequired, SessionExpired, StopRequested
+from downloader.errors import BudgetExhausted, LoginRequired, RateLimited, SessionExpired, StopRequested
 from downloader.sources.base import Account, Known
 from tests.fakes.instagram import (
     DOC_POST,
@@ -328,3 +328,25 @@ async def test_spent_budget_defers_before_the_request(ig, make_source, session_f
     assert datetime.now(UTC) + timedelta(hours=22) < retry_at <= datetime.now(UTC) + timedelta(hours=24)
     assert f"deferred to {retry_at:%H:%M} UTC" in caught.value.sentence
     assert budget.usage_line().endswith("3 last 24 h of 3")
+
+
+# ----- sequences ----------------------------------------------------------------------------------
+
+
+def test_a_429_mid_listing_resumes_from_the_cursor_without_repeats(ig, make_source, session_file):
+    source = make_source(session_file=session_file)
+    account = source.resolve("alice")
+    listing = source.pages(account, "posts", None)
+    first = next(listing)
+    ig.rate_limit(1)  # the second timeline page is answered 429
+
+    with pytest.raises(RateLimited) as caught:
+        next(listing)
+    assert caught.value.retry_at > datetime.now(UTC) + timedelta(minutes=5)
+
+    # After the wait (here: a restarted process), the saved cursor lists only what is left.
+    rest = list(make_source(session_file=session_file).pages(account, "posts", first.cursor))
+    listed = [i.media_id for page in [first, *rest] for i in page.items]
+    assert len(listed) == len(set(listed)) == sum(len(p.children) or 1 for p in ig.profiles["alice"].posts)
+    # Page 1, the refused page 2, then pages 2 and 3 (and the new process's start page).
+    assert ig.query_count(DOC_TIMELINE) == 4
