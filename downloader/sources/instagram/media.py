@@ -128,7 +128,7 @@ def graphql_story_item(node: dict[str, Any], kind: str, username: str) -> MediaI
     """A story item as the GraphQL stories query describes it."""
     is_video = bool(node.get("is_video"))
     if is_video:
-        url = best_video_url(node.get("video_resources"))
+        url = best_video_url(node.get("video_resources")) or node.get("video_url")
     else:
         url = node.get("display_url") or _largest(node.get("display_resources"))
     media_id = str(node["id"])

@@ -22,6 +22,7 @@ from downloader.sources.instagram.api import REELS_PER_REQUEST, InstagramAPI
 from downloader.sources.instagram.media import graphql_story_item, v1_story_item
 
 CURSOR_VERSION = 1
+NO_MEDIA = "Instagram did not give this item's media URL"
 # Prefetched answers older than this are not trusted (stories change by the minute).
 PREFETCH_TTL = 900.0
 Guard = Callable[[], AbstractContextManager]
@@ -131,8 +132,8 @@ class Reels:
                 with guard():
                     reel = self._api.stories([user_id]).get(user_id)
         nodes = (reel or {}).get("items") or []
-        items = [graphql_story_item(node, "story", account.username) for node in nodes]
-        yield Page(items, None, total=len(items))
+        items, skipped = _usable([graphql_story_item(node, "story", account.username) for node in nodes])
+        yield Page(items, None, total=len(items), skipped=skipped)
 
     # ---- highlights ----
 
@@ -159,11 +160,11 @@ class Reels:
                 reels.update(self._reels(batch, guard))
             nodes = (reels.get(highlight.reel_id) or {}).get("items") or []
             pair = (highlight.id, highlight.title)
-            items: list[MediaItem] = [v1_story_item(n, "highlight", account.username, pair) for n in nodes]
+            items, skipped = _usable([v1_story_item(n, "highlight", account.username, pair) for n in nodes])
             more = position + 1 < len(todo)
             following = highlights[todo[position + 1]] if more else None
             next_cursor = _highlight_cursor(todo[position + 1], following.id) if following else None
-            yield Page(items, next_cursor, stamps=stamps if position == 0 else {})
+            yield Page(items, next_cursor, skipped=skipped, stamps=stamps if position == 0 else {})
 
     def _reels(self, reel_ids: list[str], guard: Guard) -> dict[str, dict[str, Any]]:
         """Reels from the prefetch where it has them; the rest in one request."""
@@ -177,6 +178,13 @@ class Reels:
             with guard():
                 found.update(self._api.reels_media(missing))
         return found
+
+
+def _usable(items: list[MediaItem]) -> tuple[list[MediaItem], list[tuple[str, str]]]:
+    """Items with a media URL, and the others as (id, reason) to report."""
+    usable = [item for item in items if item.url]
+    skipped = [(item.media_id, NO_MEDIA) for item in items if not item.url]
+    return usable, skipped
 
 
 def _highlight_cursor(index: int, highlight_id: str) -> str:
