@@ -28,6 +28,7 @@ from cli import download_command
 from config import Settings, SettingsError, load_settings
 from db import close_database, open_database
 from downloader.archive import ArchiveView
+from downloader.budget import RequestBudget
 from downloader.fetch import Fetcher
 from downloader.jobs import JobManager
 from downloader.network import Network
@@ -58,6 +59,8 @@ class Services:
     fetcher: Fetcher
     # Set at shutdown: ends instaloader's rate-limit sleeps (up to ~11 min) in worker threads.
     stop_waiting: threading.Event
+    # Instagram API requests, counted per kind and hour; INSTAGRAM_DAILY_REQUEST_BUDGET.
+    budget: RequestBudget
 
     async def stop_jobs(self) -> None:
         """Ask running jobs to stop and save themselves for /resume (they finish in seconds)."""
@@ -70,6 +73,7 @@ class Services:
         await self.fetcher.aclose()
         for source in self.service.sources.values():
             await asyncio.to_thread(source.close)
+        await self.budget.flush()
         await close_database()
         log.info("closed the database")
 
@@ -79,9 +83,10 @@ def network_of(settings: Settings) -> Network:
     return Network(settings.https_proxy, settings.no_proxy, settings.ca_bundle)
 
 
-def make_sources(settings: Settings, network: Network, service_hook, sleep) -> dict:
+def make_sources(settings: Settings, network: Network, service_hook, sleep, budget=None) -> dict:
     """One Source per platform, configured from settings (``sleep``: tests skip real waits)."""
     instagram = InstagramSource(
+        budget=budget,
         session_file=settings.instagram_session_file,
         cookies_file=settings.instagram_cookies_file,
         login_username=settings.instagram_username,
@@ -121,8 +126,10 @@ async def open_services(settings: Settings, *, sleep=None) -> Services:
         stop_after_archived=settings.instagram_stop_after_archived,
         platform_slots={"tiktok": settings.syncall_tiktok_concurrency},
     )
-    service.sources.update(make_sources(settings, network, service.report_wait, sleep))
-    return Services(service, JobManager(service), fetcher, stop_waiting)
+    budget = RequestBudget(settings.instagram_daily_request_budget)
+    await budget.load()
+    service.sources.update(make_sources(settings, network, service.report_wait, sleep, budget))
+    return Services(service, JobManager(service), fetcher, stop_waiting, budget)
 
 
 def build_application(settings: Settings) -> Application:

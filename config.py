@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     instagram_cookies_file: Path | None = None
     instagram_username: str | None = None
     instagram_request_delay: str = "2-6"
+    # Instagram API requests allowed in any 24 hours (0: no limit); past it, work is deferred.
+    instagram_daily_request_budget: int = Field(default=2000, ge=0)
     https_proxy: str | None = None
     no_proxy: str | None = None
     ca_bundle: Path | None = None

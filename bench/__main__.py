@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import archive, instagram, memory, syncall
+from bench import archive, instagram, memory, sweep, syncall
 from bench.sizes import SIZES, Size
 from bench.table import Row, Section, header, markdown
 
@@ -19,6 +19,7 @@ FIGURES: dict[str, str] = {
     "syncall": "3. Sync-all",
     "memory": "4. Peak RSS",
     "archive": "5. Archive check",
+    "sweep": "6. Stories sweep",
 }
 
 
@@ -66,7 +67,7 @@ def jobs(size: Size, names: list[str]) -> list[tuple[list[str], Callable[[], Sec
         planned.append(
             (wanted, lambda: instagram.run(size, download="download" in names, resync="resync" in names))
         )
-    for name, module in (("syncall", syncall), ("memory", memory), ("archive", archive)):
+    for name, module in (("syncall", syncall), ("memory", memory), ("archive", archive), ("sweep", sweep)):
         if name in names:
             planned.append(([name], lambda module=module: module.run(size)))
     return planned

@@ -29,6 +29,8 @@ class Size:
     archive_rows: int
     archive_ids: int
     archive_repeats: int
+    # Figure 6: stories sweeps of this many tracked accounts (one in ten has a story).
+    sweep_accounts: tuple[int, ...] = (30, 100)
 
 
 SIZES = {
@@ -65,5 +67,6 @@ SIZES = {
         archive_rows=2_000,
         archive_ids=500,
         archive_repeats=2,
+        sweep_accounts=(10,),
     ),
 }

@@ -165,3 +165,16 @@ class Process(Model):
 
     class Meta:
         table = "processes"
+
+
+class RequestLog(Model):
+    """Instagram API requests made, counted per hour (UTC) and kind of request."""
+
+    id = fields.IntField(primary_key=True)
+    hour = fields.DatetimeField()  # the start of the hour the requests were made in
+    kind = fields.CharField(max_length=32)  # profile, timeline, stories, reels, ...
+    count = fields.IntField(default=0)
+
+    class Meta:
+        table = "request_log"
+        unique_together = (("hour", "kind"),)

@@ -66,6 +66,21 @@ class RateLimited(DownloadError):
         super().__init__(sentence)
 
 
+class BudgetExhausted(DownloadError):
+    """The daily Instagram request budget is spent; ``retry_at`` says when it allows more."""
+
+    default_sentence = "The daily Instagram request budget is spent."
+
+    def __init__(self, sentence: str | None = None, retry_at: datetime | None = None):
+        self.retry_at = retry_at
+        if sentence is None and retry_at is not None:
+            sentence = (
+                "The daily Instagram request budget (INSTAGRAM_DAILY_REQUEST_BUDGET) is spent; "
+                f"further Instagram work is deferred to {retry_at:%H:%M} UTC."
+            )
+        super().__init__(sentence)
+
+
 class Checkpoint(DownloadError):
     """Instagram asks the account owner to confirm a checkpoint/challenge; stop all requests."""
 

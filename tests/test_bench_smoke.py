@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURES = ("1. Full download", "2. Re-sync", "3. Sync-all", "4. Peak RSS", "5. Archive check")
+FIGURES = (
+    "1. Full download",
+    "2. Re-sync",
+    "3. Sync-all",
+    "4. Peak RSS",
+    "5. Archive check",
+    "6. Stories sweep",
+)
 COLUMNS = "| Figure | Ours | Reference | Ratio | Target | Met? |"
 
 

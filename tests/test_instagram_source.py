@@ -1,7 +1,7 @@
 """The Instagram source: real instaloader 4.16 against the fake Instagram, through the TLS proxy.
 
 Every test counts the requests the fake served, so the cost of each operation is
-part of what is tested (see the module docstring of downloader/sources/instagram.py).
+part of what is tested (see the module docstring of downloader/sources/instagram/api.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import json
 import pickle
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -34,76 +33,20 @@ from downloader.errors import (
     Transient,
 )
 from downloader.sources.base import Account
-from downloader.sources.instagram import SKIPPED_POST, InstagramSource, translate
+from downloader.sources.instagram import SKIPPED_POST, translate
 from tests.fakes.instagram import (
     DOC_ANON_POSTS,
     DOC_POST,
-    DOC_PROFILE,
     DOC_TIMELINE,
-    HASH_HIGHLIGHT_ITEMS,
-    HASH_HIGHLIGHTS,
     HASH_STORIES,
     HASH_TEST_LOGIN,
     ODD_TITLES,
-    FakeInstagram,
     FakeProfile,
-    make_profile,
     write_cookies_txt,
     write_session_file,
 )
 
 LOGIN_SENTENCE = "Instagram login required (see 'Instagram login' in the README)."
-
-
-class Recorder:
-    """Stands in for time.sleep and on_wait: remembers, never waits."""
-
-    def __init__(self):
-        self.sleeps: list[float] = []
-        self.waits: list[tuple[datetime, str]] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-
-    def on_wait(self, until: datetime, reason: str) -> None:
-        self.waits.append((until, reason))
-
-
-@pytest.fixture
-def ig(net) -> FakeInstagram:
-    """The fake Instagram with a public @alice (30 posts), a private @privy and a followed @friend."""
-    fake = FakeInstagram(net)
-    fake.add_profile(make_profile("alice", 1001, posts=30))
-    fake.add_profile(make_profile("privy", 2002, posts=5, private=True))
-    fake.add_profile(make_profile("friend", 3003, posts=3, private=True, followed=True))
-    return fake
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
-def make_source(recorder, tmp_path):
-    """Build InstagramSources with no politeness delay and a no-op sleep; closed afterwards."""
-    sources: list[InstagramSource] = []
-
-    def build(**options) -> InstagramSource:
-        options = {"request_delay": (0, 0), "sleep": recorder.sleep, "on_wait": recorder.on_wait} | options
-        source = InstagramSource(timeout=10, **options)
-        sources.append(source)
-        return source
-
-    yield build
-    for source in sources:
-        source.close()
-
-
-@pytest.fixture
-def session_file(ig, tmp_path) -> Path:
-    """What `instaloader --login archivebot` writes, for a session the fake accepts."""
-    return write_session_file(tmp_path / "session-archivebot", ig.login("archivebot"))
 
 
 def expected_post_items(profile: FakeProfile) -> list[tuple[str, str, str, str]]:
@@ -146,8 +89,9 @@ def test_anonymous_resolve_and_every_post(ig, make_source):
     assert rows(pages) == expected_post_items(alice)
     assert len(pages) == 30  # one Page per post: each costs a request, so the service can stop early
     assert pages[-1].cursor is None and all(p.cursor for p in pages[:-1])
-    # 1 resolve + profile page + start page (tokens) + 1 per post + 2 further pages of codes.
-    assert ig.api_count() == 1 + 1 + 1 + 30 + 2
+    # The resolve's profile page (its 12 codes are reused) + start page (tokens) + 1 per post
+    # + 2 further pages of codes.
+    assert ig.api_count() == 1 + 1 + 30 + 2
     assert ig.query_count(DOC_POST) == 30 and ig.query_count(DOC_ANON_POSTS) == 2
     assert ig.cdn_count() == 0  # the source lists; the service downloads
 
@@ -178,7 +122,7 @@ def test_anonymous_resume_from_cursor_continues_without_repeats(ig, make_source,
     assert rows(before) + rows(after) == expected_post_items(ig.profiles["alice"])
     remaining = 30 - stop_after
     further_pages = sum(1 for start in (12, 24) if start >= stop_after)
-    # Profile page + start page + 1 per remaining post + pages of codes not yet loaded.
+    # Profile page (a new source) + start page + 1 per remaining post + pages of codes not yet loaded.
     assert ig.api_count() == 2 + remaining + further_pages
 
 
@@ -240,16 +184,16 @@ def test_stories_and_highlights_without_login_make_no_request(ig, make_source, p
 def test_logged_in_posts_come_in_pages_of_twelve(ig, make_source, session_file):
     source = make_source(session_file=session_file)
     account = source.resolve("alice")
-    assert ig.calls() == [f"GET /graphql/query {HASH_TEST_LOGIN}", "GET /alice/"]
+    # Logged in: the web API by name; no test-login request, never the anonymous profile page.
+    assert ig.calls() == ["GET /api/v1/users/web_profile_info/"]
 
     pages = list(source.pages(account, "posts", None))
 
     assert [len({i.group_id for i in p.items}) for p in pages] == [12, 12, 6]
     assert rows(pages) == expected_post_items(ig.profiles["alice"])
     assert [bool(p.cursor) for p in pages] == [True, True, False]
-    # Profile query + start page (tokens) + one request per page of 12.
-    assert ig.calls()[2:] == [
-        f"POST /graphql/query {DOC_PROFILE}",
+    # Start page (tokens, once per process) + one request per page of 12; no profile query.
+    assert ig.calls()[1:] == [
         "GET /",
         f"POST /api/graphql {DOC_TIMELINE}",
         f"POST /api/graphql {DOC_TIMELINE}",
@@ -270,9 +214,8 @@ def test_logged_in_resume_skips_finished_pages(ig, make_source, session_file):
     rest = list(source.pages(account, "posts", first.cursor))
 
     assert rows([first, *rest]) == expected_post_items(ig.profiles["alice"])
-    # instaloader's get_posts() loads page 1 before thaw() replaces it: one wasted request.
-    assert ig.query_count(DOC_TIMELINE) == 1 + 2
-    assert ig.api_count() == 1 + 3  # profile query + timeline pages (tokens are cached)
+    # The saved page stands in for page 1: only the two remaining pages are asked for.
+    assert ig.calls() == [f"POST /api/graphql {DOC_TIMELINE}"] * 2
 
 
 def test_stories_with_session_file(ig, make_source, session_file):
@@ -289,7 +232,7 @@ def test_stories_with_session_file(ig, make_source, session_file):
         str(s.pk): ("story", "mp4" if s.is_video else "jpg", s.video_url or s.image_url) for s in stories
     }
     assert pages[0].total == 2
-    assert ig.calls() == [f"GET /graphql/query {HASH_STORIES}", "GET i:/api/v1/feed/reels_media/ 1001"]
+    assert ig.calls() == [f"GET /graphql/query {HASH_STORIES}"]  # the answer has every version
     assert ig.cdn_count() == 0
 
 
@@ -306,15 +249,22 @@ def test_highlights_keep_raw_titles_and_resume_by_highlight(ig, make_source, ses
         [str(i.pk) for i in h.items] for h in highlights
     ]
     assert {i.kind for p in pages for i in p.items} == {"highlight"}
+    assert [(i.highlight_id, i.highlight_title) for i in pages[1].items] == [
+        (str(highlights[1].id), ODD_TITLES[1])
+    ] * 2
     assert pages[-1].cursor is None
-    assert ig.query_count(HASH_HIGHLIGHTS) == 1
-    assert ig.query_count(HASH_HIGHLIGHT_ITEMS) == 3
-    assert ig.api_count() == 1 + 2 * 3
+    # The tray, then the items of all three highlights in one batched request.
+    ids = ",".join(f"highlight:{h.id}" for h in highlights)
+    assert ig.calls() == [
+        "GET i:/api/v1/highlights/1001/highlights_tray/",
+        f"GET i:/api/v1/feed/reels_media/ {ids}",
+    ]
+    assert pages[0].stamps == {f"highlight:{h.id}": h.latest for h in highlights}
 
     ig.internet.clear()
     resumed = list(source.pages(account, "highlights", pages[0].cursor))
     assert [p.items[0].subdir for p in resumed] == list(ODD_TITLES[1:])
-    assert ig.api_count() == 1 + 2 * 2
+    assert ig.api_count() == 2
 
 
 def test_cookies_txt_login_works_like_a_session_file(ig, make_source, tmp_path):
@@ -327,7 +277,7 @@ def test_cookies_txt_login_works_like_a_session_file(ig, make_source, tmp_path):
 
     assert len(stories.items) == 2
     assert len({i.group_id for i in posts.items}) == 12  # a logged-in page
-    assert ig.query_count(HASH_TEST_LOGIN) == 1
+    assert ig.query_count(HASH_TEST_LOGIN) == 0  # no test login: the first real request tells
 
 
 def test_private_profile_not_followed_is_private(ig, make_source, session_file):
@@ -339,7 +289,7 @@ def test_private_profile_not_followed_is_private(ig, make_source, session_file):
         next(source.pages(account, "posts", None))
 
     assert "@privy is private" in caught.value.sentence
-    assert ig.calls() == [f"POST /graphql/query {DOC_PROFILE}"]
+    assert ig.calls() == []  # the lookup said so
 
 
 def test_private_profile_followed_is_listed(ig, make_source, session_file):
@@ -354,7 +304,7 @@ def test_private_profile_followed_is_listed(ig, make_source, session_file):
 # ----- failures ----------------------------------------------------------------------------
 
 
-def test_rate_limit_becomes_rate_limited_quickly_and_is_announced(ig, make_source, recorder, session_file):
+def test_rate_limit_raises_rate_limited_at_once_without_sleeping(ig, make_source, recorder, session_file):
     source = make_source(session_file=session_file)
     account = source.resolve("alice")
     ig.internet.clear()
@@ -365,12 +315,18 @@ def test_rate_limit_becomes_rate_limited_quickly_and_is_announced(ig, make_sourc
         next(source.pages(account, "stories", None))
 
     assert time.monotonic() - started < 5
-    assert ig.api_count() == 3  # instaloader's attempts, waiting out its window in between
+    assert ig.api_count() == 1  # the 429; no retry until the service has waited
     soon = datetime.now(UTC)
+    # instaloader's estimate of its 11-minute window, handed to the service to wait out.
     assert soon + timedelta(minutes=5) < caught.value.retry_at < soon + timedelta(minutes=30)
-    assert "@alice" in caught.value.sentence
-    assert recorder.waits and all("429" in reason or "rate" in reason for _, reason in recorder.waits)
-    assert max(recorder.sleeps) > 600  # instaloader wanted to wait; the injected sleep did not
+    assert "@alice" in caught.value.sentence and f"{caught.value.retry_at:%H:%M} UTC" in caught.value.sentence
+    assert max(recorder.sleeps, default=0) < 1  # nothing long was slept in the worker thread
+
+    # Asked again at once (before the window is over): refused without a request.
+    ig.stop_rate_limit()
+    with pytest.raises(RateLimited):
+        next(source.pages(account, "highlights", None))
+    assert ig.api_count() == 1
 
 
 def test_rate_limited_profile_page(ig, make_source):
@@ -419,7 +375,7 @@ def test_expired_session_is_reported_once_until_the_file_changes(ig, make_source
     with pytest.raises(SessionExpired) as caught:
         source.resolve("alice")
     assert "instaloader --login" in caught.value.sentence
-    assert ig.calls() == [f"GET /graphql/query {HASH_TEST_LOGIN}"]
+    assert ig.calls() == ["GET /api/v1/users/web_profile_info/"]  # the first real request tells
 
     with pytest.raises(SessionExpired):
         next(source.pages(Account("instagram", "alice", "1001"), "stories", None))
@@ -446,21 +402,25 @@ def test_politeness_delay_between_api_requests(ig, make_source, recorder):
     account = source.resolve("alice")
     take(source.pages(account, "posts", None), 3)
 
-    requests_made = ig.api_count()  # resolve, profile page, start page, 3 posts
-    assert requests_made == 6
+    requests_made = ig.api_count()  # resolve (profile page), start page, 3 posts
+    assert requests_made == 5
     assert len(recorder.sleeps) == requests_made - 1
     assert all(2.5 < s <= 3.0 for s in recorder.sleeps)
-    assert [reason for _, reason in recorder.waits] == ["politeness delay between Instagram requests"] * 5
+    assert [reason for _, reason in recorder.waits] == ["politeness delay between Instagram requests"] * 4
 
 
 # ----- translate() ----------------------------------------------------------------------
 
 
+URL = "https://www.instagram.com/graphql/query?query_hash=x"
+
+
 def test_translate_maps_instaloader_errors():
     too_many = ConnectionException("JSON Query to graphql/query: 429 Too Many Requests")
-    too_many.__cause__ = TooManyRequestsException("429 Too Many Requests when accessing x")
+    too_many.__cause__ = TooManyRequestsException(f"429 Too Many Requests when accessing {URL}")
     assert isinstance(translate(too_many, "bob"), RateLimited)
-    assert isinstance(translate(AbortDownloadException('400 - "checkpoint_required"')), Checkpoint)
+    checkpoint = f'400 Bad Request - "fail" status, message "checkpoint_required" when accessing {URL}'
+    assert isinstance(translate(AbortDownloadException(checkpoint)), Checkpoint)
     assert isinstance(
         translate(AbortDownloadException("Redirected to login page. You've been logged out"), logged_in=True),
         SessionExpired,
@@ -469,7 +429,63 @@ def test_translate_maps_instaloader_errors():
     forbidden = translate(QueryReturnedForbiddenException("403 Forbidden when accessing cdn"), "bob")
     assert isinstance(forbidden, Transient) and "@bob" in forbidden.sentence
     assert isinstance(translate(requests.ConnectionError("reset")), Transient)
-    assert isinstance(translate(ConnectionException("500 Internal Server Error when accessing x")), Transient)
+    assert isinstance(
+        translate(ConnectionException(f"500 Internal Server Error when accessing {URL}")), Transient
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "logged_in", "expected"),
+    [
+        # Markers come from the answer's fields, never from a URL or a username.
+        (f'400 Bad Request - "fail" status when accessing {URL}&u=checkpoint_required', True, Transient),
+        (
+            'Query to https://www.instagram.com/checkpoint_required/ responded with "404 Not Found"',
+            True,
+            Transient,
+        ),
+        (
+            f'400 Bad Request - "fail" status, message "challenge_required" when accessing {URL}',
+            False,
+            Checkpoint,
+        ),
+        (
+            f'400 Bad Request - "fail" status, message "feedback_required" when accessing {URL}',
+            True,
+            RateLimited,
+        ),
+        (
+            f'401 Unauthorized - "fail" status, message "Please wait a few minutes before you try again." '
+            f"when accessing {URL}",
+            True,
+            RateLimited,
+        ),
+        (
+            'Query to https://i.instagram.com/api/v1/x/ responded with "401 Unauthorized": '
+            '{"message": "login_required", "status": "fail"}',
+            True,
+            SessionExpired,
+        ),
+        (
+            'Query to https://i.instagram.com/api/v1/x/ responded with "401 Unauthorized": '
+            '{"message": "login_required", "status": "fail"}',
+            False,
+            LoginRequired,
+        ),
+        (
+            'Query to https://i.instagram.com/api/v1/x/ responded with "400 Bad Request": '
+            '{"message": "", "error_type": "checkpoint_required", "status": "fail"}',
+            True,
+            Checkpoint,
+        ),
+    ],
+)
+def test_translate_reads_structured_fields(text, logged_in, expected):
+    error = translate(AbortDownloadException(text), "checkpoint_required", logged_in=logged_in)
+    assert type(error) is expected, error.sentence
+    if expected is RateLimited:
+        assert error.retry_at > datetime.now(UTC) + timedelta(minutes=5)  # a back-off, not a latch
+        assert "temporarily blocked" in error.sentence
 
 
 # ----- the fake CDN (other tests rely on its switches) -----------------------------------

@@ -28,6 +28,10 @@ class Account:
     display_name: str = ""
     is_private: bool = False
     media_count: int | None = None
+    # Instagram: the newest story's time (epoch s; 0: no story) when the lookup said so,
+    # and whether the bot's login follows the account (None: unknown).
+    latest_story_at: int | None = None
+    followed: bool | None = None
 
 
 @dataclass
@@ -74,6 +78,9 @@ class Page:
     # "Has anything changed" stamps the source saw (e.g. "highlight:<id>" -> latest media
     # time); the service stores them when the phase ends clean and hands them back in Known.
     stamps: dict[str, int] = field(default_factory=dict)
+    # Posts (group ids, e.g. shortcodes) the listing named that Known.archived_groups says are
+    # archived: not described, no request spent. Each counts as an archived post for the early stop.
+    known_groups: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +92,9 @@ class Known:
     """
 
     stamps: dict[str, int] = field(default_factory=dict)
+    # Group ids (Instagram shortcodes) of this account's posts whose files are all archived:
+    # an anonymous listing names only shortcodes and would pay one request per post to describe it.
+    archived_groups: set[str] = field(default_factory=set)
 
 
 class Source(Protocol):
@@ -93,8 +103,8 @@ class Source(Protocol):
     platform: str
     phases: tuple[str, ...]
 
-    def resolve(self, username: str) -> Account:
-        """Look the account up (one light request); raise a DownloadError if unusable."""
+    def resolve(self, username: str, user_id: str | None = None) -> Account:
+        """Look the account up (one light request; by ``user_id`` when stored); raise a DownloadError."""
         ...
 
     def pages(

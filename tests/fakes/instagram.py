@@ -16,7 +16,7 @@ and instagram_requests.txt):
 - CDN: deterministic bytes per URL, sizes from the model, Content-Length set.
 
 Switches (set from the test thread at any time): ``rate_limit()``, ``checkpoint()``,
-``expire_session()``, ``forbid_media()``, ``media_delay`` and ``break_media()``.
+``expire_session()``, ``login_wall``, ``forbid_media()``, ``media_delay`` and ``break_media()``.
 Counting helpers separate Instagram API requests from CDN requests.
 """
 
@@ -53,6 +53,10 @@ HASH_TEST_LOGIN = "d6f4427fbe92d846298cf93df0b937d3"
 HASH_STORIES = "303a4ae99711322310f25250d988f3b7"
 HASH_HIGHLIGHTS = "7c16654f22c819fb63d1183034a5162f"
 HASH_HIGHLIGHT_ITEMS = "45246d3fe16ccc6577e0bd297a5db1ab"
+# Most reels one request may name: instaloader groups 50 accounts per stories query;
+# reels_media is asked for 5 highlight reels at a time by gallery-dl and the web app.
+MAX_STORY_REELS = 50
+MAX_REELS_MEDIA = 5
 
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -193,6 +197,12 @@ class FakeHighlight:
     id: int
     title: str
     items: list[FakeStoryItem] = field(default_factory=list)
+    updated_at: int | None = None  # when an item was last added; set it when changing items
+
+    @property
+    def latest(self) -> int:
+        """The tray's latest_reel_media: when the highlight last changed."""
+        return self.updated_at or max((i.taken_at for i in self.items), default=0)
 
     @property
     def cover_url(self) -> str:
@@ -350,6 +360,9 @@ class FakeInstagram:
         self.sessions: dict[str, FakeSession] = {}
         self.media_delay = 0.0  # seconds per byte of media
         self.expired_answer = "401"  # or "redirect": how an expired session is refused
+        # Anonymous profile pages redirect to the login page (as for many server addresses).
+        self.login_wall = False
+        self.retry_after: int | None = None  # seconds sent as Retry-After with a 429
         self._rate_limit: int | None = 0  # API requests still answered 429; None: all
         self._rate_limit_prefix: str | None = None
         self._checkpoint: str | None = None
@@ -401,7 +414,8 @@ class FakeInstagram:
         self._rate_limit = 0
 
     def checkpoint(self, kind: str | None = "checkpoint_required") -> None:
-        """Answer every API request with HTTP 400 ``kind`` (checkpoint_required/challenge_required)."""
+        """Answer every API request with HTTP 400 ``kind`` (checkpoint_required/challenge_required,
+        or feedback_required: a temporary block)."""
         self._checkpoint = kind
 
     def forbid_media(self, url: str | None = None) -> None:
@@ -460,9 +474,13 @@ class FakeInstagram:
         if path.rstrip("/") == "/api/graphql":
             return self._web_api(request, form)
         if path == "/api/v1/users/web_profile_info/":
-            return self._web_profile_info(request.query.get("username", ""))
+            return self._web_profile_info(request.query.get("username", ""), self._viewer(request))
         match = re.fullmatch(r"/([A-Za-z0-9._]+)/", path)
         if match and request.method == "GET":
+            viewer = self._viewer(request)
+            if self.login_wall and (viewer is None or viewer.expired):
+                login = f"https://www.instagram.com/accounts/login/?next=/{match.group(1)}/"
+                return web.Response(status=302, headers={"Location": login})
             return self._profile_page(match.group(1))
         return _json({"message": "Page not found", "status": "fail"}, 404)
 
@@ -482,7 +500,8 @@ class FakeInstagram:
             if self._rate_limit is not None:
                 self._rate_limit -= 1
             body = {"message": "Please wait a few minutes before you try again.", "status": "fail"}
-            return _json(body, 429)
+            headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
+            return web.json_response(body, status=429, headers=headers)
         return None
 
     def _viewer(self, request: web.Request) -> FakeSession | None:
@@ -560,7 +579,7 @@ class FakeInstagram:
         if query == DOC_POST:
             return self._post_by_code(variables.get("shortcode", ""))
         if query == HASH_STORIES:
-            return self._stories(variables.get("reel_ids") or [], viewer)
+            return self._stories_query(variables.get("reel_ids") or [], viewer)
         if query == HASH_HIGHLIGHTS:
             return self._highlights(str(variables.get("user_id")), viewer)
         if query == HASH_HIGHLIGHT_ITEMS:
@@ -589,11 +608,14 @@ class FakeInstagram:
             return self._profile_query(variables)
         return _json({"errors": [{"message": f"unknown doc_id {doc_id}"}]}, 400)
 
-    def _web_profile_info(self, username: str) -> web.StreamResponse:
+    def _web_profile_info(self, username: str, viewer: FakeSession | None) -> web.StreamResponse:
+        if viewer is not None and viewer.expired:
+            return _json({"message": "login_required", "require_login": True, "status": "fail"}, 401)
         profile = self.profiles.get(username.lower())
         if profile is None:
             return _json({"message": "User not found", "status": "fail"}, 404)
         user = {
+            "followed_by_viewer": bool(viewer and profile.followed_by_viewer),
             "id": str(profile.pk),
             "username": profile.username,
             "full_name": profile.full_name,
@@ -692,6 +714,11 @@ class FakeInstagram:
             )
         return _json({"data": {"reels_media": reels}, "status": "ok"})
 
+    def _stories_query(self, reel_ids: list, viewer: FakeSession | None) -> web.StreamResponse:
+        if len(reel_ids) > MAX_STORY_REELS:
+            return _json({"message": "Invalid reel_ids: too many", "status": "fail"}, 400)
+        return self._stories(reel_ids, viewer)
+
     def _highlights(self, user_id: str, viewer: FakeSession | None) -> web.StreamResponse:
         profile = self._profile_by_id(user_id)
         if profile is None:
@@ -757,8 +784,10 @@ class FakeInstagram:
             return self._media_info(int(match.group(1)))
         match = re.fullmatch(r"/api/v1/users/(\d+)/info/", path)
         if match and (profile := self._profile_by_id(match.group(1))):
-            user = _owner(profile) | {"hd_profile_pic_url_info": {"url": profile.pic_url}}
-            return _json({"user": user, "status": "ok"})
+            return self._user_info(profile, viewer)
+        match = re.fullmatch(r"/api/v1/highlights/(\d+)/highlights_tray/", path)
+        if match and (profile := self._profile_by_id(match.group(1))):
+            return self._highlights_tray(profile, viewer)
         return _json({"message": "not found", "status": "fail"}, 404)
 
     def _bearer_session(self, request: web.Request) -> FakeSession | None:
@@ -775,15 +804,50 @@ class FakeInstagram:
             return None
         return session
 
+    def _user_info(self, profile: FakeProfile, viewer: FakeSession) -> web.StreamResponse:
+        """The mobile API's user info: counts, privacy, the viewer's friendship, the latest story."""
+        user = _owner(profile) | {
+            "hd_profile_pic_url_info": {"url": profile.pic_url},
+            "media_count": len(profile.posts),
+            "follower_count": 100,
+            "latest_reel_media": max((i.taken_at for i in profile.stories), default=0),
+            "friendship_status": {"following": profile.followed_by_viewer, "is_private": profile.is_private},
+        }
+        return _json({"user": user, "status": "ok"})
+
+    def _highlights_tray(self, profile: FakeProfile, viewer: FakeSession) -> web.StreamResponse:
+        """The mobile API's highlights tray: each highlight with its latest_reel_media, no items."""
+        highlights = profile.highlights if _visible(profile, viewer) else []
+        tray = [
+            {
+                "id": f"highlight:{h.id}",
+                "title": h.title,
+                "latest_reel_media": h.latest,
+                "media_count": len(h.items),
+                "cover_media": {"cropped_image_version": {"url": h.cover_url}},
+                "user": _owner(profile),
+            }
+            for h in highlights
+        ]
+        return _json({"tray": tray, "status": "ok"})
+
     def _reels_media(self, reel_ids: list[str], viewer: FakeSession) -> web.StreamResponse:
         reels = {}
-        for reel_id in ",".join(reel_ids).split(","):
+        wanted = [r for r in ",".join(reel_ids).split(",") if r]
+        if len(wanted) > MAX_REELS_MEDIA:
+            return _json({"message": "Invalid reel_ids: too many", "status": "fail"}, 400)
+        for reel_id in wanted:
             if reel_id.startswith("highlight:"):
                 found = self._find_highlight(reel_id.removeprefix("highlight:"))
                 if found and _visible(found[0], viewer):
                     profile, highlight = found
                     items = [_story_v1(i, profile) for i in highlight.items]
-                    reels[reel_id] = {"id": reel_id, "items": items, "user": _owner(profile)}
+                    reels[reel_id] = {
+                        "id": reel_id,
+                        "items": items,
+                        "latest_reel_media": highlight.latest,
+                        "user": _owner(profile),
+                    }
             elif (profile := self._profile_by_id(reel_id)) and _visible(profile, viewer):
                 items = [_story_v1(i, profile) for i in profile.stories]
                 reels[reel_id] = {"id": int(reel_id), "items": items, "user": _owner(profile)}

@@ -275,7 +275,7 @@ class FakeInternet:
             method=request.method,
             host=_host_only(request.host),
             path=request.path,
-            query=dict(request.query),
+            query={k: ",".join(request.query.getall(k)) for k in request.query},
             headers=dict(request.headers),
             time=time.time(),
             body=await request.read() if request.can_read_body else b"",

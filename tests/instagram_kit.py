@@ -1,0 +1,62 @@
+"""Shared fixtures of the Instagram source tests: the fake with three profiles, sources, a login."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from downloader.sources.instagram import InstagramSource
+from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
+
+
+class Recorder:
+    """Stands in for time.sleep and on_wait: remembers, never waits."""
+
+    def __init__(self):
+        self.sleeps: list[float] = []
+        self.waits: list[tuple[datetime, str]] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    def on_wait(self, until: datetime, reason: str) -> None:
+        self.waits.append((until, reason))
+
+
+@pytest.fixture
+def ig(net) -> FakeInstagram:
+    """The fake Instagram with a public @alice (30 posts), a private @privy and a followed @friend."""
+    fake = FakeInstagram(net)
+    fake.add_profile(make_profile("alice", 1001, posts=30))
+    fake.add_profile(make_profile("privy", 2002, posts=5, private=True))
+    fake.add_profile(make_profile("friend", 3003, posts=3, private=True, followed=True))
+    return fake
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def make_source(recorder, tmp_path):
+    """Build InstagramSources with no politeness delay and a no-op sleep; closed afterwards."""
+    sources: list[InstagramSource] = []
+
+    def build(**options) -> InstagramSource:
+        options = {"request_delay": (0, 0), "sleep": recorder.sleep, "on_wait": recorder.on_wait} | options
+        source = InstagramSource(timeout=10, **options)
+        sources.append(source)
+        return source
+
+    yield build
+    for source in sources:
+        source.close()
+
+
+@pytest.fixture
+def session_file(ig, tmp_path) -> Path:
+    """What `instaloader --login archivebot` writes, for a session the fake accepts."""
+    return write_session_file(tmp_path / "session-archivebot", ig.login("archivebot"))
