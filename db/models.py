@@ -23,6 +23,9 @@ class Account(Model):
     # Phases whose listing once reached the end: only then may a sync stop early
     # at a run of archived items (an interrupted first download must not).
     complete_phases = fields.JSONField(default=list)
+    # Phases /syncall and the schedules run for this account, chosen by the owner
+    # (/add alice stories,highlights or the /list buttons); empty means all of them.
+    phases = fields.JSONField(default=list)
 
     class Meta:
         table = "accounts"
