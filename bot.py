@@ -236,6 +236,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     dl.add_argument(
         "--platform", choices=["instagram", "tiktok"], help="default: from the URL, else instagram"
     )
+    dl.add_argument(
+        "--only",
+        choices=["posts", "stories", "highlights"],
+        help="run only this Instagram phase (default: posts, stories and highlights)",
+    )
     return parser.parse_args(argv)
 
 
@@ -246,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings)
         if args.command == "download":
-            return asyncio.run(download_command(settings, args.target, args.platform, open_services))
+            return asyncio.run(
+                download_command(settings, args.target, args.platform, open_services, args.only)
+            )
         return run_bot(settings)
     except SettingsError as exc:
         print(exc, file=sys.stderr)

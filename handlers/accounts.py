@@ -15,8 +15,9 @@ from db import queries
 from db.models import Account, MediaItem
 from downloader.errors import DownloadError, InvalidInput
 from downloader.paths import downloads_root, inside
+from handlers.arguments import parse_args
 from handlers.context import Context
-from handlers.downloads import parse_args, reply
+from handlers.downloads import reply
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 10
