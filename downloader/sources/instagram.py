@@ -487,6 +487,13 @@ class InstagramSource:
         """Whether a session file or cookies file is configured."""
         return self._session_file is not None or self._cookies_file is not None
 
+    def check_login(self) -> str:
+        """Check the configured login with one request; return the Instagram username it belongs to."""
+        if not self.has_login:
+            raise LoginRequired(LOGIN_SENTENCE)
+        with self._guard(None):
+            return self._ready().context.username
+
     # ---- protocol ----
 
     def resolve(self, username: str) -> Account:
