@@ -20,7 +20,9 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    MessageHandler,
     TypeHandler,
+    filters,
 )
 from telegram.request import HTTPXRequest
 
@@ -30,11 +32,12 @@ from db import close_database, open_database
 from downloader.archive import ArchiveView
 from downloader.fetch import Fetcher
 from downloader.jobs import JobManager
+from downloader.login import LoginSwitch, stored_login_file
 from downloader.network import Network
 from downloader.service import DownloadService
 from downloader.sources.instagram import InstagramSource
 from downloader.sources.tiktok import TikTokSource
-from handlers import access, accounts, basic, downloads, errors, schedule, startup
+from handlers import access, accounts, basic, downloads, errors, login, schedule, startup
 from handlers.commands import bot_commands
 from handlers.context import CONTEXT_TYPES, BotData
 from handlers.ratelimit import ChatRateLimiter
@@ -57,6 +60,7 @@ class Services:
     fetcher: Fetcher
     # Set at shutdown: ends instaloader's rate-limit sleeps (up to ~11 min) in worker threads.
     stop_waiting: threading.Event
+    logins: LoginSwitch
 
     async def stop_jobs(self) -> None:
         """Ask running jobs to stop and save themselves for /resume (they finish in seconds)."""
@@ -67,6 +71,7 @@ class Services:
         """Stop jobs, close clients and the database."""
         await self.stop_jobs()
         await self.fetcher.aclose()
+        await self.logins.close()
         for source in self.service.sources.values():
             await asyncio.to_thread(source.close)
         await close_database()
@@ -78,16 +83,35 @@ def network_of(settings: Settings) -> Network:
     return Network(settings.https_proxy, settings.no_proxy, settings.ca_bundle)
 
 
-def make_sources(settings: Settings, network: Network, service_hook, sleep) -> dict:
-    """One Source per platform, configured from settings (``sleep``: tests skip real waits)."""
-    instagram = InstagramSource(
-        session_file=settings.instagram_session_file,
-        cookies_file=settings.instagram_cookies_file,
-        login_username=settings.instagram_username,
-        request_delay=settings.request_delay,
-        on_wait=service_hook,
-        sleep=sleep,
-    )
+def instagram_factory(settings: Settings, service_hook, sleep):
+    """Builds InstagramSources with the configured delays: from settings, or for a chat login file."""
+
+    def make(*, session_file=None, cookies_file=None, login_username=None) -> InstagramSource:
+        return InstagramSource(
+            session_file=session_file,
+            cookies_file=cookies_file,
+            login_username=login_username,
+            request_delay=settings.request_delay,
+            on_wait=service_hook,
+            sleep=sleep,
+        )
+
+    return make
+
+
+def make_sources(settings: Settings, network: Network, service_hook, sleep, chat_login=None) -> dict:
+    """One Source per platform, configured from settings (``sleep``: tests skip real waits).
+
+    ``chat_login``: a login file sent in chat, which takes precedence over the settings."""
+    make_instagram = instagram_factory(settings, service_hook, sleep)
+    if chat_login is not None:
+        instagram = make_instagram(cookies_file=chat_login)
+    else:
+        instagram = make_instagram(
+            session_file=settings.instagram_session_file,
+            cookies_file=settings.instagram_cookies_file,
+            login_username=settings.instagram_username,
+        )
     tiktok = TikTokSource(
         proxy=network.proxy,
         ca_file=str(network.merged_bundle(settings.data_dir)) if settings.ca_bundle else None,
@@ -120,8 +144,17 @@ async def open_services(settings: Settings, *, sleep=None) -> Services:
         stop_after_archived=settings.instagram_stop_after_archived,
         platform_slots={"tiktok": settings.syncall_tiktok_concurrency},
     )
-    service.sources.update(make_sources(settings, network, service.report_wait, sleep))
-    return Services(service, JobManager(service), fetcher, stop_waiting)
+    chat_login = await stored_login_file(settings.data_dir)
+    if chat_login is not None:
+        log.info(
+            "Instagram login: the file sent in chat (%s), which takes precedence over "
+            "INSTAGRAM_SESSION_FILE and INSTAGRAM_COOKIES_FILE",
+            chat_login.name,
+        )
+    service.sources.update(make_sources(settings, network, service.report_wait, sleep, chat_login))
+    make_instagram = instagram_factory(settings, service.report_wait, sleep)
+    logins = LoginSwitch(service, lambda path: make_instagram(cookies_file=path))
+    return Services(service, JobManager(service), fetcher, stop_waiting, logins)
 
 
 def build_application(settings: Settings) -> Application:
@@ -167,6 +200,11 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(CommandHandler("resume", downloads.resume))
     app.add_handler(CommandHandler("cancel", downloads.cancel))
     app.add_handler(CommandHandler("schedule", schedule.schedule_command))
+    app.add_handler(CommandHandler("login", login.login_command))
+    # Login files: only in private chats (a group would see the file), never blocking updates.
+    app.add_handler(
+        MessageHandler(filters.Document.ALL & filters.ChatType.PRIVATE, login.document, block=False)
+    )
     app.add_handler(CallbackQueryHandler(downloads.button, pattern=r"^job:"))
     app.add_handler(CallbackQueryHandler(accounts.button, pattern=r"^(acct|list):"))
     app.add_handler(CallbackQueryHandler(downloads.stale_button))
@@ -178,8 +216,9 @@ async def _post_init(app: Application, settings: Settings) -> None:
     """Open resources, publish the command menu, restore schedule and interrupted jobs."""
     services = await open_services(settings)
     data: BotData = app.bot_data
-    data.service, data.jobs = services.service, services.jobs
-    data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval)
+    data.service, data.jobs, data.logins = services.service, services.jobs, services.logins
+    slots = {"instagram": 1, "tiktok": settings.syncall_tiktok_concurrency}
+    data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval, slots)
     data.extras["services"] = services
     data.extras["settings"] = settings
     await app.bot.set_my_commands(bot_commands())
