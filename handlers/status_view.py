@@ -103,7 +103,10 @@ def _finished_line(result: PhaseResult) -> str:
     extra = f", {result.archived} already archived" if result.archived else ""
     failed = f", {result.failed} failed" if result.failed else ""
     unsupported = f", {result.unsupported} not downloadable" if result.unsupported else ""
-    return f"{icon} {result.phase}: {result.downloaded} new{extra}{failed}{unsupported}"
+    new = f"{result.downloaded} new"
+    if result.posts is not None and result.posts != result.downloaded:
+        new = f"{result.posts} new ({plural(result.downloaded, 'file')})"  # posts, as progress counts
+    return f"{icon} {result.phase}: {new}{extra}{failed}{unsupported}"
 
 
 def render_sync(view: SyncView) -> str:

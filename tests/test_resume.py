@@ -127,7 +127,7 @@ def test_interrupted_download_resumes_after_restart(tmp_path, net, instagram, te
     assert "@alice" in button["text"]
     telegram.press_button(OWNER, offer.result["message_id"], button["callback_data"])
     wait_until(lambda: "Completed:" in telegram.message(OWNER, status_id).plain, what="Completed")
-    assert "Completed: 20 posts + 8 stories/highlights" in telegram.message(OWNER, status_id).plain
+    assert "Completed: 14 posts (20 files) + 8 stories/highlights" in telegram.message(OWNER, status_id).plain
     bot.signal(signal.SIGTERM)
     assert bot.wait() == 0
     asyncio.run(assert_archive_matches_disk(instagram, data_dir))
