@@ -18,7 +18,7 @@ async def test_migrations_create_schema_and_are_idempotent(any_db):
     assert await Account.filter(id=account.id).exists()
     conn = connections.get(connection_name(any_db))
     _, rows = await conn.execute_query("SELECT name FROM tortoise_migrations")
-    assert [row["name"] for row in rows] == ["0001_initial"]
+    assert [row["name"] for row in rows] == ["0001_initial", "0005_account_phases"]
 
 
 async def test_archive_is_unique_per_platform_and_media_id(any_db):
