@@ -20,7 +20,9 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    MessageHandler,
     TypeHandler,
+    filters,
 )
 from telegram.request import HTTPXRequest
 
@@ -31,11 +33,12 @@ from downloader.archive import ArchiveView
 from downloader.budget import RequestBudget
 from downloader.fetch import Fetcher
 from downloader.jobs import JobManager
+from downloader.login import LoginSwitch, stored_login_file
 from downloader.network import Network
 from downloader.service import DownloadService
 from downloader.sources.instagram import InstagramSource
 from downloader.sources.tiktok import TikTokSource
-from handlers import access, accounts, basic, connection, downloads, errors, schedule, startup
+from handlers import access, accounts, basic, connection, downloads, errors, login, schedule, startup
 from handlers.commands import bot_commands
 from handlers.connection import PollingWatch, WatchedRequest
 from handlers.context import CONTEXT_TYPES, BotData
@@ -61,6 +64,7 @@ class Services:
     stop_waiting: threading.Event
     # Instagram API requests, counted per kind and hour; INSTAGRAM_DAILY_REQUEST_BUDGET.
     budget: RequestBudget
+    logins: LoginSwitch
 
     async def stop_jobs(self) -> None:
         """Ask running jobs to stop and save themselves for /resume (they finish in seconds)."""
@@ -71,6 +75,7 @@ class Services:
         """Stop jobs, close clients and the database."""
         await self.stop_jobs()
         await self.fetcher.aclose()
+        await self.logins.close()
         for source in self.service.sources.values():
             await asyncio.to_thread(source.close)
         await self.budget.flush()
@@ -83,17 +88,38 @@ def network_of(settings: Settings) -> Network:
     return Network(settings.https_proxy, settings.no_proxy, settings.ca_bundle)
 
 
-def make_sources(settings: Settings, network: Network, service_hook, sleep, budget=None) -> dict:
-    """One Source per platform, configured from settings (``sleep``: tests skip real waits)."""
-    instagram = InstagramSource(
-        budget=budget,
-        session_file=settings.instagram_session_file,
-        cookies_file=settings.instagram_cookies_file,
-        login_username=settings.instagram_username,
-        request_delay=settings.request_delay,
-        on_wait=service_hook,
-        sleep=sleep,
-    )
+def instagram_factory(settings: Settings, service_hook, sleep, budget=None):
+    """Builds InstagramSources with the configured delays: from settings, or for a chat login file."""
+
+    def make(*, session_file=None, cookies_file=None, login_username=None) -> InstagramSource:
+        return InstagramSource(
+            budget=budget,
+            session_file=session_file,
+            cookies_file=cookies_file,
+            login_username=login_username,
+            request_delay=settings.request_delay,
+            on_wait=service_hook,
+            sleep=sleep,
+        )
+
+    return make
+
+
+def make_sources(
+    settings: Settings, network: Network, service_hook, sleep, budget=None, chat_login=None
+) -> dict:
+    """One Source per platform, configured from settings (``sleep``: tests skip real waits).
+
+    ``chat_login``: a login file sent in chat, which takes precedence over the settings."""
+    make_instagram = instagram_factory(settings, service_hook, sleep, budget)
+    if chat_login is not None:
+        instagram = make_instagram(cookies_file=chat_login)
+    else:
+        instagram = make_instagram(
+            session_file=settings.instagram_session_file,
+            cookies_file=settings.instagram_cookies_file,
+            login_username=settings.instagram_username,
+        )
     tiktok = TikTokSource(
         proxy=network.proxy,
         ca_file=str(network.merged_bundle(settings.data_dir)) if settings.ca_bundle else None,
@@ -128,8 +154,18 @@ async def open_services(settings: Settings, *, sleep=None) -> Services:
     )
     budget = RequestBudget(settings.instagram_daily_request_budget)
     await budget.load()
-    service.sources.update(make_sources(settings, network, service.report_wait, sleep, budget))
-    return Services(service, JobManager(service), fetcher, stop_waiting, budget)
+    chat_login = await stored_login_file(settings.data_dir)
+    if chat_login is not None:
+        log.info(
+            "Instagram login: the file sent in chat (%s), which takes precedence over "
+            "INSTAGRAM_SESSION_FILE and INSTAGRAM_COOKIES_FILE",
+            chat_login.name,
+        )
+    sources = make_sources(settings, network, service.report_wait, sleep, budget, chat_login)
+    service.sources.update(sources)
+    make_instagram = instagram_factory(settings, service.report_wait, sleep, budget)
+    logins = LoginSwitch(service, lambda path: make_instagram(cookies_file=path))
+    return Services(service, JobManager(service), fetcher, stop_waiting, budget, logins)
 
 
 def build_application(settings: Settings) -> Application:
@@ -178,6 +214,11 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(CommandHandler("resume", downloads.resume))
     app.add_handler(CommandHandler("cancel", downloads.cancel))
     app.add_handler(CommandHandler("schedule", schedule.schedule_command))
+    app.add_handler(CommandHandler("login", login.login_command))
+    # Login files: only in private chats (a group would see the file), never blocking updates.
+    app.add_handler(
+        MessageHandler(filters.Document.ALL & filters.ChatType.PRIVATE, login.document, block=False)
+    )
     app.add_handler(CallbackQueryHandler(downloads.button, pattern=r"^job:"))
     app.add_handler(CallbackQueryHandler(accounts.button, pattern=r"^(acct|list):"))
     app.add_handler(CallbackQueryHandler(downloads.stale_button))
@@ -189,8 +230,9 @@ async def _post_init(app: Application, settings: Settings) -> None:
     """Open resources, publish the command menu, restore schedule and interrupted jobs."""
     services = await open_services(settings)
     data: BotData = app.bot_data
-    data.service, data.jobs = services.service, services.jobs
-    data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval)
+    data.service, data.jobs, data.logins = services.service, services.jobs, services.logins
+    slots = {"instagram": 1, "tiktok": settings.syncall_tiktok_concurrency}
+    data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval, slots)
     data.extras["services"] = services
     data.extras["settings"] = settings
     await _publish_commands(app)
@@ -265,6 +307,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     dl.add_argument(
         "--platform", choices=["instagram", "tiktok"], help="default: from the URL, else instagram"
     )
+    dl.add_argument(
+        "--only",
+        choices=["posts", "stories", "highlights"],
+        help="run only this Instagram phase (default: posts, stories and highlights)",
+    )
     return parser.parse_args(argv)
 
 
@@ -275,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings)
         if args.command == "download":
-            return asyncio.run(download_command(settings, args.target, args.platform, open_services))
+            return asyncio.run(
+                download_command(settings, args.target, args.platform, open_services, args.only)
+            )
         return run_bot(settings)
     except SettingsError as exc:
         print(exc, file=sys.stderr)

@@ -11,7 +11,7 @@ from db import queries
 from downloader.errors import DownloadError
 from downloader.events import ItemDone, JobFinished, PhaseFinished, PhaseStarted, Waiting, Warned
 from downloader.events import summary_line as summarize
-from downloader.targets import parse_target
+from downloader.targets import PHASES, parse_target
 
 
 class TerminalProgress:
@@ -55,17 +55,22 @@ class TerminalProgress:
             self.bar = None
 
 
-async def download_command(settings: Settings, text: str, platform: str | None, open_services) -> int:
-    """Run one download; exit 0 when it completed, else print the reason and return 1."""
+async def download_command(
+    settings: Settings, text: str, platform: str | None, open_services, only: str | None = None
+) -> int:
+    """Run one download (``only``: one phase); exit 0 when it completed, else print why and return 1."""
     try:
         target = parse_target(text, platform)
     except DownloadError as exc:
         print(exc.sentence, file=sys.stderr)
         return 2
+    if only is not None and only not in PHASES[target.platform]:
+        print(f"--only {only}: {target.label} has {', '.join(PHASES[target.platform])}.", file=sys.stderr)
+        return 2
     services = await open_services(settings)
     try:
         account = await queries.get_or_create_account(target.platform, target.username)
-        job = await services.service.create_job(account)
+        job = await services.service.create_job(account, phases=[only] if only else None)
         services.service.subscribe(TerminalProgress(job.id, target.username))
         result = await services.service.run(job)
     finally:

@@ -30,6 +30,9 @@ class Account(Model):
     # One writer per account: the process (Process.token) holding it, until when.
     lease_owner = fields.CharField(max_length=64, null=True)
     lease_until = fields.DatetimeField(null=True)
+    # Phases /syncall and the schedules run for this account, chosen by the owner
+    # (/add alice stories,highlights or the /list buttons); empty means all of them.
+    phases = fields.JSONField(default=list)
 
     class Meta:
         table = "accounts"

@@ -83,6 +83,14 @@ async def count_job_media(job_id: int, kinds: Iterable[str]) -> int:
     return await MediaItem.filter(job_id=job_id, kind__in=list(kinds)).count()
 
 
+async def count_job_posts(job_id: int) -> int:
+    """Posts (a carousel counts once) a job has downloaded files of.
+
+    Carousel slides are stored as "<post id>_<n>" (see downloader/sources/base.py)."""
+    ids = await MediaItem.filter(job_id=job_id, kind__in=["post", "reel"]).values_list("media_id", flat=True)
+    return len({media_id.split("_", 1)[0] for media_id in ids})
+
+
 async def forget_media(platform: str, media_ids: Iterable[str]) -> int:
     """Drop archive rows (their files vanished from disk); return how many."""
     ids = list(media_ids)
@@ -126,6 +134,15 @@ async def tracked_accounts() -> list[Account]:
 async def active_job_for(account: Account) -> Job | None:
     """A queued or running download of this account, if any."""
     return await Job.filter(account=account, state__in=ACTIVE_STATES, kind="download").order_by("-id").first()
+
+
+async def running_downloads(platform: str) -> list[Job]:
+    """Downloads of a platform that are running now (they hold its slots), oldest first."""
+    return (
+        await Job.filter(kind="download", state="running", account__platform=platform)
+        .order_by("id")
+        .prefetch_related("account")
+    )
 
 
 async def resumable_job_for(account: Account) -> Job | None:

@@ -50,7 +50,8 @@ class SessionExpired(LoginRequired):
     """A session was configured but the platform no longer accepts it."""
 
     default_sentence = (
-        f"The Instagram session has expired: log in again with `instaloader --login USER` ({README_LOGIN})."
+        "The Instagram session has expired: send me a new cookies.txt or session file "
+        "(/login explains how)."
     )
 
 

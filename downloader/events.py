@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-PHASE_NOUNS = {
-    "posts": "posts",
-    "stories": "stories",
-    "highlights": "highlights",
-    "videos": "videos",
-}
+# Nouns whose plural is not the singular plus "s".
+IRREGULAR = {"story": "stories", "new story": "new stories", "was": "were"}
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 story", "3 stories", "2 posts": a count with its noun in the right number."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {IRREGULAR.get(noun, noun + 's')}"
 
 
 @dataclass
@@ -27,6 +30,9 @@ class PhaseResult:
     archived: int = 0  # already in the archive, skipped without a media request
     failed: int = 0
     unsupported: int = 0  # things the platform has that cannot be archived (reported)
+    # Posts with a newly downloaded file (a carousel counts once, as progress counts);
+    # None where unknown (rows stored before this was counted): files stand in.
+    posts: int | None = None
     bytes: int = 0
     message: str | None = None  # why it was skipped or failed, for a person
     warnings: list[str] = field(default_factory=list)
@@ -126,23 +132,42 @@ Event = JobStarted | PhaseStarted | ItemDone | ItemProgress | Waiting | Warned |
 
 
 def summary_line(result: JobResult) -> str:
-    """The one-line summary shown in chat and on the terminal."""
+    """The one-line summary shown in chat and on the terminal, e.g.
+    "Completed: 24 posts (42 files) + 9 stories/highlights"."""
     if result.state == "failed":
         return f"Failed: {result.error or 'unknown error'}"
-    by_phase = {p.phase: p for p in result.phases}
-    if result.platform == "instagram":
-        posts = by_phase.get("posts", PhaseResult("posts")).downloaded
-        rest = sum(by_phase.get(p, PhaseResult(p)).downloaded for p in ("stories", "highlights"))
-        counts = f"{posts} posts + {rest} stories/highlights"
-    else:
-        counts = f"{sum(p.downloaded for p in result.phases)} videos"
     head = {
         "completed": "Completed",
         "paused": "Paused",
         "cancelled": "Cancelled",
         "interrupted": "Interrupted",
     }.get(result.state, result.state.capitalize())
-    return f"{head}: {counts}"
+    return f"{head}: {' + '.join(_counts(result)) or 'nothing'}"
+
+
+def _counts(result: JobResult) -> list[str]:
+    """One part per kind of content the job ran for."""
+    by_phase = {p.phase: p for p in result.phases}
+    if result.platform != "instagram":
+        return [plural(sum(p.downloaded for p in result.phases), "video")]
+    parts = []
+    if "posts" in by_phase:
+        parts.append(_posts_part(by_phase["posts"]))
+    reels = [by_phase[p] for p in ("stories", "highlights") if p in by_phase]
+    items = sum(p.downloaded for p in reels)
+    if len(reels) == 2:
+        parts.append(f"{items} stories/highlights")
+    elif reels:
+        parts.append(plural(items, "story" if reels[0].phase == "stories" else "highlight item"))
+    return parts
+
+
+def _posts_part(posts: PhaseResult) -> str:
+    """ "24 posts (42 files)", or "3 posts" when every post is one file."""
+    if posts.posts is None:
+        return plural(posts.downloaded, "file")
+    text = plural(posts.posts, "post")
+    return text if posts.posts == posts.downloaded else f"{text} ({plural(posts.downloaded, 'file')})"
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,10 @@ class JobManager:
             self._reserved = parent.id
         for account in await queries.tracked_accounts():
             own = self.service.sources[account.platform].phases
-            if phases is None or set(phases) & set(own):  # a stories-only sync skips TikTok
-                await self.service.create_job(account, phases=phases, parent=parent)
+            # The run's phases (a stories-only sync skips TikTok) and the account's own choice.
+            chosen = [p for p in own if (phases is None or p in phases) and p in (account.phases or own)]
+            if chosen:
+                await self.service.create_job(account, phases=chosen, parent=parent)
         return parent, True
 
     async def _run_syncall(self, parent: Job) -> list[JobResult]:

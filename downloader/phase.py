@@ -65,6 +65,7 @@ class PhaseRunner:
             # ValueError: a forced shutdown left a worker thread inside the generator.
             with contextlib.suppress(ValueError):
                 await asyncio.to_thread(pages.close)
+        result.posts = await queries.count_job_posts(self.job.id) if phase == "posts" else None
         if self.control.request:
             result.status = self.control.request
         else:

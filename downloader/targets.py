@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from downloader.errors import InvalidInput
 
 PLATFORMS = ("instagram", "tiktok")
+# The phases of each platform, in the order a download runs them.
+PHASES = {"instagram": ("posts", "stories", "highlights"), "tiktok": ("videos",)}
 
 # Instagram: letters, digits, "." and "_", at most 30; no leading/trailing or double dot.
 _INSTAGRAM_NAME = re.compile(r"^(?!\.)(?!.*\.\.)(?!.*\.$)[A-Za-z0-9._]{1,30}$")

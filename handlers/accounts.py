@@ -15,11 +15,15 @@ from db import queries
 from db.models import Account, MediaItem
 from downloader.errors import DownloadError, InvalidInput
 from downloader.paths import downloads_root, inside
+from downloader.targets import PHASES
+from handlers.arguments import parse_args, parse_request
 from handlers.context import Context
-from handlers.downloads import parse_args, reply
+from handlers.downloads import reply
+from handlers.status_view import plural
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 10
+KIND_NOUNS = {"highlight": "highlight item"}  # archive kinds as /list names them
 WHAT = {
     "instagram": "posts, reels, stories and highlights",
     "tiktok": "videos",
@@ -27,15 +31,20 @@ WHAT = {
 
 
 async def add(update: Update, context: Context) -> None:
-    """/add <user or URL> [platform]: confirm the account exists, then track it."""
+    """/add <user or URL> [platform] [phases]: confirm the account exists, then track it."""
     try:
-        target = parse_args(context.args, "add")
+        request = parse_request(context.args, "add", many=True)
     except InvalidInput as exc:
         await reply(update, exc.sentence)
         return
+    target = request.target
     existing = await queries.find_account(target.platform, target.username)
     if existing is not None and existing.tracked:
-        await reply(update, f"{target.label} is already tracked.")
+        if request.phases is None:
+            await reply(update, f"{target.label} is already tracked.")
+            return
+        await set_phases(existing, request.phases)
+        await reply(update, f"{target.label} is already tracked; it now syncs {_phase_words(existing)}.")
         return
     try:
         info = await context.bot_data.service.lookup(target.platform, target.username)
@@ -48,15 +57,40 @@ async def add(update: Update, context: Context) -> None:
     account.tracked = True
     account.platform_user_id = info.user_id
     account.display_name = info.display_name or ""
+    account.phases = _stored(target.platform, request.phases)
     await account.save()
     name = f" ({escape(info.display_name)})" if info.display_name else ""
     private = " It is private: only what the bot's login can see will be saved." if info.is_private else ""
+    what = _phase_words(account) if account.phases else WHAT[target.platform]
     await reply(
         update,
-        f"Now tracking <b>{escape(target.label)}</b>{name}: its {WHAT[target.platform]} will be "
+        f"Now tracking <b>{escape(target.label)}</b>{name}: its {what} will be "
         f"downloaded by /syncall and the scheduled sync.{private}",
         parse_mode=ParseMode.HTML,
     )
+
+
+def _stored(platform: str, phases: tuple[str, ...] | None) -> list[str]:
+    """What Account.phases holds: [] for all of the platform's phases."""
+    return [] if not phases or tuple(phases) == PHASES[platform] else list(phases)
+
+
+def account_phases(account: Account) -> tuple[str, ...]:
+    """The phases /syncall and the schedules run for an account."""
+    own = PHASES[account.platform]
+    return tuple(p for p in own if p in (account.phases or own))
+
+
+async def set_phases(account: Account, phases: tuple[str, ...]) -> None:
+    """Store the owner's choice of phases for an account."""
+    account.phases = _stored(account.platform, phases)
+    await account.save(update_fields=["phases", "updated_at"])
+
+
+def _phase_words(account: Account) -> str:
+    """ "posts, stories and highlights", "stories and highlights", "posts"."""
+    phases = account_phases(account)
+    return phases[0] if len(phases) == 1 else f"{', '.join(phases[:-1])} and {phases[-1]}"
 
 
 async def remove(update: Update, context: Context) -> None:
@@ -97,37 +131,48 @@ async def render_page(page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     lines = [f"<b>Tracked accounts</b> ({len(accounts)}) — page {page + 1}/{pages}"]
     for account in accounts[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]:
         lines.append(await _account_line(account))
+    shown = accounts[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    choose = [
+        InlineKeyboardButton(f"⚙️ @{a.username}", callback_data=f"acct:phases:{a.id}:{page}")
+        for a in shown
+        if len(PHASES[a.platform]) > 1
+    ]
+    rows = [choose[i : i + 2] for i in range(0, len(choose), 2)]
     nav = []
     if page > 0:
         nav.append(InlineKeyboardButton("◀ Previous", callback_data=f"list:{page - 1}"))
     if page < pages - 1:
         nav.append(InlineKeyboardButton("Next ▶", callback_data=f"list:{page + 1}"))
-    return "\n".join(lines), InlineKeyboardMarkup([nav]) if nav else None
+    if choose:
+        lines.append("\n⚙️ buttons: choose what an Instagram account syncs.")
+    rows += [nav] if nav else []
+    return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
 
 
 async def _account_line(account: Account) -> str:
     counts = await queries.media_counts(account)
-    summary = ", ".join(f"{n} {kind}s" for kind, n in sorted(counts.items())) or "nothing yet"
+    summary = ", ".join(plural(n, KIND_NOUNS.get(kind, kind)) for kind, n in sorted(counts.items()))
+    summary = summary or "nothing yet"
     synced = f"{account.last_sync_at:%Y-%m-%d %H:%M}" if account.last_sync_at else "never"
     platform = "IG" if account.platform == "instagram" else "TT"
     line = f"• {platform} <b>@{escape(account.username)}</b> — synced {synced}; {summary}"
+    if len(PHASES[account.platform]) > 1:
+        line += f"\n   syncs {_phase_words(account)}"
     if account.last_error:
         line += f"\n   ⚠️ {escape(account.last_error[:200])}"
     return line
 
 
 async def button(update: Update, context: Context) -> None:
-    """Buttons of /remove and /list."""
+    """Buttons of /remove and /list (pages, and the phases an account syncs)."""
     query = update.callback_query
     parts = (query.data or "").split(":")
     if len(parts) == 2 and parts[0] == "list" and parts[1].isdigit():
-        text, markup = await render_page(int(parts[1]))
-        try:
-            await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
-        except BadRequest as exc:  # a double tap: the page is already shown
-            if "not modified" not in exc.message.lower():
-                raise
+        await _show(query, *await render_page(int(parts[1])))
         await query.answer()
+        return
+    if parts[:2] in (["acct", "phases"], ["acct", "toggle"]):
+        await _phase_button(query, parts)
         return
     if len(parts) != 3 or parts[1] not in ("untrack", "purge", "keep") or not parts[2].isdigit():
         await query.answer("This button is not valid any more.")
@@ -139,6 +184,61 @@ async def button(update: Update, context: Context) -> None:
     text = await _removal(context, account, parts[1])
     await query.edit_message_text(text)
     await query.answer()
+
+
+async def _show(query, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Edit the list message in place; a double tap (same content) is not an error."""
+    try:
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+
+
+async def _phase_button(query, parts: list[str]) -> None:
+    """acct:phases:<id>:<page> opens the chooser; acct:toggle:<id>:<phase>:<page> flips one phase."""
+    toggle = parts[1] == "toggle"
+    valid = len(parts) == (5 if toggle else 4) and parts[2].isdigit() and parts[-1].isdigit()
+    account = await Account.get_or_none(id=int(parts[2])) if valid else None
+    if account is None or not account.tracked or len(PHASES[account.platform]) < 2:
+        await query.answer("That account is not tracked any more." if valid else "This button is not valid.")
+        return
+    answer = None
+    if toggle:
+        phase = parts[3]
+        current = account_phases(account)
+        if phase not in PHASES[account.platform]:
+            await query.answer("This button is not valid.")
+            return
+        chosen = tuple(p for p in current if p != phase) if phase in current else (*current, phase)
+        if not chosen:
+            await query.answer("At least one phase stays on; /remove stops tracking.", show_alert=True)
+            return
+        await set_phases(account, chosen)
+        answer = f"@{account.username} now syncs {_phase_words(account)}."
+    await _show(query, *phase_chooser(account, int(parts[-1])))
+    await query.answer(answer)
+
+
+def phase_chooser(account: Account, page: int) -> tuple[str, InlineKeyboardMarkup]:
+    """The message that lets the owner switch an account's phases on and off."""
+    chosen = account_phases(account)
+    rows = [
+        [
+            InlineKeyboardButton(
+                f"{'✅' if phase in chosen else '▫️'} {phase}",
+                callback_data=f"acct:toggle:{account.id}:{phase}:{page}",
+            )
+        ]
+        for phase in PHASES[account.platform]
+    ]
+    rows.append([InlineKeyboardButton("◀ Back to the list", callback_data=f"list:{page}")])
+    text = (
+        f"<b>@{escape(account.username)}</b>: /syncall and the scheduled syncs download its "
+        f"{_phase_words(account)}. Tap a phase to switch it on or off "
+        f"(/download @{escape(account.username)} still gets everything)."
+    )
+    return text, InlineKeyboardMarkup(rows)
 
 
 async def _removal(context: Context, account: Account, action: str) -> str:

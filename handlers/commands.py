@@ -8,13 +8,17 @@ from telegram import BotCommand
 COMMANDS: list[tuple[str, str, str]] = [
     (
         "download",
-        "<user or URL> [instagram|tiktok]",
-        "download an account's new posts, stories, highlights or videos",
+        "<user or URL> [instagram|tiktok] [posts|stories|highlights]",
+        "download an account's new posts, stories, highlights or videos (or one of them)",
     ),
     ("syncall", "", "download new content of every tracked account"),
-    ("add", "<user or URL> [instagram|tiktok]", "track an account"),
+    (
+        "add",
+        "<user or URL> [instagram|tiktok] [posts,stories,highlights]",
+        "track an account (optionally only some of its phases)",
+    ),
     ("remove", "<user or URL>", "stop tracking an account (files kept unless you choose)"),
-    ("list", "", "tracked accounts with last sync and archived counts"),
+    ("list", "", "tracked accounts with last sync, archived counts and what they sync"),
     ("status", "", "what is running, queued and paused; the next scheduled sync"),
     ("pause", "[user]", "pause a running download"),
     ("resume", "[user]", "continue a paused or interrupted download"),
@@ -24,6 +28,7 @@ COMMANDS: list[tuple[str, str, str]] = [
         "[every 6h | daily 03:00 [TZ] | off | quiet on|off | stories ...]",
         "show or change the automatic sync",
     ),
+    ("login", "", "how to log the bot in to Instagram from this chat"),
     ("help", "", "this list"),
 ]
 

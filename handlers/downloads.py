@@ -11,34 +11,16 @@ from telegram.constants import ParseMode
 from db import queries
 from db.models import Job
 from downloader.errors import InvalidInput
-from downloader.targets import Target, parse_target
+from handlers.arguments import PHASES, parse_args, parse_request
 from handlers.context import Context
-from handlers.status_view import limited
+from handlers.status_view import limited, plural
 
 log = logging.getLogger(__name__)
-USAGE = {
-    "download": "Usage: /download <user or profile URL> [instagram|tiktok]",
-    "add": "Usage: /add <user or profile URL> [instagram|tiktok]",
-    "remove": "Usage: /remove <user or profile URL> [instagram|tiktok]",
-    "pause": "Usage: /pause [user]",
-    "resume": "Usage: /resume [user]",
-    "cancel": "Usage: /cancel [user]",
-}
 STARTED = {
     "instagram": "Download started - including posts, stories, and highlights!",
     "tiktok": "Download started - TikTok videos!",
 }
-ACTIONS = ("pause", "resume", "cancel", "retry")
-
-
-def parse_args(args: list[str], command: str) -> Target:
-    """`<user or URL> [platform]` -> Target; InvalidInput carries the usage line."""
-    if not args or len(args) > 2:
-        raise InvalidInput(USAGE[command])
-    try:
-        return parse_target(args[0], args[1] if len(args) == 2 else None)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{exc.sentence}\n{USAGE[command]}") from None
+ACTIONS = ("pause", "resume", "cancel", "retry", "resumeall")
 
 
 async def reply(update: Update, text: str, **kwargs) -> None:
@@ -47,12 +29,13 @@ async def reply(update: Update, text: str, **kwargs) -> None:
 
 
 async def download(update: Update, context: Context) -> None:
-    """/download <user>: one immediate reply, then one self-updating status message."""
+    """/download <user> [platform] [phase]: one reply, then one self-updating status message."""
     try:
-        target = parse_args(context.args, "download")
+        request = parse_request(context.args, "download", many=False)
     except InvalidInput as exc:
         await reply(update, exc.sentence)
         return
+    target, phases = request.target, request.phases
     data = context.bot_data
     account = await queries.find_account(target.platform, target.username)
     one_off = account is None or not account.tracked
@@ -61,20 +44,34 @@ async def download(update: Update, context: Context) -> None:
             target.platform, target.username, added_by=update.effective_user.id
         )
     paused = await queries.resumable_job_for(account)
-    if paused is not None and not data.service.is_active(paused.id):
+    if paused is not None and not data.service.is_active(paused.id) and _covers(paused, phases):
         await reply(update, f"{target.label} has a paused download: continuing it.")
         await _resume(data, paused, update.effective_chat.id)
         return
-    job, created = await data.jobs.prepare_download(account, chat_id=update.effective_chat.id)
+    job, created = await data.jobs.prepare_download(
+        account, chat_id=update.effective_chat.id, phases=list(phases) if phases else None
+    )
     if not created:
         await _point_at_running(update, context, job, target.label)
         return
-    intro = STARTED[target.platform]
+    intro = started_text(target.platform, phases)
     if one_off:
         intro += f"\n{target.label} is not tracked: this is a one-time download (/add to track it)."
     await reply(update, intro)
     await data.board.attach_job(job, update.effective_chat.id)
     data.jobs.start(job)
+
+
+def started_text(platform: str, phases: tuple[str, ...] | None) -> str:
+    """The first reply to /download: what is about to be downloaded."""
+    if not phases or phases == PHASES[platform]:
+        return STARTED[platform]
+    return f"Download started - {' and '.join(phases)} only!"
+
+
+def _covers(job: Job, phases: tuple[str, ...] | None) -> bool:
+    """Whether a paused job would download what was asked for (a full job covers a phase)."""
+    return phases is None or set(phases) <= set(job.phases)
 
 
 async def _point_at_running(update: Update, context: Context, job: Job, label: str) -> None:
@@ -152,7 +149,7 @@ async def _job_for(update: Update, context: Context, command: str, states) -> Jo
             await reply(update, f"{target.label} has no download to {command}.")
         return job
     jobs = await Job.filter(state__in=states, parent=None).order_by("id").prefetch_related("account")
-    if len(jobs) == 1 and command != "resume":  # /resume always lists, with a button each
+    if len(jobs) == 1:
         return jobs[0]
     if not jobs:
         await reply(update, f"There is no download to {command}.")
@@ -171,6 +168,8 @@ async def _offer_choice(update: Update, command: str, jobs: list[Job]) -> None:
         ]
         for j in jobs[:20]
     ]
+    if command == "resume":
+        rows.insert(0, [InlineKeyboardButton(f"▶️ Resume all ({len(jobs)})", callback_data="job:resumeall:0")])
     await reply(update, f"Which one should I {command}?", reply_markup=InlineKeyboardMarkup(rows))
 
 
@@ -229,6 +228,17 @@ async def _resume(data, job: Job, chat_id: int) -> str:
     return "Resuming." if await data.jobs.resume(job) else "That download is not paused."
 
 
+async def _resume_all(data, chat_id: int) -> str:
+    """The "Resume all" button: every paused or interrupted download this chat may touch."""
+    jobs = [job for job in await queries.resumable_jobs() if job.chat_id in (None, chat_id)]
+    resumed = 0
+    for job in jobs:
+        resumed += (await _resume(data, job, chat_id)) == "Resuming."
+    if not resumed:
+        return "There is no download to resume."
+    return f"Resuming {plural(resumed, 'download')}."
+
+
 async def _retry(data, job: Job, chat_id: int) -> str:
     """Start a new job for the same account (or a new sync-all) after a failure."""
     if job.kind == "syncall":
@@ -251,6 +261,9 @@ async def button(update: Update, context: Context) -> None:
     parts = (query.data or "").split(":")
     if len(parts) != 3 or parts[0] != "job" or parts[1] not in ACTIONS or not parts[2].isdigit():
         await query.answer("This button is not valid any more.")
+        return
+    if parts[1] == "resumeall":
+        await query.answer(await _resume_all(context.bot_data, update.effective_chat.id))
         return
     job = await Job.get_or_none(id=int(parts[2]))
     # Jobs started on the command line (no chat) may be taken over by an allowed chat.

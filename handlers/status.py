@@ -16,6 +16,7 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from db import queries
 from db.models import Job
 from downloader.events import (
     ItemDone,
@@ -102,9 +103,12 @@ async def sync_view_from_job(job: Job, title: str) -> SyncView:
 class StatusBoard:
     """All status messages of this process."""
 
-    def __init__(self, bot: Bot, service, interval: float = 3.0):
+    def __init__(self, bot: Bot, service, interval: float = 3.0, platform_slots: dict | None = None):
         self.bot = bot
+        self.service = service
         self.interval = interval
+        # Downloads of one platform that may run at once (as the service runs them).
+        self.platform_slots = {"instagram": 1, "tiktok": 2} | (platform_slots or {})
         self._tracked: dict[int, Tracked] = {}
         self._parent_of: dict[int, int] = {}
         service.subscribe(self.on_event)
@@ -115,6 +119,8 @@ class StatusBoard:
         """Show a download's status in ``chat_id`` (editing its earlier message when it has one)."""
         await job.fetch_related("account")
         view = view_from_job(job, job.account.platform, job.account.username)
+        if view.state == "queued":
+            view.behind = await self._running_before(job)
         tracked = Tracked(chat_id, view, reply_to=reply_to)
         if reuse and job.chat_id == chat_id and job.message_id:
             tracked.message_id = job.message_id
@@ -123,6 +129,18 @@ class StatusBoard:
         job.chat_id, job.message_id = chat_id, tracked.message_id
         await job.save(update_fields=["chat_id", "message_id", "updated_at"])
         return tracked
+
+    async def _running_before(self, job: Job) -> str | None:
+        """The download a queued job waits for ("@bob"), or None when a slot is free."""
+        platform = job.account.platform
+        running = [
+            other
+            for other in await queries.running_downloads(platform)
+            if other.id != job.id and self.service.is_active(other.id)
+        ]
+        if len(running) < self.platform_slots.get(platform, 1):
+            return None
+        return f"@{running[0].account.username}"
 
     async def attach_sync(
         self,

@@ -8,7 +8,7 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from downloader.events import JobResult, PhaseResult, summary_line
+from downloader.events import JobResult, PhaseResult, plural, summary_line
 
 LIMIT = 4096
 MAX_LINES = 12  # finished accounts / warnings shown before "…and N more"
@@ -33,6 +33,7 @@ class JobView:
     waiting_until: datetime | None = None
     waiting_reason: str = ""
     result: JobResult | None = None
+    behind: str | None = None  # while queued: the running download it waits for ("@bob")
 
 
 @dataclass
@@ -48,11 +49,6 @@ class SyncView:
     lines: list[str] = field(default_factory=list)
     new_items: int = 0
     problems: int = 0
-
-
-def plural(count: int, noun: str) -> str:
-    """ "1 account", "2 accounts"."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def progress_bar(done: int, total: int | None) -> str:
@@ -79,8 +75,10 @@ def render_job(view: JobView) -> str:
         lines.append("\n⏸ Paused — press Resume or send /resume.")
     elif view.state == "interrupted":
         lines.append("\n⏸ Interrupted (the bot stopped) — press Resume or send /resume.")
+    elif view.state == "queued" and view.behind:
+        lines.append(f"\n⏳ Waiting for the running download of {escape(view.behind)} to finish first.")
     elif view.state == "queued":
-        lines.append("\n⏳ Starting… (waits while another download of this platform runs)")
+        lines.append("\n⏳ Starting…")
     return _fit("\n".join(lines))
 
 
@@ -105,7 +103,10 @@ def _finished_line(result: PhaseResult) -> str:
     extra = f", {result.archived} already archived" if result.archived else ""
     failed = f", {result.failed} failed" if result.failed else ""
     unsupported = f", {result.unsupported} not downloadable" if result.unsupported else ""
-    return f"{icon} {result.phase}: {result.downloaded} new{extra}{failed}{unsupported}"
+    new = f"{result.downloaded} new"
+    if result.posts is not None and result.posts != result.downloaded:
+        new = f"{result.posts} new ({plural(result.downloaded, 'file')})"  # posts, as progress counts
+    return f"{icon} {result.phase}: {new}{extra}{failed}{unsupported}"
 
 
 def render_sync(view: SyncView) -> str:

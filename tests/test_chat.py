@@ -38,10 +38,10 @@ async def test_download_flow_edits_one_status_message(world, data_dir):
     assert intro.startswith("Download started - including posts, stories, and highlights!")
     assert "not tracked" in intro  # a one-time download says so
     final = await world.message_with("Completed:", timeout=60)
-    assert "Completed: 44 posts + 8 stories/highlights" in final.plain
+    assert "Completed: 30 posts (44 files) + 8 stories/highlights" in final.plain
     status_messages = [m for m in world.bot_messages() if "@alice" in m.plain and "Instagram" in m.plain]
     assert len(status_messages) == 1 and final.edits >= 1  # ONE message that edited itself
-    assert "posts: 44 new" in final.plain and "highlights: 6 new" in final.plain
+    assert "posts: 30 new (44 files)" in final.plain and "highlights: 6 new" in final.plain
     assert world.buttons(final) == {}  # nothing to press on a finished job
     on_disk = files_under(data_dir / "downloads" / "instagram" / "alice")
     assert len([n for n in on_disk if not n.endswith(".json")]) == 52 == await MediaItem.all().count()
@@ -85,7 +85,7 @@ async def test_pause_resume_and_cancel_buttons(world, data_dir):
     assert "Resuming" in await world.press(paused, "Resume")
     final = await world.message_with("Completed:")
     assert final.message_id == status.message_id  # the same message carried on
-    assert "Completed: 44 posts + 8 stories/highlights" in final.plain
+    assert "Completed: 30 posts (44 files) + 8 stories/highlights" in final.plain
     job = await Job.get(message_id=status.message_id)
     old_press = await world.press_data(final, f"job:pause:{job.id}")  # a stale Pause button
     assert "already finished" in old_press

@@ -47,7 +47,7 @@ def instagram(net):
 def test_anonymous_download_completes_with_skipped_phases(tmp_path, net, instagram):
     done = download(tmp_path, net, "https://www.instagram.com/alice/?hl=en")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "Completed: 20 posts + 0 stories/highlights"
+    assert done.stdout.strip().splitlines()[-1] == "Completed: 14 posts (20 files) + 0 stories/highlights"
     assert "stories skipped: Instagram login required" in done.stderr
     assert "Traceback" not in done.stderr
     posts = tmp_path / "data" / "downloads" / "instagram" / "alice" / "posts"
@@ -60,7 +60,7 @@ def test_logged_in_download_gets_all_phases(tmp_path, net, instagram):
     session = write_session_file(tmp_path / "session-archivebot", instagram.login())
     done = download(tmp_path, net, "@alice", INSTAGRAM_SESSION_FILE=str(session))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "Completed: 20 posts + 8 stories/highlights"
+    assert done.stdout.strip().splitlines()[-1] == "Completed: 14 posts (20 files) + 8 stories/highlights"
     assert instagram.login().sessionid not in done.stderr + done.stdout
 
 

@@ -62,7 +62,7 @@ async def test_anonymous_run_gets_posts_and_skips_the_rest(instagram, anonymous,
     assert posts.downloaded == expected_post_files(instagram.profiles["alice"])
     assert stories.status == highlights.status == "skipped"
     assert "Instagram login required" in stories.message and "README" in stories.message
-    assert summary_line(result) == f"Completed: {posts.downloaded} posts + 0 stories/highlights"
+    assert summary_line(result) == f"Completed: 30 posts ({posts.downloaded} files) + 0 stories/highlights"
     folder = data_dir / "downloads" / "instagram" / "alice"
     assert len(media_files(folder / "posts")) == posts.downloaded
     assert len([n for n in files_under(folder / "posts") if n.endswith(".json")]) == 30

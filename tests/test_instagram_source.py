@@ -374,7 +374,7 @@ def test_expired_session_is_reported_once_until_the_file_changes(ig, make_source
 
     with pytest.raises(SessionExpired) as caught:
         source.resolve("alice")
-    assert "instaloader --login" in caught.value.sentence
+    assert "send me a new cookies.txt or session file" in caught.value.sentence
     assert ig.calls() == ["GET /api/v1/users/web_profile_info/"]  # the first real request tells
 
     with pytest.raises(SessionExpired):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from downloader.events import JobResult, PhaseResult, summary_line
+from downloader.events import JobResult, PhaseResult, plural, summary_line
 from handlers.status_view import (
     JobView,
     SyncView,
@@ -36,20 +36,49 @@ def test_running_phase_line_and_bar():
     ]
 
 
-def test_summary_counts_posts_and_stories_highlights():
+def test_summary_counts_posts_and_names_files_where_they_differ():
     phases = [
-        PhaseResult("posts", "done", downloaded=12),
+        PhaseResult("posts", "done", downloaded=42, posts=24),
         PhaseResult("stories", "done", downloaded=2),
-        PhaseResult("highlights", "done", downloaded=3),
+        PhaseResult("highlights", "done", downloaded=7),
     ]
     result = JobResult(1, "instagram", "alice", "completed", phases)
-    assert summary_line(result) == "Completed: 12 posts + 5 stories/highlights"
+    assert summary_line(result) == "Completed: 24 posts (42 files) + 9 stories/highlights"
+    phases[0] = PhaseResult("posts", "done", downloaded=3, posts=3)  # one file per post
+    assert summary_line(result) == "Completed: 3 posts + 9 stories/highlights"
+    phases[0] = PhaseResult("posts", "done", downloaded=3, posts=1)
+    assert summary_line(result) == "Completed: 1 post (3 files) + 9 stories/highlights"
     tiktok = JobResult(2, "tiktok", "bob", "completed", [PhaseResult("videos", "done", downloaded=4)])
     assert summary_line(tiktok) == "Completed: 4 videos"
+    one = JobResult(2, "tiktok", "bob", "completed", [PhaseResult("videos", "done", downloaded=1)])
+    assert summary_line(one) == "Completed: 1 video"
     assert (
         summary_line(JobResult(3, "tiktok", "bob", "failed", [], "No such account."))
         == "Failed: No such account."
     )
+
+
+def test_summary_of_one_phase_names_only_that_phase():
+    stories = JobResult(1, "instagram", "alice", "completed", [PhaseResult("stories", "done", downloaded=1)])
+    assert summary_line(stories) == "Completed: 1 story"
+    stories.phases[0].downloaded = 3
+    assert summary_line(stories) == "Completed: 3 stories"
+    highlights = JobResult(1, "instagram", "a", "paused", [PhaseResult("highlights", "paused", downloaded=6)])
+    assert summary_line(highlights) == "Paused: 6 highlight items"
+    posts = JobResult(1, "instagram", "a", "completed", [PhaseResult("posts", "done", downloaded=5, posts=4)])
+    assert summary_line(posts) == "Completed: 4 posts (5 files)"
+
+
+def test_plurals():
+    assert [plural(n, "story") for n in (0, 1, 3)] == ["0 stories", "1 story", "3 stories"]
+    assert plural(1, "post") == "1 post" and plural(2, "highlight item") == "2 highlight items"
+
+
+def test_queued_line_only_when_another_download_runs():
+    view = JobView(1, "instagram", "alice", ["posts", "stories", "highlights"])
+    assert "Starting…" in render_job(view) and "Waiting" not in render_job(view)
+    view.behind = "@bob"
+    assert "Waiting for the running download of @bob to finish first." in render_job(view)
 
 
 def test_user_content_is_escaped():

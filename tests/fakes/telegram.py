@@ -35,6 +35,7 @@ from aiohttp import web
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_FILE = 50 * 1024 * 1024
+MAX_GET_FILE = 20 * 1024 * 1024  # getFile serves files up to 20 MB
 NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly the same"
     " as a current content and reply markup of the message"
@@ -330,6 +331,9 @@ class FakeTelegram:
         self._messages: dict[int, dict[int, Message]] = {}
         self._queries: dict[str, bool] = {}  # callback query id -> answered
         self._files: dict[str, Any] = {}
+        self._user_files: dict[str, bytes] = {}  # file_id of a file a user sent -> its bytes
+        self._file_paths: dict[str, str] = {}  # file_path handed out by getFile -> file_id
+        self.downloads: list[str] = []  # file paths fetched through /file/bot<token>/...
         self._menus: dict[str, list] = {}
         self._buckets: dict[int, tuple[float, float]] = {}  # chat -> (tokens, when)
         self._group_sends: dict[int, deque] = {}
@@ -377,6 +381,7 @@ class FakeTelegram:
         self._wake = asyncio.Event()
         app = web.Application(client_max_size=2 * MAX_FILE)
         app.router.add_route("*", "/bot{token}/{method}", self._answer)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         # A long poll still pending at stop() must not hold up the shutdown for a minute.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
@@ -415,6 +420,33 @@ class FakeTelegram:
                 [{"type": "bot_command", "offset": 0, "length": utf16_len(command[0])}] if command else []
             )
             message = self._new_message(chat_id, user, text=text, plain=text, entities=entities)
+            return self._push({"message": message.to_dict()})
+
+    def send_document(
+        self,
+        user_id: int,
+        filename: str,
+        data: bytes,
+        chat_id: int | None = None,
+        *,
+        mime: str = "text/plain",
+    ) -> dict:
+        """A user sends a file as a document (as Telegram delivers it: no bytes, a file_id)."""
+        chat_id = user_id if chat_id is None else chat_id
+        with self._lock:
+            user = self._users.setdefault(user_id, {"id": user_id, "is_bot": False, "first_name": "Owner"})
+            chat = {"id": chat_id, "type": "private" if chat_id > 0 else "group", "first_name": "Owner"}
+            self._chats.setdefault(chat_id, chat)
+            number = next(self._ids)
+            document = {
+                "file_id": f"USERFILE{number}-document",
+                "file_unique_id": f"UU{number}",
+                "file_name": filename,
+                "mime_type": mime,
+                "file_size": len(data),
+            }
+            self._user_files[document["file_id"]] = data
+            message = self._new_message(chat_id, user, media_type="document", media=document)
             return self._push({"message": message.to_dict()})
 
     def press_button(self, user_id: int, message_id: int, data: str, chat_id: int | None = None) -> dict:
@@ -682,8 +714,39 @@ class FakeTelegram:
         return message.to_dict()
 
     def _on_delete_message(self, params: dict) -> bool:
-        self._editable(params, "message to delete not found").deleted = True
+        message = self._editable(params, "message to delete not found")
+        if not message.from_bot and message.chat.get("type") != "private":
+            raise bad("message can't be deleted")  # in groups only an admin bot may delete others' messages
+        message.deleted = True
         return True
+
+    def _on_get_file(self, params: dict) -> dict:
+        """A file a user sent, with a path valid for /file/bot<token>/<path> (20 MB at most)."""
+        file_id = str(params.get("file_id") or "")
+        data = self._user_files.get(file_id)
+        if data is None:
+            raise bad("invalid file_id")
+        if len(data) > MAX_GET_FILE:
+            raise bad("file is too big")
+        path = f"documents/file_{next(self._ids)}.txt"
+        self._file_paths[path] = file_id
+        return {
+            "file_id": file_id,
+            "file_unique_id": "UF" + file_id,
+            "file_size": len(data),
+            "file_path": path,
+        }
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """GET /file/bot<token>/<file_path>: the bytes of a file getFile described."""
+        path = request.match_info["path"]
+        with self._lock:
+            file_id = self._file_paths.get(path) if request.match_info["token"] == self.token else None
+            if file_id is not None:
+                self.downloads.append(path)
+        if file_id is None:
+            return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
+        return web.Response(body=self._user_files[file_id], content_type="application/octet-stream")
 
     def _on_answer_callback_query(self, params: dict) -> bool:
         query_id = str(params.get("callback_query_id"))
