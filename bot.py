@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import logging
 import sys
-import threading
 from dataclasses import dataclass
 
 from telegram import Update
@@ -28,11 +27,12 @@ from telegram.request import HTTPXRequest
 
 from cli import download_command
 from config import Settings, SettingsError, load_settings
-from db import close_database, open_database
+from db import close_database, open_database, queries
 from downloader.archive import ArchiveView
 from downloader.budget import RequestBudget
 from downloader.fetch import Fetcher
 from downloader.jobs import JobManager
+from downloader.leases import ProcessRegistry
 from downloader.login import LoginSwitch, stored_login_file
 from downloader.network import Network
 from downloader.service import DownloadService
@@ -60,15 +60,15 @@ class Services:
     service: DownloadService
     jobs: JobManager
     fetcher: Fetcher
-    # Set at shutdown: ends instaloader's rate-limit sleeps (up to ~11 min) in worker threads.
-    stop_waiting: threading.Event
     # Instagram API requests, counted per kind and hour; INSTAGRAM_DAILY_REQUEST_BUDGET.
     budget: RequestBudget
     logins: LoginSwitch
+    # This process's heartbeat and account leases (one writer per account).
+    registry: ProcessRegistry
 
     async def stop_jobs(self) -> None:
         """Ask running jobs to stop and save themselves for /resume (they finish in seconds)."""
-        self.stop_waiting.set()
+        self.service.interrupt_all()  # also ends waits of threads that belong to no job
         await self.jobs.shutdown()
 
     async def close(self) -> None:
@@ -79,6 +79,7 @@ class Services:
         for source in self.service.sources.values():
             await asyncio.to_thread(source.close)
         await self.budget.flush()
+        await self.registry.stop()
         await close_database()
         log.info("closed the database")
 
@@ -129,14 +130,21 @@ def make_sources(
     return {"instagram": instagram, "tiktok": tiktok}
 
 
-async def open_services(settings: Settings, *, sleep=None) -> Services:
-    """Open the database and build the download service (bot and command line alike)."""
-    stop_waiting = threading.Event()
-    sleep = sleep or stop_waiting.wait
+async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") -> Services:
+    """Open the database and build the download service (``kind``: "bot" or "cli")."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     network = network_of(settings)
     network.apply_to_environment(settings.data_dir)
     await open_database(settings.effective_database_url)
+    registry = ProcessRegistry(kind)
+
+    async def prune() -> None:
+        pruned = await queries.prune_jobs(settings.job_history_days)
+        if pruned:
+            log.info("pruned %d finished job(s) older than %d days", pruned, settings.job_history_days)
+
+    await prune()
+    await registry.start(on_day=prune)
     fetcher = Fetcher(
         proxy=network.proxy,
         ssl_context=network.ssl_context(),
@@ -151,7 +159,9 @@ async def open_services(settings: Settings, *, sleep=None) -> Services:
         write_metadata=settings.write_metadata,
         stop_after_archived=settings.instagram_stop_after_archived,
         platform_slots={"tiktok": settings.syncall_tiktok_concurrency},
+        registry=registry,
     )
+    sleep = sleep or service.wait_in_thread
     budget = RequestBudget(settings.instagram_daily_request_budget)
     await budget.load()
     chat_login = await stored_login_file(settings.data_dir)
@@ -165,7 +175,7 @@ async def open_services(settings: Settings, *, sleep=None) -> Services:
     service.sources.update(sources)
     make_instagram = instagram_factory(settings, service.report_wait, sleep, budget)
     logins = LoginSwitch(service, lambda path: make_instagram(cookies_file=path))
-    return Services(service, JobManager(service), fetcher, stop_waiting, budget, logins)
+    return Services(service, JobManager(service), fetcher, budget, logins, registry)
 
 
 def build_application(settings: Settings) -> Application:

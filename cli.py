@@ -67,10 +67,17 @@ async def download_command(
     if only is not None and only not in PHASES[target.platform]:
         print(f"--only {only}: {target.label} has {', '.join(PHASES[target.platform])}.", file=sys.stderr)
         return 2
-    services = await open_services(settings)
+    services = await open_services(settings, kind="cli")
     try:
         account = await queries.get_or_create_account(target.platform, target.username)
-        job = await services.service.create_job(account, phases=[only] if only else None)
+        try:
+            # Checks the archive folder and that no other process (the bot) has the account.
+            job, _ = await services.jobs.prepare_download(
+                account, chat_id=None, phases=[only] if only else None
+            )
+        except DownloadError as exc:
+            print(exc.sentence, file=sys.stderr)
+            return 1
         services.service.subscribe(TerminalProgress(job.id, target.username))
         result = await services.service.run(job)
     finally:

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     schedule_min_interval: int = Field(default=600, ge=1)  # seconds; protects the accounts
     notify_chat_id: int | None = None
     auto_resume: bool = False
+    job_history_days: int = Field(default=90, ge=0)  # finished jobs older than this are pruned
     log_level: str = "INFO"
 
     @field_validator("allowed_user_ids", mode="before")

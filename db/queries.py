@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
+from tortoise.functions import Count
 
 from db.models import Account, Job, MediaItem, Setting
 
@@ -100,17 +101,41 @@ async def forget_media(platform: str, media_ids: Iterable[str]) -> int:
     return deleted
 
 
-async def account_media_paths(account: Account) -> list[tuple[str, str]]:
-    """(media_id, path) of every archived file of an account."""
-    return await MediaItem.filter(account=account).values_list("media_id", "path")
+async def account_media_rows(account: Account) -> list[tuple[str, str, str]]:
+    """(media_id, path, kind) of every archived file of an account."""
+    return await MediaItem.filter(account=account).values_list("media_id", "path", "kind")
 
 
 async def media_counts(account: Account) -> dict[str, int]:
-    """Archived files per kind for one account."""
-    counts: dict[str, int] = {}
-    for kind in await MediaItem.filter(account=account).values_list("kind", flat=True):
-        counts[kind] = counts.get(kind, 0) + 1
+    """Archived files per kind for one account (counted by the database)."""
+    return (await media_counts_of([account.id])).get(account.id, {})
+
+
+async def media_counts_of(account_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Archived files per kind for several accounts, in one grouped query."""
+    rows = (
+        await MediaItem.filter(account_id__in=account_ids or [0])
+        .annotate(n=Count("id"))
+        .group_by("account_id", "kind")
+        .values_list("account_id", "kind", "n")
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for account_id, kind, n in rows:
+        counts.setdefault(account_id, {})[kind] = n
     return counts
+
+
+async def prune_jobs(days: int) -> int:
+    """Delete finished jobs older than ``days`` (archive rows are kept forever); return how many."""
+    if days <= 0:
+        return 0
+    cutoff = now() - timedelta(days=days)
+    old = Job.filter(parent=None, state__in=("completed", "failed", "cancelled"), finished_at__lt=cutoff)
+    ids = await old.values_list("id", flat=True)
+    if not ids:
+        return 0
+    await Job.filter(parent_id__in=ids).delete()
+    return await Job.filter(id__in=ids).delete()
 
 
 async def get_or_create_account(platform: str, username: str, added_by: int | None = None):
@@ -159,9 +184,13 @@ async def resumable_jobs() -> list[Job]:
     )
 
 
-async def mark_interrupted() -> list[Job]:
-    """Jobs left running or queued by a dead process become `interrupted`; return them."""
+async def mark_interrupted(live_owners: set[str] | frozenset[str] = frozenset()) -> list[Job]:
+    """Jobs left running or queued by a dead process become `interrupted`; return them.
+
+    Jobs of processes that still run (``live_owners``: a command-line download while the
+    bot restarts) are theirs and left alone."""
     jobs = await Job.filter(state__in=ACTIVE_STATES).prefetch_related("account")
+    jobs = [job for job in jobs if job.owner is None or job.owner not in live_owners]
     for job in jobs:
         job.state = "interrupted"
         await job.save(update_fields=["state", "updated_at"])

@@ -34,6 +34,8 @@ class PhaseResult:
     # None where unknown (rows stored before this was counted): files stand in.
     posts: int | None = None
     bytes: int = 0
+    gave_up: int = 0  # files that failed their last allowed attempt in this job
+    top: int | None = None  # newest item time this job listed (epoch s): the next clean boundary
     message: str | None = None  # why it was skipped or failed, for a person
     warnings: list[str] = field(default_factory=list)
 
@@ -177,6 +179,7 @@ class SyncStarted:
     job_id: int
     total: int
     phases: tuple[str, ...] | None
+    skipped: tuple[str, ...] = ()  # accounts left alone, with why ("@alice: has a paused download")
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ import logging
 
 from db import queries
 from db.models import Account, Job
+from downloader.errors import DownloadError
 from downloader.events import JobResult, SyncAccountDone, SyncFinished, SyncStarted
-from downloader.service import DownloadService
+from downloader.service import DownloadService, busy_sentence
 
 log = logging.getLogger(__name__)
 FINISHED = ("completed", "failed", "cancelled")
+BUSY_STATES = ("queued", "running", "paused", "interrupted")
 
 
 class JobManager:
@@ -41,6 +43,10 @@ class JobManager:
         # Active: created here and not finished (also sync-all children and jobs not yet started).
         if existing is not None and self.service.is_active(existing.id):
             return existing, False
+        await self.service.guard.check()
+        holder = await self.service.busy_with(account)
+        if holder is not None:
+            raise DownloadError(busy_sentence(account, holder))
         return await self.service.create_job(account, chat_id=chat_id, phases=phases), True
 
     def start(self, job: Job) -> asyncio.Task:
@@ -79,15 +85,52 @@ class JobManager:
             running = await self.running_syncall()
             if running is not None:
                 return running, False
+            await self.service.guard.check()
             parent = await Job.create(kind="syncall", chat_id=chat_id, phases=phases or [])
             self._reserved = parent.id
+        skipped = []
         for account in await queries.tracked_accounts():
             own = self.service.sources[account.platform].phases
             # The run's phases (a stories-only sync skips TikTok) and the account's own choice.
             chosen = [p for p in own if (phases is None or p in phases) and p in (account.phases or own)]
-            if chosen:
-                await self.service.create_job(account, phases=chosen, parent=parent)
+            if not chosen:
+                continue
+            reason = await self._busy_reason(account, parent)
+            if reason is not None:
+                skipped.append(f"@{account.username}: {reason}")
+                continue
+            await self.service.create_job(account, phases=chosen, parent=parent)
+        if skipped:
+            parent.counts = {"skipped": skipped}
+            await parent.save(update_fields=["counts", "updated_at"])
         return parent, True
+
+    async def _busy_reason(self, account: Account, parent: Job) -> str | None:
+        """Why a sync-all leaves this account alone (one writer per account), or None.
+
+        An interrupted download (a restart) is superseded: the new sync lists the account
+        from the top and the clean boundary makes sure nothing between is missed."""
+        for job in await Job.filter(account=account, kind="download", state__in=BUSY_STATES):
+            if self.service.is_active(job.id):
+                return "already downloading"
+            if job.state == "paused":
+                return "has a paused download (/resume or /cancel it)"
+            if job.state == "interrupted":
+                await _supersede(job, parent)
+        holder = await self.service.busy_with(account)
+        return f"being downloaded by {holder.describe()}" if holder is not None else None
+
+    async def why_not_resume(self, job: Job) -> str | None:
+        """A sentence when a paused job must not continue now (someone else has its account)."""
+        if job.kind != "download" or job.account_id is None:
+            return None
+        account = await Account.get(id=job.account_id)
+        other = await queries.active_job_for(account)
+        if other is not None and other.id != job.id and self.service.is_active(other.id):
+            where = "the running sync of all accounts" if other.parent_id else "another download"
+            return f"@{account.username} is being downloaded by {where} right now; it covers this one."
+        holder = await self.service.busy_with(account)
+        return busy_sentence(account, holder) if holder is not None else None
 
     async def _run_syncall(self, parent: Job) -> list[JobResult]:
         """Run the unfinished children; the service bounds concurrency per platform."""
@@ -97,7 +140,10 @@ class JobManager:
         todo = [child for child in children if child.state not in FINISHED]
         total = len(children)
         done = total - len(todo)
-        self.service.emit(SyncStarted(parent.id, total, tuple(parent.phases) or None))
+        skipped = tuple((parent.counts or {}).get("skipped", []))
+        self.service.emit(SyncStarted(parent.id, total, tuple(parent.phases) or None, skipped))
+        # Stories and highlights of many accounts in a few batched requests, before the jobs.
+        await self.service.prefetch(todo)
         results: list[JobResult] = []
         for coro in asyncio.as_completed([self._child(c) for c in todo]):
             result = await coro
@@ -140,9 +186,11 @@ class JobManager:
         return any([action(child_id) for child_id in child_ids])
 
     async def resume(self, job: Job) -> bool:
-        """Continue a paused or interrupted job; False if it is not resumable."""
+        """Continue a paused or interrupted job; False if it is not resumable (now)."""
         await job.refresh_from_db()
         if job.state not in queries.RESUMABLE_STATES or self.is_running(job.id):
+            return False
+        if await self.why_not_resume(job) is not None:
             return False
         job.state = "queued"
         await job.save(update_fields=["state", "updated_at"])
@@ -163,6 +211,18 @@ class JobManager:
         if pending:
             await asyncio.wait(pending, timeout=2)
         log.info("saved %d running job(s) for /resume", len(tasks))
+
+
+async def _supersede(job: Job, parent: Job) -> None:
+    """An interrupted download gives way to a new sync (and its sync-all, once all did)."""
+    job.state, job.finished_at = "cancelled", queries.now()
+    job.error = f"superseded by sync #{parent.id}"
+    await job.save(update_fields=["state", "finished_at", "error", "updated_at"])
+    if job.parent_id is not None:
+        resumable = await Job.filter(parent_id=job.parent_id, state__in=queries.RESUMABLE_STATES).exists()
+        if not resumable:
+            await Job.filter(id=job.parent_id, state="interrupted").update(state="cancelled")
+    log.info("job %s superseded by sync-all %s", job.id, parent.id)
 
 
 def _syncall_state(results: list[JobResult]) -> str:

@@ -1,21 +1,28 @@
-"""One phase of one job: list pages, skip what is archived, fetch the rest, record it."""
+"""One phase of one job: list ahead, skip what is archived, fetch the rest, record it.
+
+Listing runs ahead of the downloads (a few pages at most), so the next page is
+asked for while the files of the previous one are still arriving; all files go
+through one concurrency bound. A page's cursor is stored only once every file of
+it (and of every page before it) is finished, so a stopped job resumes exactly
+where its archive is complete.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import json
 import logging
-import time
+from collections import deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from db import queries
-from downloader.errors import DownloadError
+from db import archive_state, queries
+from downloader.errors import StopRequested
 from downloader.events import ItemDone, ItemProgress, PhaseFinished, PhaseResult, PhaseStarted, Warned
-from downloader.fetch import publish, temp_path_for
-from downloader.paths import media_filename, phase_dir
-from downloader.sources.base import MediaItem, Page
+from downloader.highlights import HighlightFolders
+from downloader.items import MAX_ATTEMPTS, Outcome
+from downloader.recipes import from_recipe
+from downloader.sources.base import Known, MediaItem, Page
 
 if TYPE_CHECKING:
     from downloader.service import DownloadService
@@ -29,156 +36,247 @@ PHASE_KINDS = {
     "highlights": ("highlight",),
     "videos": ("video",),
 }
+LOOKAHEAD = 3  # pages listed ahead of the downloads
 _END = object()
+
+
+@dataclass
+class PageWork:
+    """One listed page whose files are being fetched."""
+
+    cursor: str | None
+    tasks: list[asyncio.Task]
+    archived: int = 0
+    unsupported: int = 0
+    items: list[MediaItem] = field(default_factory=list)
+
+    def ready(self) -> bool:
+        """Every file finished (none left undone by a pause)."""
+        return all(t.done() for t in self.tasks)
+
+    def complete(self) -> bool:
+        """Finished, and no file was skipped because the job stopped."""
+        return self.ready() and all(t.result().status != "skipped" for t in self.tasks)
 
 
 class PhaseRunner:
     """Runs the phases of one job against one source."""
 
-    def __init__(self, service: DownloadService, job, account, source, info, control):
+    def __init__(self, service: DownloadService, job, account, source, info, control, known: Known):
         self.service = service
         self.job = job
         self.account = account
         self.source = source
         self.info = info
         self.control = control
+        self.known = known
+        self.highlights = HighlightFolders(service.data_dir, account)
         self.total: int | None = None  # posts/videos/items expected in this phase, when known
         self.units: set[str] = set()  # posts (a carousel is one) handled so far in this phase
+        self.seen: set[str] = set()  # media ids listed in this phase
+        self.stamps: dict[str, int] = {}
+        self.unsure_stamps: set[str] = set()  # stamps not to keep: a file behind them failed
+        self.described: set[str] = set()  # posts whose metadata file was written in this job
 
     async def run(self, result: PhaseResult) -> None:
         """Run one phase to its end or until paused/cancelled; updates ``result``."""
         phase = result.phase
         result.status = "running"
-        self.units = set()
+        self.units, self.seen, self.stamps, self.unsure_stamps = set(), set(), {}, set()
         # Progress counts posts, as the profile does; Instagram says how many it has.
         self.total = self.info.media_count if phase == "posts" else None
         # The archive knows what this job already fetched, even across kill -9.
         result.downloaded = await queries.count_job_media(self.job.id, PHASE_KINDS[phase])
         cursor = self.job.cursor if self.job.phase == phase else None
+        if cursor is None:
+            result.top = None  # listing from the newest item again
         self.job.phase = phase
         await self.job.save(update_fields=["phase", "updated_at"])
         self.service.emit(PhaseStarted(self.job.id, phase, self.total))
-        pages = self.source.pages(self.info, phase, cursor)
+        pages = self.source.pages(self.info, phase, cursor, self.known)
         try:
-            finished = await self._pages(pages, result)
+            await self._pages(pages, result)
         finally:
             # ValueError: a forced shutdown left a worker thread inside the generator.
             with contextlib.suppress(ValueError):
                 await asyncio.to_thread(pages.close)
+        await self._finish(result)
+
+    async def _finish(self, result: PhaseResult) -> None:
+        """Retry older failures, complete highlight folders, keep what a clean run proved."""
+        phase = result.phase
+        if not self.control.request:
+            await self._retry_failures(result)
+        if phase == "highlights":
+            await self.highlights.complete()
         result.posts = await queries.count_job_posts(self.job.id) if phase == "posts" else None
         if self.control.request:
             result.status = self.control.request
         else:
             result.status = "done"
-            if finished and not result.failed:  # failed files must be retried by a full listing
-                await self._mark_complete(phase)
-            await self._save_cursor(phase, None, result)
+            if phase in INCREMENTAL:
+                await archive_state.save_boundary(self.account, phase, result.top or 0)
+            keep = {k: v for k, v in self.stamps.items() if k not in self.unsure_stamps}
+            if keep:
+                await archive_state.save_stamps(self.account, keep)
+            await self._save_cursor(None, result)
         self.service.emit(PhaseFinished(self.job.id, result))
 
-    async def _pages(self, pages, result: PhaseResult) -> bool:
-        """Work through pages; True when the listing reached its end."""
-        early_stop = result.phase in INCREMENTAL and result.phase in self.account.complete_phases
+    async def _pages(self, pages, result: PhaseResult) -> None:
+        """List pages ahead of the downloads until the end, an early stop or a stop request."""
+        boundary = self._boundary(result.phase)
+        pending: deque[PageWork] = deque()
         run = 0
-        while not self.control.request:
-            page = await asyncio.to_thread(next, pages, _END)
-            if page is _END:
-                return True
-            before = (result.archived, result.failed, result.unsupported)
-            run = await self._page(page, result, run)
-            if self.control.request:
-                # Keep the old cursor: this page is listed again on resume, so its
-                # counts must not be kept twice (downloads are counted from the archive).
-                result.archived, result.failed, result.unsupported = before
-                return False
-            await self._save_cursor(result.phase, page.cursor, result)
-            if early_stop and run >= self.service.stop_after_archived:
-                log.info("job %s %s: stopped at %d archived items", self.job.id, result.phase, run)
-                return False
-        return False
+        try:
+            while not self.control.request:
+                page = await asyncio.to_thread(next, pages, _END)
+                if page is _END:
+                    return
+                work, run = await self._start(page, result, run, boundary)
+                pending.append(work)
+                await self._commit(pending, result)
+                if boundary is not None and run >= self.service.stop_after_archived:
+                    log.info("job %s %s: stopped at %d archived items", self.job.id, result.phase, run)
+                    return
+                while len(pending) > LOOKAHEAD and not self.control.request:
+                    await asyncio.wait(pending[0].tasks)
+                    await self._commit(pending, result)
+        except StopRequested:
+            return  # a wait inside the source ended by Pause, Cancel or shutdown
+        except asyncio.CancelledError:
+            for work in pending:
+                for task in work.tasks:
+                    task.cancel()
+            raise
+        finally:
+            for work in pending:
+                await asyncio.gather(*work.tasks, return_exceptions=True)
+            await self._commit(pending, result)
 
-    async def _page(self, page: Page, result: PhaseResult, run: int) -> int:
-        """Handle one page; return the updated run of consecutive archived items."""
+    def _boundary(self, phase: str) -> int | None:
+        """Below this item time an earlier listing ran to a clean end (None: never)."""
+        if phase not in INCREMENTAL:
+            return None
+        value = (self.account.boundaries or {}).get(phase)
+        return int(value) if value is not None else None
+
+    async def _start(self, page: Page, result: PhaseResult, run: int, boundary: int | None):
+        """Check one page against the archive and start fetching what is new."""
+        self._count_total(page)
+        for media_id, reason in page.skipped:
+            self._warn(result, f"{media_id}: {reason}")
+        items = page.items
+        self.seen.update(item.media_id for item in items)
+        self.stamps.update(page.stamps)
+        archived = await queries.archived_by_job(self.account.platform, (i.media_id for i in items))
+        if result.phase == "highlights":
+            await self._place_highlights(items)
+        known_times = await self._known_times(page)
+        result.top = max([result.top or 0, *_times(items), *known_times.values()]) or result.top
+        self.units.update(_unit(i) for i in items if i.media_id in archived)
+        self.units.update(known_times)
+        if archived or known_times:
+            self._progress(result, "", 0)
+        fresh = list({i.media_id: i for i in items if i.media_id not in archived}.values())
+        tasks = [asyncio.create_task(self._item(item, result)) for item in fresh]
+        mine = sum(1 for job_id in archived.values() if job_id == self.job.id)
+        work = PageWork(page.cursor, tasks, len(archived) - mine + len(page.known_groups), len(page.skipped))
+        return work, _archived_run(items, archived, known_times, run, boundary)
+
+    def _count_total(self, page: Page) -> None:
         if page.total is not None:
             self.total = page.total
         elif self.total is None and page.cursor is None and not self.units:
-            self.total = len({_unit(item) for item in page.items})  # a one-page listing
-        for media_id, reason in page.skipped:
-            result.unsupported += 1
-            self._warn(result, f"{media_id}: {reason}")
-        archived = await queries.archived_by_job(self.account.platform, (i.media_id for i in page.items))
-        fresh = [item for item in page.items if item.media_id not in archived]
-        # Files this job fetched before a pause or crash are already in `downloaded`.
-        result.archived += sum(1 for job_id in archived.values() if job_id != self.job.id)
-        if len(fresh) < len(page.items):
-            self.units.update(_unit(item) for item in page.items if item.media_id in archived)
-            self._progress(result, "", 0)
-        written_groups: set[str] = set()
-        await asyncio.gather(*(self._item(item, result, written_groups) for item in fresh))
-        return _archived_run(page.items, archived, run)
+            self.total = len({_unit(item) for item in page.items} | set(page.known_groups))
 
-    async def _item(self, item: MediaItem, result: PhaseResult, groups: set[str]) -> None:
-        """Fetch one item (bounded concurrency), record it, write its post's metadata."""
-        async with self.service.item_slots:
-            if self.control.request:
-                return
-            try:
-                size, path = await self._fetch(item, result.phase)
-            except (DownloadError, OSError) as exc:
-                # OSError: a full disk or a vanished folder fails this file, not the job.
-                sentence = exc.sentence if isinstance(exc, DownloadError) else _disk_sentence(exc)
-                result.failed += 1
-                self._warn(result, f"{item.media_id}: {sentence}")
-                self.units.add(_unit(item))
-                self._progress(result, item.media_id, 0)
-                return
-        await queries.record_media(
-            platform=self.account.platform,
-            media_id=item.media_id,
-            kind=item.kind,
+    async def _known_times(self, page: Page) -> dict[str, int]:
+        """Posts the source passed over as archived, with their times (from the archive)."""
+        if not page.known_groups:
+            return {}
+        times = await archive_state.group_times(self.account.platform, page.known_groups)
+        return {group: int(moment.timestamp()) for group, moment in times.items()}
+
+    async def _place_highlights(self, items: list[MediaItem]) -> None:
+        """Each highlight item goes to its highlight's folder (named once per highlight id)."""
+        for item in items:
+            if item.highlight_id:
+                title = item.highlight_title or item.subdir or item.highlight_id
+                item.subdir = await self.highlights.folder(item.highlight_id, title)
+        await self.highlights.remember(items)
+
+    async def _item(self, item: MediaItem, result: PhaseResult) -> Outcome:
+        """Fetch one item and report it; failures are remembered for the next run."""
+
+        def progress(done: int, total: int | None) -> None:
+            event = ItemProgress(self.job.id, result.phase, item.media_id, done, total)
+            self.service.emit_threadsafe(event)
+
+        outcome = await self.service.writer.write(
+            item,
+            job=self.job,
             account=self.account,
-            taken_at=item.taken_at,
-            path=str(path.relative_to(self.service.data_dir)),
-            size=size,
-            job_id=self.job.id,
-            group_id=item.group_id,
-            caption=item.caption,
-            link=item.link,
+            phase=result.phase,
+            control=self.control,
+            progress=progress,
         )
-        result.downloaded += 1
-        result.bytes += size
-        if item.metadata and item.group_id and item.group_id not in groups:
-            groups.add(item.group_id)
-            await asyncio.to_thread(self._write_metadata, item, path.parent)
-        self.units.add(_unit(item))
-        self._progress(result, item.media_id, size)
+        if outcome.status == "done":
+            result.downloaded += 1
+            result.bytes += outcome.size
+            await self._describe(item, result)
+        elif outcome.status == "failed":
+            self._failed(item, outcome, result)
+        if outcome.status != "skipped":
+            self.units.add(_unit(item))
+            self._progress(result, item.media_id, outcome.size)
+        return outcome
 
-    async def _fetch(self, item: MediaItem, phase: str):
-        """Download to the final path atomically; return (size, path)."""
-        folder = phase_dir(
-            self.service.data_dir, self.account.platform, self.account.username, phase, item.subdir
-        )
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        final = folder / media_filename(item.taken_at, item.media_id, item.ext)
-        if item.url is not None:
-            return await self.service.fetcher.fetch(item.url, final, item.headers), final
-        progress = _throttled(
-            lambda done, total: self.service.emit_threadsafe(
-                ItemProgress(self.job.id, phase, item.media_id, done, total)
-            )
-        )
-        return await asyncio.to_thread(_source_download, item, final, progress), final
+    async def _describe(self, item: MediaItem, result: PhaseResult) -> None:
+        """The post's metadata file, once per post and job."""
+        if item.group_id and item.metadata and item.group_id not in self.described:
+            self.described.add(item.group_id)
+            problem = await self.service.writer.metadata(item, self.account, result.phase)
+            if problem:
+                self._warn(result, problem)
 
-    def _write_metadata(self, item: MediaItem, folder) -> None:
-        """The post's JSON sidecar, written atomically beside its media (once)."""
-        if not self.service.write_metadata:
-            return
-        final = folder / media_filename(item.taken_at, item.group_id, "json")
-        temp = temp_path_for(final)
-        try:
-            temp.write_text(json.dumps(item.metadata, ensure_ascii=False, indent=2, default=str))
-            publish(temp, final)
-        finally:
-            temp.unlink(missing_ok=True)
+    def _failed(self, item: MediaItem, outcome: Outcome, result: PhaseResult) -> None:
+        note = f" It failed {MAX_ATTEMPTS} times and is no longer retried." if outcome.gave_up else ""
+        self._warn(result, f"{item.media_id}: {outcome.message}{note}")
+        result.gave_up += int(outcome.gave_up)
+        if item.highlight_id:
+            self.unsure_stamps.add(f"highlight:{item.highlight_id}")
+
+    async def _commit(self, pending: deque[PageWork], result: PhaseResult) -> None:
+        """Store the cursor after the pages whose files are all finished, in order."""
+        cursor, moved = None, False
+        while pending and pending[0].complete():
+            work = pending.popleft()
+            result.archived += work.archived
+            result.unsupported += work.unsupported
+            result.failed += sum(1 for t in work.tasks if t.result().status == "failed")
+            cursor, moved = work.cursor, True
+        if moved:
+            await self._save_cursor(cursor, result)
+
+    async def _retry_failures(self, result: PhaseResult) -> None:
+        """Files that failed in earlier runs and were not listed now: try them again."""
+        rows = await archive_state.failures_of(self.account, result.phase)
+        todo = [r for r in rows if r.media_id not in self.seen and r.attempts < MAX_ATTEMPTS]
+        items = [item for item in [await self._revive(row) for row in todo] if item is not None]
+        outcomes = await asyncio.gather(*(self._item(item, result) for item in items))
+        result.failed += sum(1 for outcome in outcomes if outcome.status == "failed")
+
+    async def _revive(self, row) -> MediaItem | None:
+        """A failed item again: its stored URL, or the source rebuilds it; metadata written here."""
+        item = from_recipe(row.recipe)
+        if row.kind == "metadata":
+            await self.service.writer.metadata(item, self.account, row.phase)
+            return None
+        if item.url is None:
+            revive = getattr(self.source, "revive", None)
+            item = await asyncio.to_thread(revive, self.info, item) if revive else None
+        if item is not None and item.highlight_id:
+            item.subdir = await self.highlights.folder(item.highlight_id, item.highlight_title or item.subdir)
+        return item
 
     def _progress(self, result: PhaseResult, media_id: str, size: int) -> None:
         done = len(self.units)
@@ -188,16 +286,11 @@ class PhaseRunner:
         result.warnings.append(message)
         self.service.emit(Warned(self.job.id, result.phase, message))
 
-    async def _save_cursor(self, phase: str, cursor: str | None, result: PhaseResult) -> None:
-        """Store where to resume, and the counts so far, after each page."""
+    async def _save_cursor(self, cursor: str | None, result: PhaseResult) -> None:
+        """Store where to resume, and the counts so far."""
         self.job.cursor = cursor
-        self.job.counts = self.job.counts | {phase: result.to_dict()}
+        self.job.counts = self.job.counts | {result.phase: result.to_dict()}
         await self.job.save(update_fields=["cursor", "counts", "updated_at"])
-
-    async def _mark_complete(self, phase: str) -> None:
-        if phase not in self.account.complete_phases:
-            self.account.complete_phases = [*self.account.complete_phases, phase]
-            await self.account.save(update_fields=["complete_phases", "updated_at"])
 
 
 def _unit(item: MediaItem) -> str:
@@ -205,44 +298,25 @@ def _unit(item: MediaItem) -> str:
     return item.group_id or item.media_id
 
 
-def _archived_run(items: list[MediaItem], archived, run: int) -> int:
-    """Extend the run of consecutive fully archived posts (a carousel counts once)."""
-    posts: dict[str, bool] = {}
+def _times(items: list[MediaItem]) -> list[int]:
+    return [int(item.taken_at.timestamp()) for item in items]
+
+
+def _archived_run(items, archived, known_times: dict[str, int], run: int, boundary: int | None) -> int:
+    """Extend the run of consecutive archived posts that lie below the clean boundary.
+
+    Posts newer than the boundary were archived by a run that did not end clean (a
+    cancel, a crash, a 429): the listing must go on past them, or the posts between
+    them and the boundary would never be archived.
+    """
+    if boundary is None:
+        return 0
+    posts: dict[str, tuple[bool, int]] = {}
     for item in items:
-        unit = _unit(item)
-        posts[unit] = posts.get(unit, True) and item.media_id in archived
-    for complete in posts.values():
-        run = run + 1 if complete else 0
+        complete, newest = posts.get(_unit(item), (True, 0))
+        posts[_unit(item)] = (complete and item.media_id in archived, max(newest, _times([item])[0]))
+    for group, moment in known_times.items():
+        posts[group] = (True, moment)
+    for complete, moment in posts.values():
+        run = run + 1 if complete and moment <= boundary else 0
     return run
-
-
-def _disk_sentence(exc: OSError) -> str:
-    """A person's sentence for a failed write."""
-    if exc.errno == errno.ENOSPC:
-        return "The disk is full: free space under DATA_DIR, then resume."
-    return f"Could not write the file ({exc.strerror or type(exc).__name__})."
-
-
-def _throttled(report, interval: float = 0.5):
-    """A progress callback that passes at most one report per ``interval`` seconds."""
-    last = [0.0]
-
-    def callback(done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if now - last[0] >= interval or (total is not None and done >= total):
-            last[0] = now
-            report(done, total)
-
-    return callback
-
-
-def _source_download(item: MediaItem, final, progress) -> int:
-    """Let the source write a temporary file (yt-dlp), then publish it atomically."""
-    temp = temp_path_for(final)
-    try:
-        item.download(temp, progress)
-        if not temp.is_file():
-            raise DownloadError(f"{item.media_id}: the download produced no file.")
-        return publish(temp, final)
-    finally:
-        temp.unlink(missing_ok=True)

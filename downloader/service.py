@@ -2,6 +2,9 @@
 
 It knows nothing about Telegram. Sources are blocking and run in worker threads;
 everything else (archive checks, fetching, recording) happens on the event loop.
+Before any job the archive folder is checked (guard.py) and the account's lease is
+taken (leases.py); rate limits and network trouble are waited out on the loop,
+interruptibly, and the phase continues from its saved cursor.
 """
 
 from __future__ import annotations
@@ -9,42 +12,46 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from db import queries
+from db import archive_state, queries
 from db.models import Account, Job
-from downloader.errors import Checkpoint, DownloadError, LoginRequired, RateLimited
-from downloader.events import (
-    Event,
-    JobFinished,
-    JobResult,
-    JobStarted,
-    PhaseFinished,
-    PhaseResult,
-    Waiting,
+from downloader.control import JobControl
+from downloader.errors import (
+    BudgetExhausted,
+    Checkpoint,
+    DownloadError,
+    LoginRequired,
+    RateLimited,
+    StopRequested,
+    Transient,
 )
+from downloader.events import Event, JobFinished, JobResult, JobStarted, PhaseFinished, PhaseResult, Waiting
 from downloader.fetch import Fetcher
+from downloader.guard import ArchiveGuard
+from downloader.items import ItemWriter
+from downloader.leases import Holder, ProcessRegistry
 from downloader.phase import PhaseRunner
-from downloader.sources.base import Source
+from downloader.sources.base import Account as SourceAccount
+from downloader.sources.base import Known, Source
 
 log = logging.getLogger(__name__)
 current_job: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_job", default=None)
 # Errors after which the remaining phases would only repeat the same failure.
-FATAL = (Checkpoint, RateLimited)
-
-
-class JobControl:
-    """Pause / cancel flags of one job, checked between items."""
-
-    def __init__(self) -> None:
-        self.request: str | None = None  # None | "paused" | "cancelled" | "interrupted"
-
-    def ask(self, state: str) -> None:
-        """Ask the job to stop at the next item boundary, ending in ``state``."""
-        if self.request != "cancelled":
-            self.request = state
+FATAL = (Checkpoint, RateLimited, BudgetExhausted)
+MAX_RATE_WAIT = timedelta(minutes=30)  # longer rate-limit waits end the job (the schedule retries)
+RATE_WAITS = 3  # rate-limit waits per phase
+NETWORK_WAITS = (15, 30, 60, 120, 300, 300, 300, 300)  # seconds; then the job is left resumable
+KIND_PHASES = {
+    "post": "posts",
+    "reel": "posts",
+    "story": "stories",
+    "highlight": "highlights",
+    "video": "videos",
+}
 
 
 class DownloadService:
@@ -60,18 +67,26 @@ class DownloadService:
         write_metadata: bool = True,
         stop_after_archived: int = 4,
         platform_slots: dict[str, int] | None = None,
+        registry: ProcessRegistry | None = None,
     ):
         self.data_dir = Path(data_dir).resolve()
         self.sources = sources
         self.fetcher = fetcher
-        self.item_slots = asyncio.Semaphore(concurrency)
-        self.write_metadata = write_metadata
+        self.writer = ItemWriter(
+            data_dir=self.data_dir,
+            fetcher=fetcher,
+            slots=asyncio.Semaphore(concurrency),
+            write_metadata=write_metadata,
+        )
         self.stop_after_archived = stop_after_archived
+        self.guard = ArchiveGuard(self.data_dir)
+        self.registry = registry
         slots = {"instagram": 1, "tiktok": 2} | (platform_slots or {})
         self._platform_slots = {name: asyncio.Semaphore(n) for name, n in slots.items()}
         self._subscribers: list[Callable[[Event], None]] = []
         self._controls: dict[int, JobControl] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._shutdown = threading.Event()  # ends waits of threads that belong to no job
 
     # --- subscribers -------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -93,10 +108,18 @@ class DownloadService:
             self._loop.call_soon_threadsafe(self.emit, event)
 
     def report_wait(self, until: datetime, reason: str) -> None:
-        """Called by sources (in a thread) before a long politeness or rate-limit wait."""
+        """Called by sources (in a thread) before a politeness or rate-limit wait."""
         job_id = current_job.get()
         if job_id is not None:
             self.emit_threadsafe(Waiting(job_id, until, reason))
+
+    def wait_in_thread(self, seconds: float) -> None:
+        """A source's wait (politeness delay): ended by Pause, Cancel or shutdown (StopRequested)."""
+        control = self._controls.get(current_job.get() or -1)
+        if control is not None:
+            control.sleep(seconds)
+        elif self._shutdown.wait(seconds):
+            raise StopRequested()
 
     # --- control -----------------------------------------------------------
     def control(self, job_id: int) -> JobControl:
@@ -117,6 +140,7 @@ class DownloadService:
 
     def interrupt_all(self) -> list[int]:
         """Ask every active job to stop and save itself (process shutdown)."""
+        self._shutdown.set()
         ids = list(self._controls)
         for job_id in ids:
             self._ask(job_id, "interrupted")
@@ -131,6 +155,10 @@ class DownloadService:
     async def lookup(self, platform: str, username: str):
         """Resolve an account with one light request (for /add); raises DownloadError."""
         return await asyncio.to_thread(self.sources[platform].resolve, username)
+
+    async def busy_with(self, account: Account) -> Holder | None:
+        """Another live process downloading this account, if any."""
+        return await self.registry.holder(account) if self.registry is not None else None
 
     # --- jobs ----------------------------------------------------------------
     async def create_job(
@@ -159,19 +187,13 @@ class DownloadService:
         account: Account = job.account
         results = [PhaseResult.from_dict(job.counts.get(p, {"phase": p})) for p in job.phases]
         token = current_job.set(job.id)
-        slot = self._platform_slots.setdefault(account.platform, asyncio.Semaphore(1))
         try:
-            if not await _acquire(slot, control):  # paused or cancelled while waiting its turn
-                state, error = control.request, None
-            else:
-                try:
-                    state, error = await self._run_phases(job, account, control, results)
-                finally:
-                    slot.release()
+            state, error = await self._run_guarded(job, account, control, results)
         except asyncio.CancelledError:
-            state, error = "interrupted", None
-            await self._finish(job, account, results, state, error)
+            await self._finish(job, account, results, "interrupted", None)
             raise
+        except DownloadError as exc:  # the archive folder is missing
+            state, error = "failed", exc.sentence
         except Exception as exc:  # a bug or the machine (disk, database): fail, never hang
             log.exception("job %s crashed", job.id)
             state, error = "failed", f"Unexpected error ({type(exc).__name__}); details are in the log."
@@ -180,41 +202,126 @@ class DownloadService:
             self._controls.pop(job.id, None)
         return await self._finish(job, account, results, state, error)
 
+    async def _run_guarded(self, job, account, control, results) -> tuple[str, str | None]:
+        """Check the archive folder, hold the account, wait for the platform's turn, run."""
+        await self.guard.check()
+        holder = await self.registry.acquire(account) if self.registry is not None else None
+        if holder is not None:
+            return "failed", busy_sentence(account, holder)
+        try:
+            slot = self._platform_slots.setdefault(account.platform, asyncio.Semaphore(1))
+            if not await _acquire(slot, control):  # paused or cancelled while waiting its turn
+                return control.request, control.reason
+            try:
+                return await self._run_phases(job, account, control, results)
+            finally:
+                slot.release()
+        finally:
+            if self.registry is not None:
+                await self.registry.release(account)
+
     async def _run_phases(self, job, account, control, results) -> tuple[str, str | None]:
         """Resolve the account, then run each unfinished phase in order."""
         if control.request:
-            return control.request, None
-        await self._set_state(job, "running")
+            return control.request, control.reason
+        job.owner = self.registry.token if self.registry is not None else None
+        job.state = "running"
+        await job.save(update_fields=["state", "owner", "updated_at"])
+        log.info("job %s running", job.id)
         self.emit(JobStarted(job.id, account.platform, account.username, tuple(job.phases)))
         source = self.sources[account.platform]
         try:
-            info = await asyncio.to_thread(source.resolve, account.username)
+            info = await self._describe_account(source, account, job)
         except DownloadError as exc:
             return "failed", exc.sentence
-        await self._remember_account(account, info)
         await self._forget_missing_files(account)
-        runner = PhaseRunner(self, job, account, source, info, control)
+        runner = PhaseRunner(self, job, account, source, info, control, await self.known(account))
         for index, result in enumerate(results):
             if result.status in ("done", "skipped", "failed"):
                 continue  # finished before a pause or restart
-            try:
-                await runner.run(result)
-            except DownloadError as exc:
-                self._phase_failed(job, result, exc)
-                if isinstance(exc, FATAL) or index == 0:
-                    return "failed", exc.sentence
+            ending = await self._run_phase(runner, job, result, control, first=index == 0)
             await self._save_counts(job, results)
+            if ending is not None:
+                return ending
             if control.request:
-                return control.request, None
+                return control.request, control.reason
         return "completed", None
 
-    def _phase_failed(self, job: Job, result: PhaseResult, exc: DownloadError) -> None:
+    async def _run_phase(self, runner: PhaseRunner, job, result, control, *, first: bool):
+        """One phase, waiting out rate limits and network trouble; (state, error) ends the job."""
+        attempt = 0
+        while True:
+            try:
+                await runner.run(result)
+                return None
+            except DownloadError as exc:
+                if control.request:  # stopping anyway: the error is not the story
+                    result.status = control.request
+                    return None
+                delay = _retry_delay(exc, attempt)
+                if delay is None:
+                    return self._phase_failed(job, result, exc, first)
+                until = datetime.now(UTC) + timedelta(seconds=delay)
+                self.emit(Waiting(job.id, until, _wait_reason(exc)))
+                log.info("job %s %s: waiting %.0f s: %s", job.id, result.phase, delay, exc.sentence)
+                if await control.wait(delay):
+                    result.status = control.request
+                    return None
+                attempt += 1
+
+    def _phase_failed(self, job: Job, result: PhaseResult, exc: DownloadError, first: bool):
         """Record a phase's failure; login-required later phases are "skipped", not failed."""
         skipped = isinstance(exc, LoginRequired) and result.phase in ("stories", "highlights")
         result.status = "skipped" if skipped else "failed"
         result.message = exc.sentence
         self.emit(PhaseFinished(job.id, result))
         log.info("job %s phase %s %s: %s", job.id, result.phase, result.status, exc.sentence)
+        if isinstance(exc, Transient):
+            # The network went away: keep the job resumable, never "failed".
+            return "interrupted", f"{exc.sentence} The download stopped; /resume continues it."
+        if isinstance(exc, FATAL) or first:
+            return "failed", exc.sentence
+        return None
+
+    async def _describe_account(self, source, account: Account, job: Job) -> SourceAccount:
+        """The account as the platform sees it; a stories/highlights-only job reuses the stored id."""
+        listing = {"posts", "videos"} & set(job.phases)
+        if not listing and account.platform_user_id:
+            return SourceAccount(
+                account.platform, account.username, account.platform_user_id, account.display_name
+            )
+        info = await asyncio.to_thread(source.resolve, account.username, account.platform_user_id)
+        account.platform_user_id = info.user_id or account.platform_user_id
+        account.display_name = info.display_name or account.display_name
+        await account.save(update_fields=["platform_user_id", "display_name", "updated_at"])
+        return info
+
+    async def known(self, account: Account) -> Known:
+        """What the archive knows about an account, so its source can skip requests."""
+        stamps = dict(account.stamps or {})
+        newest = await archive_state.newest_story_time(account)
+        if newest is not None:
+            stamps["stories"] = int(newest.timestamp())
+        groups = await archive_state.archived_groups(account) if account.platform == "instagram" else set()
+        return Known(stamps=stamps, archived_groups=groups)
+
+    async def prefetch(self, jobs: list[Job]) -> None:
+        """Ask each source for the reels of many accounts at once, before their jobs run."""
+        for platform, source in self.sources.items():
+            fetch = getattr(source, "prefetch", None)
+            mine = [job for job in jobs if job.account.platform == platform and job.account.platform_user_id]
+            for phase in ("stories", "highlights"):
+                wanted = [job.account for job in mine if phase in job.phases]
+                if fetch is None or len(wanted) < 2:
+                    continue
+                accounts = [
+                    SourceAccount(platform, a.username, a.platform_user_id, a.display_name) for a in wanted
+                ]
+                known = {a.username: await self.known(a) for a in wanted}
+                try:
+                    await asyncio.to_thread(fetch, phase, accounts, known)
+                except (DownloadError, StopRequested) as exc:  # each job then asks for itself
+                    log.info("prefetch of %s %s failed: %s", platform, phase, exc)
 
     async def _finish(self, job, account, results, state, error) -> JobResult:
         """Store the final state and tell subscribers."""
@@ -234,36 +341,49 @@ class DownloadService:
         self.emit(JobFinished(job.id, result))
         return result
 
-    async def _set_state(self, job: Job, state: str) -> None:
-        job.state = state
-        await job.save(update_fields=["state", "updated_at"])
-        log.info("job %s %s", job.id, state)
-
     async def _save_counts(self, job: Job, results: list[PhaseResult]) -> None:
         job.counts = {r.phase: r.to_dict() for r in results}
         await job.save(update_fields=["counts", "updated_at"])
 
-    async def _remember_account(self, account: Account, info) -> None:
-        """Keep the platform's stable id and display name."""
-        account.platform_user_id = info.user_id or account.platform_user_id
-        account.display_name = info.display_name or account.display_name
-        await account.save(update_fields=["platform_user_id", "display_name", "updated_at"])
-
     async def _forget_missing_files(self, account: Account) -> None:
-        """Rows whose file was deleted from disk are dropped so the file comes back."""
-        rows = await queries.account_media_paths(account)
+        """Rows whose file was deleted from disk are dropped so the file comes back.
+
+        Only single files: a missing archive folder never gets this far (guard.py).
+        """
+        rows = await queries.account_media_rows(account)
         missing = await asyncio.to_thread(
-            lambda: [mid for mid, path in rows if not (self.data_dir / path).is_file()]
+            lambda: [(mid, kind) for mid, path, kind in rows if not (self.data_dir / path).is_file()]
         )
-        if missing and len(missing) == len(rows) and not (self.data_dir / "downloads").is_dir():
-            # An unmounted disk must not erase the archive and trigger a full re-download.
-            log.warning("%s is missing; not touching the archive", self.data_dir / "downloads")
-            return
         if missing:
-            await queries.forget_media(account.platform, missing)
-            account.complete_phases = []  # list everything again to find them
-            await account.save(update_fields=["complete_phases", "updated_at"])
+            await queries.forget_media(account.platform, [mid for mid, _ in missing])
+            await archive_state.forget_progress(account, {KIND_PHASES.get(kind, "") for _, kind in missing})
             log.info("@%s: %d archived files missing on disk", account.username, len(missing))
+
+
+def busy_sentence(account: Account, holder: Holder) -> str:
+    """Why an account cannot be downloaded right now."""
+    return (
+        f"@{account.username} is being downloaded by {holder.describe()}; "
+        "try again when that download has finished."
+    )
+
+
+def _retry_delay(exc: DownloadError, attempt: int) -> float | None:
+    """Seconds to wait before trying the phase again, or None to give up."""
+    if isinstance(exc, (RateLimited, BudgetExhausted)) and exc.retry_at is not None:
+        delay = (exc.retry_at - datetime.now(UTC)).total_seconds()
+        if attempt < RATE_WAITS and delay <= MAX_RATE_WAIT.total_seconds():
+            return max(delay, 1.0)
+        return None
+    if isinstance(exc, Transient) and attempt < len(NETWORK_WAITS):
+        return float(NETWORK_WAITS[attempt])
+    return None
+
+
+def _wait_reason(exc: DownloadError) -> str:
+    if isinstance(exc, Transient):
+        return f"{exc.sentence} Trying again"
+    return exc.sentence
 
 
 async def _acquire(slot: asyncio.Semaphore, control: JobControl) -> bool:

@@ -10,7 +10,7 @@ from telegram.constants import ParseMode
 
 from db import queries
 from db.models import Job
-from downloader.errors import InvalidInput
+from downloader.errors import DownloadError, InvalidInput
 from handlers.arguments import PHASES, parse_args, parse_request
 from handlers.context import Context
 from handlers.status_view import limited, plural
@@ -21,6 +21,8 @@ STARTED = {
     "tiktok": "Download started - TikTok videos!",
 }
 ACTIONS = ("pause", "resume", "cancel", "retry", "resumeall")
+SYNC_PHASES = ("posts", "stories", "highlights", "videos")
+SYNCALL_USAGE = "Usage: /syncall [posts|stories|highlights|videos]: every tracked account, or one kind"
 
 
 async def reply(update: Update, text: str, **kwargs) -> None:
@@ -48,9 +50,13 @@ async def download(update: Update, context: Context) -> None:
         await reply(update, f"{target.label} has a paused download: continuing it.")
         await _resume(data, paused, update.effective_chat.id)
         return
-    job, created = await data.jobs.prepare_download(
-        account, chat_id=update.effective_chat.id, phases=list(phases) if phases else None
-    )
+    try:
+        job, created = await data.jobs.prepare_download(
+            account, chat_id=update.effective_chat.id, phases=list(phases) if phases else None
+        )
+    except DownloadError as exc:  # the archive folder is missing, or another process has the account
+        await reply(update, exc.sentence)
+        return
     if not created:
         await _point_at_running(update, context, job, target.label)
         return
@@ -86,12 +92,17 @@ async def _point_at_running(update: Update, context: Context, job: Job, label: s
 
 
 async def syncall(update: Update, context: Context) -> None:
-    """/syncall: every tracked account, one status message for the whole run."""
-    if context.args:
-        await reply(update, "Usage: /syncall (no arguments)")
+    """/syncall [posts|stories|highlights]: every tracked account, one status message for the run."""
+    words = [word.lower() for word in context.args or []]
+    if len(words) > 1 or (words and words[0] not in SYNC_PHASES):
+        await reply(update, SYNCALL_USAGE)
         return
     data = context.bot_data
-    job, created = await data.jobs.prepare_syncall(chat_id=update.effective_chat.id)
+    try:
+        job, created = await data.jobs.prepare_syncall(chat_id=update.effective_chat.id, phases=words or None)
+    except DownloadError as exc:  # the archive folder is missing
+        await reply(update, exc.sentence)
+        return
     if not created:
         await _point_at_running(update, context, job, "A sync of all accounts")
         return
@@ -99,9 +110,16 @@ async def syncall(update: Update, context: Context) -> None:
     if total == 0:
         job.state = "completed"
         await job.save(update_fields=["state", "updated_at"])
-        await reply(update, "No tracked accounts yet: add one with /add <user>.")
+        skipped = (job.counts or {}).get("skipped", [])
+        text = (
+            "Nothing to sync: " + "; ".join(skipped)
+            if skipped
+            else "No tracked accounts yet: add one with /add <user>."
+        )
+        await reply(update, text)
         return
-    await data.board.attach_sync(job, update.effective_chat.id)
+    title = f"Sync all {words[0]}" if words else "Sync all"
+    await data.board.attach_sync(job, update.effective_chat.id, title=title)
     data.jobs.start(job)
 
 
@@ -221,6 +239,9 @@ async def _resume(data, job: Job, chat_id: int) -> str:
     await job.refresh_from_db()
     if job.state not in queries.RESUMABLE_STATES:
         return "That download is not paused."
+    refusal = await data.jobs.why_not_resume(job)
+    if refusal is not None:
+        return refusal
     if job.kind == "syncall":
         await data.board.attach_sync(job, chat_id)
     else:

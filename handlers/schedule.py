@@ -20,6 +20,7 @@ from telegram.ext import Application, ContextTypes
 from config import Settings, SettingsError
 from db import queries
 from db.models import Job
+from downloader.errors import DownloadError
 from handlers.context import BotData, Context
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,15 @@ async def _start_run(data: BotData, kind: str) -> None:
     _, phases, title = KINDS[kind]
     settings: Settings = data.extras["settings"]
     chat_id = settings.notify_chat
-    parent, created = await data.jobs.prepare_syncall(chat_id=chat_id, phases=phases)
+    try:
+        parent, created = await data.jobs.prepare_syncall(chat_id=chat_id, phases=phases)
+    except DownloadError as exc:  # the archive folder is missing: say so once, until it is back
+        log.warning("%s skipped: %s", title, exc.sentence)
+        if chat_id is not None and data.extras.get("told_missing") != exc.sentence:
+            data.extras["told_missing"] = exc.sentence
+            await data.board.tell(chat_id, exc.sentence)
+        return
+    data.extras.pop("told_missing", None)
     if not created:
         log.info("%s skipped: a sync-all is still running", title)
         return

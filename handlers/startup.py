@@ -20,10 +20,13 @@ log = logging.getLogger(__name__)
 
 async def recover_jobs(app: Application, settings: Settings) -> None:
     """Mark dead jobs interrupted, remove temp files, tell each chat (or resume them)."""
-    removed = await asyncio.to_thread(remove_temp_files, settings.data_dir)
+    registry = app.bot_data.service.registry
+    busy = await registry.busy_folders() if registry is not None else set()
+    removed = await asyncio.to_thread(remove_temp_files, settings.data_dir, busy)
     if removed:
         log.info("removed %d leftover temporary file(s)", removed)
-    jobs = await _newly_interrupted()
+    live = await registry.live_tokens() if registry is not None else set()
+    jobs = await _newly_interrupted(live)
     if not jobs:
         return
     data: BotData = app.bot_data
@@ -44,11 +47,11 @@ async def recover_jobs(app: Application, settings: Settings) -> None:
     log.info("%d interrupted job(s) wait for /resume", len(jobs))
 
 
-async def _newly_interrupted() -> list:
+async def _newly_interrupted(live: set[str]) -> list:
     """Top-level jobs stopped since the previous start: by a crash (still "running" in the
     database) or by a shutdown that saved them as interrupted. Older ones were announced."""
     previous = await queries.get_setting("started_at")
-    await queries.mark_interrupted()
+    await queries.mark_interrupted(live)
     await queries.set_setting("started_at", queries.now().isoformat())
     since = datetime.fromisoformat(previous) if previous else None
     return [

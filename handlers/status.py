@@ -88,6 +88,7 @@ async def sync_view_from_job(job: Job, title: str) -> SyncView:
     """A sync-all view with the accounts it already finished (for a resumed sync-all)."""
     children = await Job.filter(parent=job).order_by("id").prefetch_related("account")
     view = SyncView(job.id, total=len(children), title=title, state=job.state)
+    view.skipped = list((job.counts or {}).get("skipped", []))
     if job.state in ("queued", "running", "paused", "interrupted"):
         view.state = "running" if job.state in ("queued", "running") else job.state
     for child in children:
@@ -220,6 +221,7 @@ class StatusBoard:
         view: SyncView = tracked.view
         if isinstance(event, SyncStarted):
             view.total = event.total
+            view.skipped = list(event.skipped)
         elif isinstance(event, SyncAccountDone):
             view.done = event.done
             view.lines.append(sync_line(event.result))
@@ -330,6 +332,10 @@ class StatusBoard:
                 log.warning("could not update status message: %s", exc)
                 return None
         return None
+
+    async def tell(self, chat_id: int, text: str) -> None:
+        """One plain message (within the same limits and RetryAfter handling as status messages)."""
+        await self._call(self.bot.send_message, chat_id=chat_id, text=text)
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait (briefly) until every pending final state has been sent."""

@@ -49,6 +49,7 @@ class SyncView:
     lines: list[str] = field(default_factory=list)
     new_items: int = 0
     problems: int = 0
+    skipped: list[str] = field(default_factory=list)  # accounts left alone, with why
 
 
 def progress_bar(done: int, total: int | None) -> str:
@@ -118,6 +119,7 @@ def render_sync(view: SyncView) -> str:
         count = f" {child.done}/{child.total}" if child.total else f" {child.done}" if child.done else ""
         lines.append(f"⬇️ @{escape(child.username)} {phase}…{count}")
     lines += limited(view.lines, MAX_LINES)
+    lines += limited([f"⏭ {escape(line)}" for line in view.skipped], MAX_LINES)
     if view.state != "running":
         state = "Completed" if view.state == "completed" else view.state.capitalize()
         problems = f", {view.problems} with problems" if view.problems else ""

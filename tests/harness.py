@@ -52,6 +52,16 @@ def files_under(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def media_on_disk(data_dir: Path) -> dict[str, int]:
+    """Every file the archive holds (the archive folder's marker file aside)."""
+    root = data_dir / "downloads"
+    return (
+        {name: size for name, size in files_under(root).items() if name != ".archive-id"}
+        if root.exists()
+        else {}
+    )
+
+
 async def archived_count(platform: str) -> int:
     """Rows in the archive for a platform."""
     from db.models import MediaItem

@@ -210,7 +210,7 @@ async def test_bad_arguments_get_a_reason_and_change_nothing(world, data_dir, co
         )
     ), answer
     assert await Job.all().count() == 0 and await Account.filter(tracked=True).count() == 0
-    assert not (data_dir / "downloads").exists()
+    assert not (data_dir / "downloads").exists()  # not even the archive folder's marker
     assert world.instagram.api_count() == 0 and world.tiktok.count_listing() == 0
 
 

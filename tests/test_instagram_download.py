@@ -9,7 +9,7 @@ import pytest
 from db.models import Job, MediaItem
 from downloader.events import ItemDone, summary_line
 from tests.fakes.instagram import FakeChild, FakeInstagram, FakePost, make_profile, write_session_file
-from tests.harness import files_under, make_settings, run_download, services_for
+from tests.harness import files_under, make_settings, media_on_disk, run_download, services_for
 
 
 def media_files(root):
@@ -93,15 +93,13 @@ async def test_logged_in_run_gets_all_three_phases_then_nothing(instagram, logge
     again = await run_download(logged_in, "instagram", "alice")
     assert again.state == "completed" and again.new_items == 0
     assert instagram.cdn_count() == 0
-    # The lookup (logged-in web API), ONE timeline page (the early stop), the stories, the
-    # highlights tray and one batched request for the three highlights' items. (With the
-    # stored id and the stamps of the last clean run, the stories and items requests go too.)
+    # The lookup by the stored id (it also says the newest story is archived already),
+    # ONE timeline page (the early stop below the clean boundary) and the highlights tray
+    # (every highlight unchanged since the last clean run: no item request).
     assert instagram.calls() == [
-        "GET /api/v1/users/web_profile_info/",
+        "GET i:/api/v1/users/1001/info/",
         "POST /api/graphql 29104886249145907",
-        "GET /graphql/query 303a4ae99711322310f25250d988f3b7",
         "GET i:/api/v1/highlights/1001/highlights_tray/",
-        "GET i:/api/v1/feed/reels_media/ " + ",".join(f"highlight:{h.id}" for h in profile.highlights),
     ]
     assert files_under(folder) == before and await MediaItem.all().count() == rows
 
@@ -126,7 +124,7 @@ async def test_login_wall_without_a_login_says_what_to_do(instagram, anonymous, 
     result = await run_download(anonymous, "instagram", "alice")
     assert result.state == "failed"
     assert "login page" in result.error and "README" in result.error
-    assert not (data_dir / "downloads").exists()
+    assert media_on_disk(data_dir) == {}
 
 
 async def test_deleted_file_comes_back(instagram, anonymous, data_dir):
@@ -197,7 +195,7 @@ async def test_missing_and_private_accounts(instagram, logged_in, data_dir, prep
     result = await run_download(logged_in, "instagram", name)
     assert result.state == "failed" and words in result.error
     assert summary_line(result).startswith("Failed: ")
-    assert not (data_dir / "downloads").exists()
+    assert media_on_disk(data_dir) == {}
 
 
 async def test_rate_limit_fails_with_when_to_retry(instagram, anonymous, data_dir):

@@ -15,7 +15,8 @@ from downloader.events import ItemDone
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
-from tests.harness import OWNER, TOKEN, files_under, make_settings, run_download, services_for
+from tests.harness import OWNER, TOKEN, make_settings, run_download, services_for
+from tests.harness import media_on_disk as harness_media
 from tests.process import BotProcess, bot_env
 
 POSTS = 14  # 20 post files + 2 stories + 6 highlight items
@@ -65,9 +66,8 @@ def wait_until(condition, timeout: float = 60, what: str = "condition") -> None:
 
 
 def media_on_disk(data_dir: Path) -> dict[str, int]:
-    root = data_dir / "downloads"
-    found = files_under(root) if root.exists() else {}
-    return {name: size for name, size in found.items() if not name.endswith(".json")}
+    """Media files in the archive (no metadata files, no marker)."""
+    return {name: size for name, size in harness_media(data_dir).items() if not name.endswith(".json")}
 
 
 def last_text(telegram, needle: str) -> str | None:

@@ -7,7 +7,7 @@ import pytest
 from db.models import MediaItem
 from downloader.events import ItemProgress, summary_line
 from tests.fakes.tiktok import FakeTikTok
-from tests.harness import files_under, make_settings, run_download, services_for
+from tests.harness import files_under, make_settings, media_on_disk, run_download, services_for
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ async def test_account_problems_have_sentences(tiktok, data_dir, setup, sentence
     name = "secret_one" if sentence == "private" else "nobody_here"
     result = await run_download(services, "tiktok", name)
     assert result.state == "failed" and sentence in result.error
-    assert not (data_dir / "downloads").exists() or files_under(data_dir / "downloads") == {}
+    assert media_on_disk(data_dir) == {}
 
 
 async def test_rate_limited(tiktok, data_dir):

@@ -204,8 +204,8 @@ class TikTokSource:
         params = _ytdlp_params(proxy, self._archive, test_mode) | (extra_options or {})
         self._workers = WorkerPool(params, ca_file)
 
-    def resolve(self, username: str) -> Account:
-        """Read the account from its user page (one request)."""
+    def resolve(self, username: str, user_id: str | None = None) -> Account:
+        """Read the account from its user page (one request; the secUid alone cannot give counts)."""
         with self._workers.borrow() as worker, _translated(username):
             extractor = worker.user_extractor()
             webpage = extractor._download_webpage(
@@ -277,6 +277,12 @@ class TikTokSource:
             else:
                 items.append(self._media_item(account, post))
         return Page(items=items, cursor=cursor, total=account.media_count, skipped=skipped)
+
+    def revive(self, account: Account, item: MediaItem) -> MediaItem:
+        """A video that failed in an earlier run, downloadable again (its page is fetched then)."""
+        url = VIDEO_URL.format(username=account.username, video_id=item.media_id)
+        item.download = functools.partial(self._download, url, item.media_id)
+        return item
 
     def _media_item(self, account: Account, post: dict) -> MediaItem:
         video_id = str(post["id"])

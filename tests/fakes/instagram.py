@@ -368,6 +368,7 @@ class FakeInstagram:
         self._checkpoint: str | None = None
         self._forbidden: set[str] | None = set()  # media paths answered 403; None: all
         self._broken: dict[str, _Broken] = {}
+        self._failing: dict[str, int] = {}  # media path -> answers of 503 still to give
         self._lsd_tokens: set[str] = set()
         self._dtsg_tokens: set[str] = set()
         internet.add_host(WWW, self._www)
@@ -424,6 +425,10 @@ class FakeInstagram:
             self._forbidden = None
         elif self._forbidden is not None:
             self._forbidden.add(urlsplit(url).path)
+
+    def fail_media(self, url: str, times: int = 1) -> None:
+        """Answer media ``url`` with 503 the next ``times`` times, then serve it."""
+        self._failing[urlsplit(url).path] = times
 
     def break_media(self, url: str, after: int, stall_seconds: float = 0.0) -> None:
         """Send only ``after`` bytes of ``url``, stall ``stall_seconds``, then drop the connection."""
@@ -875,6 +880,9 @@ class FakeInstagram:
             return web.Response(status=404, text="Not Found")
         if self._forbidden is None or request.path in self._forbidden:
             return web.Response(status=403, text="Bad URL timestamp")
+        if self._failing.get(request.path, 0) > 0:
+            self._failing[request.path] -= 1
+            return web.Response(status=503, text="Service Unavailable")
         ext = request.path.rsplit(".", 1)[-1]
         content_type = "video/mp4" if ext == "mp4" else "image/jpeg"
         broken = self._broken.get(request.path)

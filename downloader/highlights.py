@@ -1,0 +1,121 @@
+"""Highlight folders: one per highlight id, renamed with its title, holding every current item.
+
+A highlight item is usually an old story (the same media id). The archive keeps one
+file per media id; the highlight's folder gets a hard link to it (a copy where the
+file system cannot link), so nothing is downloaded twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from db import archive_state
+from db.models import Account
+from downloader.fetch import publish, temp_path_for
+from downloader.paths import media_filename, phase_dir, sanitize_component
+from downloader.sources.base import MediaItem
+
+log = logging.getLogger(__name__)
+
+
+class HighlightFolders:
+    """Folder names, renames, membership and links of one account's highlights."""
+
+    def __init__(self, data_dir: Path, account: Account):
+        self.data_dir = data_dir
+        self.account = account
+        self._folders: dict[str, str] = {}  # highlight id -> folder, this run
+
+    def base(self) -> Path:
+        """downloads/<platform>/<user>/highlights."""
+        return phase_dir(self.data_dir, self.account.platform, self.account.username, "highlights")
+
+    async def folder(self, highlight_id: str, title: str) -> str:
+        """The folder of a highlight: named once, renamed (never duplicated) when the title changes."""
+        if highlight_id in self._folders:
+            return self._folders[highlight_id]
+        row = await archive_state.highlight_of(self.account.platform, highlight_id)
+        wanted = await self._free_name(title, highlight_id)
+        if row is None:
+            row = await archive_state.add_highlight(self.account, highlight_id, title, wanted)
+        elif row.title != title and row.folder != wanted:
+            await self._rename(row.folder, wanted)
+            row.title, row.folder = title, wanted
+            await row.save(update_fields=["title", "folder", "updated_at"])
+        self._folders[highlight_id] = row.folder
+        return row.folder
+
+    async def _free_name(self, title: str, highlight_id: str) -> str:
+        """The sanitised title, made unique among this account's highlights."""
+        name = sanitize_component(title)
+        taken = await archive_state.highlight_folders(self.account)
+        if taken.get(name, highlight_id) != highlight_id:
+            name = sanitize_component(f"{name} ({highlight_id[-6:]})")
+        return name
+
+    async def _rename(self, old: str, new: str) -> None:
+        base = self.base()
+        source, target = base / old, base / new
+
+        def move() -> None:
+            if source.is_dir() and not target.exists():
+                source.rename(target)
+
+        await asyncio.to_thread(move)
+        prefix = str(base.relative_to(self.data_dir))
+        await archive_state.move_paths(self.account, f"{prefix}/{old}/", f"{prefix}/{new}/")
+        log.info("@%s: highlight folder %r renamed to %r", self.account.username, old, new)
+
+    async def remember(self, items: list[MediaItem]) -> None:
+        """Record which media each listed highlight holds."""
+        by_highlight: dict[str, list[str]] = {}
+        for item in items:
+            if item.highlight_id:
+                by_highlight.setdefault(item.highlight_id, []).append(item.media_id)
+        for highlight_id, media_ids in by_highlight.items():
+            row = await archive_state.highlight_of(self.account.platform, highlight_id)
+            if row is not None:
+                await archive_state.add_members(row, media_ids)
+
+    async def complete(self) -> int:
+        """Link every archived member into its highlight's folder where missing; return how many."""
+        members = await archive_state.members_with_paths(self.account)
+        base = self.base()
+        data_dir = self.data_dir
+        return await asyncio.to_thread(_link_all, data_dir, base, members)
+
+
+def _link_all(data_dir: Path, base: Path, members) -> int:
+    linked = 0
+    for folder, media_id, path, taken_at in members:
+        source = data_dir / path
+        if taken_at is None or not source.is_file():
+            continue  # missing files are fetched again by the next listing
+        target = base / folder / media_filename(taken_at, media_id, source.suffix.lstrip("."))
+        if target == source or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _link(source, target)
+        linked += 1
+    return linked
+
+
+def _link(source: Path, target: Path) -> None:
+    """A hard link, or an atomic copy where links are impossible (another disk, FAT, ...)."""
+    try:
+        os.link(source, target)
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
+            raise
+    temp = temp_path_for(target)
+    try:
+        shutil.copyfile(source, temp)
+        publish(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)

@@ -1,0 +1,173 @@
+"""Writing one item: fetch it atomically, record it, write its post's metadata, remember failures."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from db import archive_state, queries
+from db.models import Account, Job
+from downloader.control import JobControl
+from downloader.errors import DownloadError
+from downloader.fetch import Fetcher, publish, temp_path_for
+from downloader.paths import media_filename, phase_dir
+from downloader.recipes import to_recipe
+from downloader.sources.base import MediaItem
+
+log = logging.getLogger(__name__)
+DISK_FULL = "The disk is full: free space under DATA_DIR, then /resume to continue."
+# After this many failed runs a file is reported as given up instead of retried every run.
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class Outcome:
+    """What happened to one item: "done", "failed" or "skipped" (stopped before it started)."""
+
+    status: str
+    size: int = 0
+    message: str | None = None
+    gave_up: bool = False
+
+
+class ItemWriter:
+    """Fetches, records and describes the files of one job."""
+
+    def __init__(self, *, data_dir: Path, fetcher: Fetcher, slots: asyncio.Semaphore, write_metadata: bool):
+        self.data_dir = data_dir
+        self.fetcher = fetcher
+        self.slots = slots
+        self.write_metadata = write_metadata
+
+    async def write(
+        self, item: MediaItem, *, job: Job, account: Account, phase: str, control: JobControl, progress
+    ) -> Outcome:
+        """Fetch one item within the shared concurrency bound; never raises for a bad file."""
+        async with self.slots:
+            if control.request:
+                return Outcome("skipped")
+            try:
+                size, path = await self._fetch(item, account, phase, progress)
+            except (OSError, DownloadError) as exc:
+                if _no_space(exc):
+                    # One sentence and a resumable job, instead of trying every remaining file.
+                    control.ask("paused", DISK_FULL)
+                    return Outcome("skipped")
+                sentence = exc.sentence if isinstance(exc, DownloadError) else _disk_sentence(exc)
+                return await self._failed(item, account, phase, sentence)
+        await self._record(item, account, job, path, size)
+        return Outcome("done", size)
+
+    async def _fetch(self, item: MediaItem, account: Account, phase: str, progress) -> tuple[int, Path]:
+        folder = phase_dir(self.data_dir, account.platform, account.username, phase, item.subdir)
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        final = folder / media_filename(item.taken_at, item.media_id, item.ext)
+        if item.url is not None:
+            return await self.fetcher.fetch(item.url, final, item.headers), final
+        if item.download is None:
+            raise DownloadError(f"{item.media_id}: nothing says how to download this file.")
+        return await asyncio.to_thread(_source_download, item, final, _throttled(progress)), final
+
+    async def _record(self, item: MediaItem, account: Account, job: Job, path: Path, size: int) -> None:
+        await queries.record_media(
+            platform=account.platform,
+            media_id=item.media_id,
+            kind=item.kind,
+            account=account,
+            taken_at=item.taken_at,
+            path=str(path.relative_to(self.data_dir)),
+            size=size,
+            job_id=job.id,
+            group_id=item.group_id,
+            caption=item.caption,
+            link=item.link,
+        )
+        await archive_state.clear_failure(account.platform, item.media_id)
+
+    async def _failed(self, item: MediaItem, account: Account, phase: str, sentence: str) -> Outcome:
+        attempts = await archive_state.record_failure(
+            account,
+            media_id=item.media_id,
+            phase=phase,
+            kind=item.kind,
+            reason=sentence,
+            recipe=to_recipe(item),
+        )
+        return Outcome("failed", message=sentence, gave_up=attempts >= MAX_ATTEMPTS)
+
+    async def metadata(self, item: MediaItem, account: Account, phase: str) -> str | None:
+        """Write the post's JSON sidecar if it is missing; a failure is remembered, never fatal."""
+        if not self.write_metadata or not item.metadata or not item.group_id:
+            return None
+        folder = phase_dir(self.data_dir, account.platform, account.username, phase, item.subdir)
+        final = folder / media_filename(item.taken_at, item.group_id, "json")
+        key = f"{item.group_id}.json"
+        try:
+            await asyncio.to_thread(_write_json, final, item.metadata)
+        except OSError as exc:
+            recipe = to_recipe(item) | {"metadata_path": str(final.relative_to(self.data_dir))}
+            await archive_state.record_failure(
+                account, media_id=key, phase=phase, kind="metadata", reason=_disk_sentence(exc), recipe=recipe
+            )
+            return f"{item.group_id}: the metadata file could not be written ({exc.strerror or exc})."
+        await archive_state.clear_failure(account.platform, key)
+        return None
+
+
+def _write_json(final: Path, metadata: dict) -> None:
+    if final.exists():
+        return
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_path_for(final)
+    try:
+        temp.write_text(json.dumps(metadata, ensure_ascii=False, indent=2, default=str))
+        publish(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _no_space(exc: BaseException) -> bool:
+    """Whether a "no space left on device" is behind this error (sources wrap it)."""
+    current: BaseException | None = exc
+    for _ in range(6):
+        if current is None:
+            return False
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _disk_sentence(exc: OSError) -> str:
+    """A person's sentence for a failed write."""
+    return f"Could not write the file ({exc.strerror or type(exc).__name__})."
+
+
+def _throttled(report, interval: float = 0.5):
+    """A progress callback that passes at most one report per ``interval`` seconds."""
+    last = [0.0]
+
+    def callback(done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last[0] >= interval or (total is not None and done >= total):
+            last[0] = now
+            report(done, total)
+
+    return callback
+
+
+def _source_download(item: MediaItem, final: Path, progress) -> int:
+    """Let the source write a temporary file (yt-dlp), then publish it atomically."""
+    temp = temp_path_for(final)
+    try:
+        item.download(temp, progress)
+        if not temp.is_file():
+            raise DownloadError(f"{item.media_id}: the download produced no file.")
+        return publish(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)

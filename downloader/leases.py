@@ -1,0 +1,146 @@
+"""One writer per account, across the bot, the command line and a restart.
+
+Each process registers itself with a heartbeat; a job holds its account's lease in
+the database until it ends. A lease whose holder stopped beating (or, on this host,
+whose process is gone) is free again, so a crash never blocks an account for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+
+from db import leases
+from db.models import Account, Process
+from db.queries import now
+
+log = logging.getLogger(__name__)
+BEAT = 20.0  # seconds between heartbeats
+LEASE = timedelta(seconds=90)  # a lease lasts this long without a heartbeat
+STALE = timedelta(seconds=75)  # a process silent this long is taken for dead
+KIND_NAMES = {"bot": "the bot", "cli": "the command line"}
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds an account: for the sentence the user reads."""
+
+    kind: str
+    pid: int
+    host: str
+
+    def describe(self) -> str:
+        """ "the command line (pid 123 on nas)"."""
+        return f"{KIND_NAMES.get(self.kind, self.kind)} (pid {self.pid} on {self.host})"
+
+
+class ProcessRegistry:
+    """This process's identity, heartbeat and account leases."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.token = secrets.token_hex(8)
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self._task: asyncio.Task | None = None
+        self._beats = 0
+
+    async def start(self, on_day=None) -> None:
+        """Register and start the heartbeat (``on_day``: an extra chore run once a day)."""
+        for earlier in await leases.same_process(self.host, self.pid, self.token):
+            # This host and pid were a process that is gone (a container restarts as pid 1).
+            await leases.unregister(earlier)
+        await leases.register(self.token, self.kind, self.host, self.pid)
+        self._task = asyncio.create_task(self._beat(on_day), name="heartbeat")
+
+    async def stop(self) -> None:
+        """Stop the heartbeat and give every lease back."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        with contextlib.suppress(Exception):  # the database may already be gone
+            await leases.unregister(self.token)
+
+    async def _beat(self, on_day) -> None:
+        per_day = int(86_400 / BEAT)
+        while True:
+            await asyncio.sleep(BEAT)
+            try:
+                await leases.heartbeat(self.token, LEASE)
+                self._beats += 1
+                if on_day is not None and self._beats % per_day == 0:
+                    await on_day()
+            except Exception:  # a busy database must not end the heartbeat for good
+                log.warning("heartbeat failed", exc_info=True)
+
+    async def acquire(self, account: Account) -> Holder | None:
+        """Take the account's lease; None when taken, else who holds it."""
+        if await leases.take(account, self.token, LEASE):
+            return None
+        owner = await leases.holder_of(account)
+        if owner is None:  # released between the two queries
+            return None if await leases.take(account, self.token, LEASE) else await self._holder(account)
+        holder = await leases.process(owner)
+        if not await self.alive(holder) and await leases.steal(account, owner, self.token, LEASE):
+            log.info("took over @%s from a process that is gone", account.username)
+            return None
+        return _describe(holder)
+
+    async def _holder(self, account: Account) -> Holder | None:
+        return _describe(await leases.process(await leases.holder_of(account)))
+
+    async def release(self, account: Account) -> None:
+        """Give the account's lease back."""
+        await leases.give_back(account, self.token)
+
+    async def holder(self, account: Account) -> Holder | None:
+        """Another live process holding the account, if any."""
+        owner = await leases.holder_of(account)
+        if owner is None or owner == self.token:
+            return None
+        process = await leases.process(owner)
+        return _describe(process) if await self.alive(process) else None
+
+    async def alive(self, process: Process | None) -> bool:
+        """Whether a registered process still runs (its heartbeat; on this host, its pid)."""
+        if process is None:
+            return False
+        if process.token == self.token:
+            return True
+        if process.host == self.host:
+            return _pid_alive(process.pid)
+        return process.seen_at > now() - STALE
+
+    async def live_tokens(self) -> set[str]:
+        """Tokens of every process that is alive now (this one included)."""
+        candidates = await leases.processes_seen_since(now() - timedelta(days=3650))
+        return {p.token for p in candidates if await self.alive(p)}
+
+    async def busy_folders(self) -> set[tuple[str, str]]:
+        """(platform, username) of accounts other live processes are downloading."""
+        live = await self.live_tokens()
+        rows = await leases.leased_accounts(exclude=self.token)
+        return {(platform, username) for platform, username, owner in rows if owner in live}
+
+
+def _describe(process: Process | None) -> Holder | None:
+    if process is None:
+        return Holder("another process", 0, "?")
+    return Holder(process.kind, process.pid, process.host)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,196 @@
+"""The archive over sequences of runs: cancels, failed files, stories that become highlights,
+a renamed highlight, a missing archive folder. Real service, real instaloader, fake Instagram."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import pytest
+
+from db.models import FailedItem, Job, MediaItem
+from downloader.events import ItemDone
+from downloader.guard import missing_sentence
+from tests.fakes.instagram import (
+    NEWEST,
+    FakeHighlight,
+    FakeInstagram,
+    FakePost,
+    make_profile,
+    write_session_file,
+)
+from tests.harness import make_settings, media_on_disk, run_download, services_for
+
+
+@pytest.fixture
+def instagram(net):
+    fake = FakeInstagram(net)
+    fake.add_profile(make_profile("alice", 1001, posts=30, highlights=("Travel",)))
+    return fake
+
+
+@pytest.fixture
+async def services(instagram, net, data_dir, tmp_path):
+    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+    settings = make_settings(data_dir, net=net, instagram_session_file=session, download_retries=0)
+    services = await services_for(settings)
+    yield services
+    await services.close()
+
+
+def new_posts(count: int, base: int = 4_000_000_000_000_000_000) -> list[FakePost]:
+    """``count`` image posts newer than every generated one, newest first."""
+    return [FakePost(base + i * 10, "image", taken_at=NEWEST + (count - i) * 3600) for i in range(count)]
+
+
+def cdn_paths(instagram) -> Counter:
+    """How often each media path was asked of the CDN (since the last clear)."""
+    return Counter(r.path for r in instagram.cdn_requests())
+
+
+def post_files(data_dir) -> set[str]:
+    return {n for n in media_on_disk(data_dir) if "/posts/" in n and not n.endswith(".json")}
+
+
+async def test_cancel_in_a_backlog_then_the_next_run_completes_the_archive(
+    instagram, services, data_dir, net
+):
+    profile = instagram.profiles["alice"]
+    assert (await run_download(services, "instagram", "alice")).state == "completed"
+    profile.posts[:0] = new_posts(30)
+    fetched: Counter = Counter()
+
+    # Run 2: cancelled after 12 of the 30 new posts.
+    net.clear()
+    account_job = {}
+
+    def cancel_after_twelve(event):
+        if isinstance(event, ItemDone) and event.job_id == account_job.get("id") and event.done >= 12:
+            services.service.cancel(event.job_id)
+
+    unsubscribe = services.service.subscribe(cancel_after_twelve)
+    from db import queries
+
+    account = await queries.find_account("instagram", "alice")
+    job = await services.service.create_job(account)
+    account_job["id"] = job.id
+    second = await services.service.run(job)
+    unsubscribe()
+    assert second.state == "cancelled"
+    got = second.phases[0].downloaded
+    assert 12 <= got < 30
+    fetched.update(cdn_paths(instagram))
+
+    # Run 3: the top of the listing is archived, but by a run that did not end clean.
+    net.clear()
+    third = await run_download(services, "instagram", "alice")
+    assert third.state == "completed"
+    assert third.phases[0].downloaded == 30 - got
+    fetched.update(cdn_paths(instagram))
+    expected = {f"{p.pk}.jpg" for p in profile.posts[:30]}
+    names = {n.rsplit("_", 1)[-1] for n in post_files(data_dir)}
+    assert expected <= names
+    new_paths = {p for p in fetched if any(p.endswith(f"/{name}") for name in expected)}
+    assert len(new_paths) == 30 and all(fetched[p] == 1 for p in new_paths)  # nothing twice
+
+    # Run 4: nothing new; the early stop works again from the new clean boundary.
+    net.clear()
+    fourth = await run_download(services, "instagram", "alice")
+    assert fourth.new_items == 0 and instagram.cdn_count() == 0
+    assert instagram.calls().count("POST /api/graphql 29104886249145907") == 1
+
+
+async def test_a_file_that_failed_deep_in_the_listing_is_fetched_by_the_next_run(
+    instagram, services, data_dir, net
+):
+    profile = instagram.profiles["alice"]
+    broken = profile.posts[16]  # an image on the second page of twelve
+    instagram.fail_media(broken.image_url, times=1)
+    first = await run_download(services, "instagram", "alice")
+    assert first.state == "completed" and first.phases[0].failed == 1
+    assert any(str(broken.pk) in w for w in first.phases[0].warnings)
+    assert await FailedItem.filter(media_id=str(broken.pk)).count() == 1
+
+    net.clear()
+    second = await run_download(services, "instagram", "alice")
+    assert second.state == "completed" and second.phases[0].downloaded == 1
+    # Its stored URL, no listing of page 2: the lookup, one timeline page, the highlights tray.
+    assert list(cdn_paths(instagram)) == [broken.image_url.split("?")[0].split(".com", 1)[1]]
+    assert instagram.calls().count("POST /api/graphql 29104886249145907") == 1
+    assert await FailedItem.all().count() == 0
+    assert any(n.endswith(f"_{broken.pk}.jpg") for n in post_files(data_dir))
+
+
+async def test_a_file_that_keeps_failing_is_given_up_after_three_runs(instagram, services, net):
+    broken = instagram.profiles["alice"].posts[16]
+    instagram.forbid_media(broken.image_url)
+    results = [await run_download(services, "instagram", "alice") for _ in range(4)]
+    assert [r.phases[0].failed for r in results] == [1, 1, 1, 0]
+    assert [r.phases[0].gave_up for r in results] == [0, 0, 1, 0]
+    assert "no longer retried" in results[2].phases[0].warnings[-1]
+    assert (await FailedItem.get(media_id=str(broken.pk))).attempts == 3
+
+
+async def test_a_story_that_becomes_a_highlight_is_linked_not_fetched(instagram, services, data_dir, net):
+    profile = instagram.profiles["alice"]
+    assert (await run_download(services, "instagram", "alice")).state == "completed"
+    story = profile.stories[0]
+    profile.highlights.append(FakeHighlight(17_900_000_000_000_999, "Best of", [story]))
+
+    net.clear()
+    second = await run_download(services, "instagram", "alice")
+    assert second.state == "completed" and second.new_items == 0
+    assert instagram.cdn_count() == 0
+    base = data_dir / "downloads" / "instagram" / "alice"
+    [story_file] = (base / "stories").glob(f"*_{story.pk}.jpg")
+    [linked] = (base / "highlights" / "Best of").glob(f"*_{story.pk}.jpg")
+    assert os.path.samestat(story_file.stat(), linked.stat())  # one file, two names
+    assert await MediaItem.filter(media_id=str(story.pk)).count() == 1
+
+    # Retitled: the folder is renamed, never duplicated, and still complete.
+    profile.highlights[-1].title = "Best of 2025"
+    profile.highlights[-1].updated_at = NEWEST + 999
+    assert (await run_download(services, "instagram", "alice")).state == "completed"
+    highlights = sorted(p.name for p in (base / "highlights").iterdir())
+    assert "Best of" not in highlights and "Best of 2025" in highlights
+    assert list((base / "highlights" / "Best of 2025").glob(f"*_{story.pk}.jpg"))
+    assert instagram.cdn_count() == 0
+
+
+async def test_a_missing_archive_folder_downloads_nothing_and_forgets_nothing(
+    instagram, services, data_dir, net
+):
+    assert (await run_download(services, "instagram", "alice")).state == "completed"
+    rows = await MediaItem.all().count()
+    on_disk = media_on_disk(data_dir)
+    (data_dir / "downloads").rename(data_dir / "unmounted")
+
+    net.clear()
+    result = await run_download(services, "instagram", "alice")
+    assert result.state == "failed"
+    assert result.error == missing_sentence((data_dir / "downloads").resolve())
+    assert instagram.api_count() == 0 and instagram.cdn_count() == 0
+    assert await MediaItem.all().count() == rows
+    assert not (data_dir / "downloads").exists()
+
+    # An empty folder where the disk should be mounted is "missing" too.
+    (data_dir / "downloads").mkdir()
+    assert (await run_download(services, "instagram", "alice")).state == "failed"
+    (data_dir / "downloads").rmdir()
+
+    (data_dir / "unmounted").rename(data_dir / "downloads")
+    again = await run_download(services, "instagram", "alice")
+    assert again.state == "completed" and again.new_items == 0
+    assert instagram.cdn_count() == 0 and media_on_disk(data_dir) == on_disk
+
+
+async def test_a_deleted_file_comes_back(instagram, services, data_dir, net):
+    assert (await run_download(services, "instagram", "alice")).state == "completed"
+    victim = sorted(post_files(data_dir))[-1]  # an old post, below the early stop
+    (data_dir / "downloads" / victim).unlink()
+    net.clear()
+    again = await run_download(services, "instagram", "alice")
+    assert again.state == "completed" and again.phases[0].downloaded == 1
+    assert (data_dir / "downloads" / victim).is_file()
+    assert sum(cdn_paths(instagram).values()) == 1
+    assert await Job.filter(state="failed").count() == 0
