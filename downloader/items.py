@@ -100,7 +100,9 @@ class ItemWriter:
         )
         return Outcome("failed", message=sentence, gave_up=attempts >= MAX_ATTEMPTS)
 
-    async def metadata(self, item: MediaItem, account: Account, phase: str) -> str | None:
+    async def metadata(
+        self, item: MediaItem, account: Account, phase: str, control: JobControl | None = None
+    ) -> str | None:
         """Write the post's JSON sidecar if it is missing; a failure is remembered, never fatal."""
         if not self.write_metadata or not item.metadata or not item.group_id:
             return None
@@ -114,13 +116,15 @@ class ItemWriter:
             await archive_state.record_failure(
                 account, media_id=key, phase=phase, kind="metadata", reason=_disk_sentence(exc), recipe=recipe
             )
+            if control is not None and _no_space(exc):
+                control.ask("paused", DISK_FULL)
             return f"{item.group_id}: the metadata file could not be written ({exc.strerror or exc})."
         await archive_state.clear_failure(account.platform, key)
         return None
 
 
 def _write_json(final: Path, metadata: dict) -> None:
-    if final.exists():
+    if final.is_file():
         return
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path_for(final)

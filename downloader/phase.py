@@ -234,7 +234,7 @@ class PhaseRunner:
         """The post's metadata file, once per post and job."""
         if item.group_id and item.metadata and item.group_id not in self.described:
             self.described.add(item.group_id)
-            problem = await self.service.writer.metadata(item, self.account, result.phase)
+            problem = await self.service.writer.metadata(item, self.account, result.phase, self.control)
             if problem:
                 self._warn(result, problem)
 

@@ -231,15 +231,24 @@ class DownloadService:
         self.emit(JobStarted(job.id, account.platform, account.username, tuple(job.phases)))
         source = self.sources[account.platform]
         try:
-            info = await self._describe_account(source, account, job)
+            info = await self._patiently(job, control, lambda: self._describe_account(source, account, job))
+        except _Stopped:
+            return control.request, control.reason
         except DownloadError as exc:
-            return "failed", exc.sentence
+            return _job_ending(exc, first=True)
         await self._forget_missing_files(account)
         runner = PhaseRunner(self, job, account, source, info, control, await self.known(account))
         for index, result in enumerate(results):
             if result.status in ("done", "skipped", "failed"):
                 continue  # finished before a pause or restart
-            ending = await self._run_phase(runner, job, result, control, first=index == 0)
+            try:
+                await self._patiently(job, control, lambda result=result: runner.run(result))
+                ending = None
+            except _Stopped:
+                result.status, ending = control.request, None
+            except DownloadError as exc:
+                self._phase_failed(job, result, exc)
+                ending = _job_ending(exc, first=index == 0)
             await self._save_counts(job, results)
             if ending is not None:
                 return ending
@@ -247,41 +256,35 @@ class DownloadService:
                 return control.request, control.reason
         return "completed", None
 
-    async def _run_phase(self, runner: PhaseRunner, job, result, control, *, first: bool):
-        """One phase, waiting out rate limits and network trouble; (state, error) ends the job."""
+    async def _patiently(self, job: Job, control: JobControl, call):
+        """Await ``call()``, waiting out rate limits and network trouble on the loop (interruptibly).
+
+        The wait is shown (Waiting) and then ``call`` runs again: a phase continues from its
+        saved cursor. Raises _Stopped when the job is asked to stop, or the last DownloadError."""
         attempt = 0
         while True:
             try:
-                await runner.run(result)
-                return None
+                return await call()
             except DownloadError as exc:
-                if control.request:  # stopping anyway: the error is not the story
-                    result.status = control.request
-                    return None
+                if control.request:
+                    raise _Stopped() from exc
                 delay = _retry_delay(exc, attempt)
                 if delay is None:
-                    return self._phase_failed(job, result, exc, first)
+                    raise
                 until = datetime.now(UTC) + timedelta(seconds=delay)
                 self.emit(Waiting(job.id, until, _wait_reason(exc)))
-                log.info("job %s %s: waiting %.0f s: %s", job.id, result.phase, delay, exc.sentence)
+                log.info("job %s waits %.0f s: %s", job.id, delay, exc.sentence)
                 if await control.wait(delay):
-                    result.status = control.request
-                    return None
+                    raise _Stopped() from exc
                 attempt += 1
 
-    def _phase_failed(self, job: Job, result: PhaseResult, exc: DownloadError, first: bool):
+    def _phase_failed(self, job: Job, result: PhaseResult, exc: DownloadError) -> None:
         """Record a phase's failure; login-required later phases are "skipped", not failed."""
         skipped = isinstance(exc, LoginRequired) and result.phase in ("stories", "highlights")
         result.status = "skipped" if skipped else "failed"
         result.message = exc.sentence
         self.emit(PhaseFinished(job.id, result))
         log.info("job %s phase %s %s: %s", job.id, result.phase, result.status, exc.sentence)
-        if isinstance(exc, Transient):
-            # The network went away: keep the job resumable, never "failed".
-            return "interrupted", f"{exc.sentence} The download stopped; /resume continues it."
-        if isinstance(exc, FATAL) or first:
-            return "failed", exc.sentence
-        return None
 
     async def _describe_account(self, source, account: Account, job: Job) -> SourceAccount:
         """The account as the platform sees it; a stories/highlights-only job reuses the stored id."""
@@ -358,6 +361,20 @@ class DownloadService:
             await queries.forget_media(account.platform, [mid for mid, _ in missing])
             await archive_state.forget_progress(account, {KIND_PHASES.get(kind, "") for _, kind in missing})
             log.info("@%s: %d archived files missing on disk", account.username, len(missing))
+
+
+class _Stopped(Exception):
+    """The job was asked to stop (pause, cancel, shutdown) while it waited."""
+
+
+def _job_ending(exc: DownloadError, *, first: bool) -> tuple[str, str] | None:
+    """How a failure ends the job: (state, sentence), or None when later phases may still run."""
+    if isinstance(exc, Transient):
+        # The network went away: keep the job resumable, never "failed".
+        return "interrupted", f"{exc.sentence} The download stopped; /resume continues it."
+    if isinstance(exc, FATAL) or first:
+        return "failed", exc.sentence
+    return None
 
 
 def busy_sentence(account: Account, holder: Holder) -> str:
