@@ -1,0 +1,146 @@
+"""One writer per account across chat, sync-all and the command line; the archive folder check
+as the owner meets it in chat and on the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from db.models import Job, MediaItem
+from tests.chat import World
+from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
+from tests.fakes.telegram import FakeTelegram
+from tests.harness import OWNER, TOKEN, files_under, make_settings, media_on_disk, running_bot
+
+BOT = Path(__file__).resolve().parent.parent / "bot.py"
+
+
+@pytest.fixture
+def instagram(net):
+    fake = FakeInstagram(net)
+    fake.add_profile(make_profile("alice", 1001, posts=30))
+    fake.add_profile(make_profile("carol", 3003, posts=3, stories=0, highlights=()))
+    return fake
+
+
+@pytest.fixture
+def session(instagram, tmp_path) -> Path:
+    return write_session_file(tmp_path / "session-archivebot", instagram.login())
+
+
+@pytest.fixture
+async def world(net, data_dir, instagram, session):
+    with FakeTelegram(TOKEN) as telegram:
+        settings = make_settings(
+            data_dir, net=net, telegram=telegram, instagram_session_file=session, download_retries=0
+        )
+        async with running_bot(settings) as app:
+            yield World(telegram, instagram, None, app)
+
+
+def cli(tmp_path: Path, net, session: Path, *args: str) -> subprocess.Popen:
+    """`python bot.py download ...` with the same DATA_DIR as the bot under test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INSTAGRAM_"))}
+    env |= {
+        "DATA_DIR": str(tmp_path / "data"),
+        "HTTPS_PROXY": net.proxy_url,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "CA_BUNDLE": net.ca_path,
+        "INSTAGRAM_REQUEST_DELAY": "0",
+        "INSTAGRAM_SESSION_FILE": str(session),
+        "DOWNLOAD_RETRIES": "0",
+    }
+    return subprocess.Popen(
+        [sys.executable, str(BOT), "download", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def wait_for(condition, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_syncall_leaves_an_account_that_is_downloading_alone(world, data_dir):
+    await world.reply("/add alice")
+    await world.reply("/add carol")
+    world.instagram.media_delay = 0.0002  # alice's download is still running when /syncall comes
+    await world.reply("/download alice")
+    await world.message_with("Downloading @alice posts")
+    await world.reply("/syncall")
+    sync = await world.message_with("Sync all")
+    assert "@alice: already downloading" in sync.plain
+    world.instagram.media_delay = 0
+    final = await world.message_with("Completed: ", timeout=90)
+    await world.message_with("1/1 accounts")
+    assert "@carol" in world.telegram.message(OWNER, sync.message_id).plain
+    assert await Job.filter(kind="download", account__username="alice").count() == 1
+    names = [n for n in media_on_disk(data_dir) if not n.endswith(".json")]
+    assert len(names) == len(set(names)) == await MediaItem.all().count()
+    assert "Completed" in final.plain and world.telegram.rate_limited == 0
+
+
+async def test_a_missing_archive_folder_is_one_sentence_in_chat(world, data_dir):
+    await world.reply("/add carol")
+    await world.reply("/download carol")
+    await world.message_with("Completed:")
+    (data_dir / "downloads").rename(data_dir / "elsewhere")
+    calls = world.instagram.api_count()
+    answer = await world.reply("/download carol")
+    root = (data_dir / "downloads").resolve()
+    assert answer == f"The archive folder {root} is missing or not mounted; nothing was downloaded."
+    assert await world.reply("/syncall") == answer
+    assert world.instagram.api_count() == calls
+    assert await MediaItem.all().count() == 5  # forgotten: nothing
+
+
+async def test_the_command_line_refuses_an_account_the_bot_is_downloading(world, tmp_path, net, session):
+    world.instagram.media_delay = 0.0003
+    await world.reply("/download alice")
+    await world.message_with("Downloading @alice posts")
+    command = cli(tmp_path, net, session, "alice")
+    _, stderr = await asyncio.to_thread(command.communicate, timeout=60)
+    assert command.returncode == 1
+    assert f"@alice is being downloaded by the bot (pid {os.getpid()}" in stderr
+    assert "Traceback" not in stderr
+    world.instagram.media_delay = 0
+    await world.message_with("Completed:", timeout=90)
+    names = [n for n in media_on_disk(tmp_path / "data") if not n.endswith(".json")]
+    assert len(names) == len(set(names)) == await MediaItem.all().count() == 52
+
+
+async def test_a_bot_started_during_a_command_line_download_leaves_it_alone(
+    instagram, net, data_dir, session, tmp_path
+):
+    instagram.media_delay = 0.0003
+    process = cli(tmp_path, net, session, "alice")
+    root = data_dir / "downloads"
+    await wait_for(
+        lambda: any(n.endswith(".part") for n in files_under(root)) if root.exists() else False, "a .part"
+    )
+    with FakeTelegram(TOKEN) as telegram:
+        settings = make_settings(data_dir, net=net, telegram=telegram, instagram_session_file=session)
+        async with running_bot(settings) as app:
+            world = World(telegram, instagram, None, app)
+            answer = await world.reply("/download alice")
+            assert "@alice is being downloaded by the command line (pid" in answer
+            instagram.media_delay = 0
+            stdout, stderr = await asyncio.to_thread(process.communicate, timeout=90)
+            assert process.returncode == 0, stderr
+            assert "interrupted" not in " ".join(m.plain for m in telegram.messages(OWNER))
+    assert stdout.strip().splitlines()[-1].startswith("Completed: 30 posts (44 files)")
+    names = [n for n in media_on_disk(data_dir) if not n.endswith(".json")]
+    assert len(names) == 52 and not [n for n in files_under(root) if n.endswith(".part")]
