@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import archive, instagram, memory, sweep, syncall
+from bench import archive, instagram, memory, million, sweep, syncall
 from bench.sizes import SIZES, Size
 from bench.table import Row, Section, header, markdown
 
@@ -20,6 +20,7 @@ FIGURES: dict[str, str] = {
     "memory": "4. Peak RSS",
     "archive": "5. Archive check",
     "sweep": "6. Stories sweep",
+    "million": "7. With",
 }
 
 
@@ -67,7 +68,14 @@ def jobs(size: Size, names: list[str]) -> list[tuple[list[str], Callable[[], Sec
         planned.append(
             (wanted, lambda: instagram.run(size, download="download" in names, resync="resync" in names))
         )
-    for name, module in (("syncall", syncall), ("memory", memory), ("archive", archive), ("sweep", sweep)):
+    figures = (
+        ("syncall", syncall),
+        ("memory", memory),
+        ("archive", archive),
+        ("sweep", sweep),
+        ("million", million),
+    )
+    for name, module in figures:
         if name in names:
             planned.append(([name], lambda module=module: module.run(size)))
     return planned

@@ -31,6 +31,8 @@ class Size:
     archive_repeats: int
     # Figure 6: stories sweeps of this many tracked accounts (one in ten has a story).
     sweep_accounts: tuple[int, ...] = (30, 100)
+    # Figure 7: hot-path queries against this many archived rows.
+    million_rows: int = 1_000_000
 
 
 SIZES = {
@@ -68,5 +70,6 @@ SIZES = {
         archive_ids=500,
         archive_repeats=2,
         sweep_accounts=(10,),
+        million_rows=20_000,
     ),
 }

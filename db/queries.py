@@ -151,6 +151,16 @@ async def find_account(platform: str, username: str) -> Account | None:
     return await Account.get_or_none(platform=platform, username=username)
 
 
+async def tracked_count() -> int:
+    """How many accounts are tracked."""
+    return await Account.filter(tracked=True).count()
+
+
+async def tracked_page(page: int, size: int) -> list[Account]:
+    """One page of the tracked accounts, in the order of tracked_accounts()."""
+    return await Account.filter(tracked=True).order_by("platform", "username").offset(page * size).limit(size)
+
+
 async def tracked_accounts() -> list[Account]:
     """Tracked accounts, Instagram first, then by name."""
     return await Account.filter(tracked=True).order_by("platform", "username")

@@ -123,15 +123,15 @@ async def list_accounts(update: Update, context: Context) -> None:
 
 async def render_page(page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     """One page of the account list with Previous/Next buttons."""
-    accounts = await queries.tracked_accounts()
-    if not accounts:
+    total = await queries.tracked_count()
+    if not total:
         return "No tracked accounts yet: /add &lt;user&gt; to start.", None
-    pages = (len(accounts) + PAGE_SIZE - 1) // PAGE_SIZE
+    pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
     page = max(0, min(page, pages - 1))
-    lines = [f"<b>Tracked accounts</b> ({len(accounts)}) — page {page + 1}/{pages}"]
-    for account in accounts[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]:
-        lines.append(await _account_line(account))
-    shown = accounts[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    shown = await queries.tracked_page(page, PAGE_SIZE)
+    counts = await queries.media_counts_of([a.id for a in shown])  # one grouped query per page
+    lines = [f"<b>Tracked accounts</b> ({total}) — page {page + 1}/{pages}"]
+    lines += [_account_line(account, counts.get(account.id, {})) for account in shown]
     choose = [
         InlineKeyboardButton(f"⚙️ @{a.username}", callback_data=f"acct:phases:{a.id}:{page}")
         for a in shown
@@ -149,8 +149,7 @@ async def render_page(page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
 
 
-async def _account_line(account: Account) -> str:
-    counts = await queries.media_counts(account)
+def _account_line(account: Account, counts: dict[str, int]) -> str:
     summary = ", ".join(plural(n, KIND_NOUNS.get(kind, kind)) for kind, n in sorted(counts.items()))
     summary = summary or "nothing yet"
     synced = f"{account.last_sync_at:%Y-%m-%d %H:%M}" if account.last_sync_at else "never"
