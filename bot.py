@@ -37,6 +37,9 @@ from downloader.sources.tiktok import TikTokSource
 from handlers import access, accounts, basic, downloads, errors, schedule, startup
 from handlers.commands import bot_commands
 from handlers.context import CONTEXT_TYPES, BotData
+from handlers.delivery import commands as delivery_commands
+from handlers.delivery.deliverer import Deliverer
+from handlers.delivery.sender import Sender
 from handlers.ratelimit import ChatRateLimiter
 from handlers.status import StatusBoard
 from logsetup import configure_logging
@@ -144,6 +147,7 @@ def build_application(settings: Settings) -> Application:
         .base_file_url(f"{api}/file/bot")
         .request(request)
         .get_updates_request(polling)
+        .local_mode(settings.telegram_local_mode)
         .rate_limiter(ChatRateLimiter(max_retries=3))
         .context_types(CONTEXT_TYPES)
         .post_init(lambda application: _post_init(application, settings))
@@ -167,8 +171,11 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(CommandHandler("resume", downloads.resume))
     app.add_handler(CommandHandler("cancel", downloads.cancel))
     app.add_handler(CommandHandler("schedule", schedule.schedule_command))
+    app.add_handler(CommandHandler("notify", delivery_commands.notify))
+    app.add_handler(CommandHandler("latest", delivery_commands.latest, block=False))
     app.add_handler(CallbackQueryHandler(downloads.button, pattern=r"^job:"))
     app.add_handler(CallbackQueryHandler(accounts.button, pattern=r"^(acct|list):"))
+    app.add_handler(CallbackQueryHandler(delivery_commands.button, pattern=r"^notify:"))
     app.add_handler(CallbackQueryHandler(downloads.stale_button))
     app.add_error_handler(errors.on_error)
     return app
@@ -180,11 +187,14 @@ async def _post_init(app: Application, settings: Settings) -> None:
     data: BotData = app.bot_data
     data.service, data.jobs = services.service, services.jobs
     data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval)
+    sender = Sender(app.bot, settings.data_dir, local_mode=settings.telegram_local_mode)
+    data.delivery = Deliverer(sender, services.service, backlog_limit=settings.notify_backlog_limit)
     data.extras["services"] = services
     data.extras["settings"] = settings
     await app.bot.set_my_commands(bot_commands())
     await startup.recover_jobs(app, settings)
     await schedule.restore(app, settings)
+    await data.delivery.pick_up()  # files archived but not delivered before the restart
     log.info("bot @%s ready", app.bot.username)
 
 
@@ -197,6 +207,8 @@ async def _post_stop(app: Application) -> None:
         await services.stop_jobs()
     if data.board is not None:
         await data.board.flush()
+    if data.delivery is not None:
+        await data.delivery.stop()
 
 
 async def _post_shutdown(app: Application) -> None:

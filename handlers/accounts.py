@@ -16,6 +16,7 @@ from db.models import Account, MediaItem
 from downloader.errors import DownloadError, InvalidInput
 from downloader.paths import downloads_root, inside
 from handlers.context import Context
+from handlers.delivery.commands import apply_mode, split_mode
 from handlers.downloads import parse_args, reply
 
 log = logging.getLogger(__name__)
@@ -28,14 +29,16 @@ WHAT = {
 
 async def add(update: Update, context: Context) -> None:
     """/add <user or URL> [platform]: confirm the account exists, then track it."""
+    words, mode = split_mode(context.args)  # /add alice media: also how this chat hears of it
     try:
-        target = parse_args(context.args, "add")
+        target = parse_args(words, "add")
     except InvalidInput as exc:
         await reply(update, exc.sentence)
         return
     existing = await queries.find_account(target.platform, target.username)
     if existing is not None and existing.tracked:
-        await reply(update, f"{target.label} is already tracked.")
+        note = await apply_mode(update.effective_chat.id, existing, mode)
+        await reply(update, f"{target.label} is already tracked.{note}")
         return
     try:
         info = await context.bot_data.service.lookup(target.platform, target.username)
@@ -51,10 +54,11 @@ async def add(update: Update, context: Context) -> None:
     await account.save()
     name = f" ({escape(info.display_name)})" if info.display_name else ""
     private = " It is private: only what the bot's login can see will be saved." if info.is_private else ""
+    note = escape(await apply_mode(update.effective_chat.id, account, mode))
     await reply(
         update,
         f"Now tracking <b>{escape(target.label)}</b>{name}: its {WHAT[target.platform]} will be "
-        f"downloaded by /syncall and the scheduled sync.{private}",
+        f"downloaded by /syncall and the scheduled sync.{private}{note}",
         parse_mode=ParseMode.HTML,
     )
 

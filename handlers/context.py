@@ -10,6 +10,7 @@ from telegram.ext import CallbackContext, ContextTypes, ExtBot
 if TYPE_CHECKING:
     from downloader.jobs import JobManager
     from downloader.service import DownloadService
+    from handlers.delivery.deliverer import Deliverer
     from handlers.status import StatusBoard
 
 
@@ -21,6 +22,7 @@ class BotData:
     service: DownloadService | None = None
     jobs: JobManager | None = None
     board: StatusBoard | None = None
+    delivery: Deliverer | None = None
     extras: dict = field(default_factory=dict)
 
 

@@ -18,7 +18,7 @@ from handlers.status_view import limited
 log = logging.getLogger(__name__)
 USAGE = {
     "download": "Usage: /download <user or profile URL> [instagram|tiktok]",
-    "add": "Usage: /add <user or profile URL> [instagram|tiktok]",
+    "add": "Usage: /add <user or profile URL> [instagram|tiktok] [media|summary|off]",
     "remove": "Usage: /remove <user or profile URL> [instagram|tiktok]",
     "pause": "Usage: /pause [user]",
     "resume": "Usage: /resume [user]",
