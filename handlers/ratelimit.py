@@ -37,10 +37,11 @@ _CHAT_METHODS = {
 class SlidingWindow:
     """At most ``limit`` units in any ``period`` seconds; urgent callers go before background ones."""
 
-    def __init__(self, limit: int, period: float):
+    def __init__(self, limit: int, period: float, background_from: float = 0.0):
         self.limit, self.period = limit, period
         self._spent: deque[list[float]] = deque()  # [end time (inf while in flight), units]
         self._urgent_waiting = 0
+        self._background_from = background_from  # monotonic time before which background waits
 
     def _used(self, now: float) -> int:
         while self._spent and self._spent[0][0] <= now - self.period:
@@ -66,6 +67,9 @@ class SlidingWindow:
         try:
             while True:
                 now = time.monotonic()
+                if not urgent and now < self._background_from:
+                    await asyncio.sleep(self._background_from - now)
+                    continue
                 if self._used(now) + weight <= self.limit and (urgent or not self._urgent_waiting):
                     break
                 await asyncio.sleep(self._wait(now, weight))
@@ -98,7 +102,9 @@ class ChatRateLimiter(AIORateLimiter):
         # AIORateLimiter's own group and overall buckets allow a burst of 20 and then one
         # every 3 s, which breaks a sliding minute; the windows below replace them.
         super().__init__(overall_max_rate=0, group_max_rate=0, **kwargs)
-        self._chat_window = (burst, burst / per_second)
+        # Sends of a previous process (just restarted) still count at Telegram for one chat
+        # window: background sends wait that long after start, replies do not.
+        self._chat_window = (burst, burst / per_second, time.monotonic() + burst / per_second)
         self._group_window = (group_per_minute, 61.0)
         self._chats: dict[int, SlidingWindow] = {}
         self._groups: dict[int, SlidingWindow] = {}

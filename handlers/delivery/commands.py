@@ -92,6 +92,8 @@ async def notify(update: Update, context: Context) -> None:
         return
     words, mode = split_mode(context.args)
     try:
+        if words[0].lower() in MODES:  # "/notify media": which account?
+            raise InvalidInput(NOTIFY_USAGE)
         target = _target(words, NOTIFY_USAGE)
     except InvalidInput as exc:
         await _reply(update, exc.sentence)

@@ -7,6 +7,7 @@ by its file_id; with a local Bot API server files go by path (file:// URI).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,37 @@ class ChatProblem(Exception):
     """The chat refuses everything (bot blocked, chat gone) or Telegram cannot be reached."""
 
 
+class KeyedLocks:
+    """One lock per key, held together in a fixed order (no deadlock), dropped when unused."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, keys: list[str]):
+        """Hold the locks of every key for the duration of the block."""
+        keys = sorted(set(keys))
+        for key in keys:
+            lock, users = self._locks.get(key, (None, 0))
+            self._locks[key] = (lock or asyncio.Lock(), users + 1)
+        held: list[asyncio.Lock] = []
+        try:
+            for key in keys:
+                lock = self._locks[key][0]
+                await lock.acquire()
+                held.append(lock)
+            yield
+        finally:
+            for lock in held:
+                lock.release()
+            for key in keys:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
 class Sender:
     """Sends groups of archived files (one post, one story, one video) to chats."""
 
@@ -67,6 +99,7 @@ class Sender:
         self.data_dir = Path(data_dir).resolve()
         self.local_mode = local_mode
         self.limit = MAX_LOCAL if local_mode else MAX_UPLOAD
+        self._locks = KeyedLocks()
 
     async def send_unit(
         self, chat_id: int, platform: str, username: str, rows: list[MediaItem], *, urgent: bool = False
@@ -91,9 +124,11 @@ class Sender:
         sendable = [p for p in pieces if p.sent_as]
         large = [p for p in pieces if not p.sent_as]
         try:
-            for chunk in await self._chunks(platform, sendable):
-                await self._send_chunk(chat_id, platform, chunk, text, outcome, options)
-                text = ""  # the caption goes with the first message only
+            # Another chat sending the same files first: wait, then reuse its file_ids.
+            async with self._locks.hold([f"{platform}:{p.row.media_id}" for p in sendable]):
+                for chunk in await self._chunks(platform, sendable):
+                    await self._send_chunk(chat_id, platform, chunk, text, outcome, options)
+                    text = ""  # the caption goes with the first message only
             if large:
                 line = too_large_line(((p.path.name, p.size) for p in large), self.limit)
                 body = f"{text}\n{line}" if text else line
