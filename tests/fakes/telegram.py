@@ -837,7 +837,8 @@ def _local_file(uri: str) -> Upload:
 def _weight(method: str, params: dict) -> int:
     """Messages a request puts into a chat: an album counts each item."""
     media = params.get("media")
-    return len(media) if method == "sendMediaGroup" and isinstance(media, list) and media else 1
+    valid = method == "sendMediaGroup" and isinstance(media, list) and 2 <= len(media) <= 10
+    return len(media) if valid else 1  # a malformed album is refused (400) before it counts
 
 
 def _expire(window: deque, before: float) -> None:
