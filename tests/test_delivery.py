@@ -22,7 +22,7 @@ from tests.fakes.instagram import (
 )
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
-from tests.harness import OWNER, TOKEN, make_settings, running_bot
+from tests.harness import OWNER, TOKEN, make_settings, run_download, running_bot, services_for
 
 GROUP = -100200300
 MB = 1024 * 1024
@@ -300,3 +300,123 @@ async def test_notify_lists_settings_with_buttons_that_change_them(parts, data_d
         assert "Already so" in await world.reply("/notify alice media")
         assert "No more messages about @alice" in await world.reply("/notify alice off")
         assert (await NotifySetting.get(chat_id=OWNER)).mode == "off"
+
+
+async def failed_call(telegram: FakeTelegram, method: str, after: int, status: int = 400):
+    """Wait for a refused ``method`` call (await_for only sees successes)."""
+    deadline = time.monotonic() + 60
+    while not (found := [c for c in telegram.calls[after:] if c.method == method and c.status == status]):
+        assert time.monotonic() < deadline, f"no {method} answered {status}"
+        await asyncio.sleep(0.05)
+    return found[0]
+
+
+async def test_a_refused_file_is_tried_three_times_then_reported_once(parts, data_dir):
+    telegram, instagram, _, _ = parts
+    stories = instagram.profiles["alice"].stories
+    async with bot(parts, data_dir) as world:
+        await world.reply("/add alice")
+        await finished(world, world.say("/download alice"))
+        await world.reply("/notify alice media")
+        telegram.max_photo_size = 1000  # Telegram refuses this story's photo (3000 bytes)
+        stories.append(FakeStoryItem(3_600_000_000_000_000_011, taken_at=NEWEST + 86_400))
+        for _ in range(2):
+            await failed_call(telegram, "sendPhoto", world.say("/download alice"))
+        mark = world.say("/download alice")
+        report = await world.message_with("Could not send 1 file of @alice after 3 tries", timeout=60)
+        assert "photo is too big" in report.plain and "in the archive" in report.plain
+        # A fourth run does not try it again: only the next new story (a video) is sent.
+        stories.append(FakeStoryItem(3_600_000_000_000_000_012, is_video=True, taken_at=NEWEST + 2 * 86_400))
+        mark = world.say("/download alice")
+        await telegram.await_for("sendVideo", chat_id=OWNER, after=mark, timeout=60)
+        attempts = [c for c in telegram.calls if c.method == "sendPhoto" and c.status == 400]
+        assert len(attempts) == 3
+        reports = [m for m in world.bot_messages() if "Could not send" in m.plain]
+        assert len(reports) == 1 and await Delivery.filter(state="given_up").count() == 1
+        assert telegram.rate_limited == 0, too_many(telegram)
+
+
+async def test_a_blocked_chat_costs_one_attempt_per_run_and_is_only_logged(parts, data_dir, caplog):
+    telegram, instagram, _, _ = parts
+    stories = instagram.profiles["alice"].stories
+    async with bot(parts, data_dir) as world:
+        await world.reply("/add alice")
+        await finished(world, world.say("/download alice"))
+        mark = len(telegram.calls)
+        telegram.send_message(OWNER, "/notify alice media", chat_id=GROUP, chat_type="group")
+        await telegram.await_for("sendMessage", chat_id=GROUP, after=mark)
+        await world.reply("/notify alice summary")
+        telegram.blocked.add(GROUP)  # the bot was removed from the group
+        for number in range(4):
+            stories.append(FakeStoryItem(3_600_000_000_000_000_020 + number, taken_at=NEWEST + number * 3600))
+            mark = world.say("/download alice")
+            await telegram.await_for("sendMessage", chat_id=OWNER, after=mark, predicate=_summary)
+            await failed_call(telegram, "sendPhoto", mark, status=403)
+        deadline = time.monotonic() + 30
+        while len(refused := [c for c in telegram.calls if c.status == 403]) < 5:
+            assert time.monotonic() < deadline, [c.method for c in refused]
+            await asyncio.sleep(0.05)
+        photos = [c.params["photo"].filename for c in refused if c.method == "sendPhoto"]
+        # The oldest new story: tried in three runs, then given up; the fourth run tries the next one.
+        assert len(photos) == 4 and photos[0] == photos[1] == photos[2] != photos[3]
+        assert [c.method for c in refused].count("sendMessage") == 1  # the one report, refused too
+        assert telegram.messages(GROUP)[-1].plain.startswith("New files of @alice")  # nothing else
+        assert (
+            "bot was blocked" in caplog.text
+            and "Could not send 1 file of @alice after 3 tries" in caplog.text
+        )
+        assert await Delivery.filter(chat_id=GROUP, state="given_up").count() == 1
+
+
+def _summary(call) -> bool:
+    return str(call.params.get("text", "")).startswith("@alice:")
+
+
+async def test_files_archived_while_the_bot_was_down_are_delivered_at_start(parts, data_dir):
+    telegram, instagram, _, _ = parts
+    async with bot(parts, data_dir) as world:
+        await world.reply("/add alice")
+        await finished(world, world.say("/download alice"))
+        await world.reply("/notify alice media")
+    story = FakeStoryItem(3_600_000_000_000_000_031, taken_at=NEWEST + 86_400)
+    instagram.profiles["alice"].stories.append(story)
+    # The command line downloads it while the bot is stopped.
+    services = await services_for(
+        make_settings(data_dir, net=instagram.internet, instagram_session_file=parts[3])
+    )
+    await run_download(services, "instagram", "alice")
+    await services.close()
+    mark = len(telegram.calls)
+    async with bot(parts, data_dir) as world:
+        await telegram.await_for("sendPhoto", chat_id=OWNER, after=mark, timeout=30)
+        assert [r.sha256 for r in received(telegram)] == [sha(instagram.expected_bytes(story.image_url))]
+
+
+async def test_local_bot_api_server_takes_large_files_by_path(parts, data_dir):
+    telegram, instagram, _, _ = parts
+    telegram.local_mode = True
+    async with bot(parts, data_dir, telegram_local_mode=True) as world:
+        await world.reply("/add alice")
+        await finished(world, world.say("/download alice"))
+        await world.reply("/notify alice media")
+        big = FakePost(3_300_000_000_000_000_000, "video", NEWEST + 86_400, "Long video", video_size=60 * MB)
+        instagram.profiles["alice"].posts.insert(0, big)
+        mark = world.say("/download alice")
+        sent = await telegram.await_for("sendVideo", chat_id=OWNER, after=mark, timeout=60)
+        assert sent.params["video"].startswith("file:///") and sent.params["video"].endswith(".mp4")
+        [record] = received(telegram)
+        assert record.by_path and record.size == 60 * MB
+        assert record.sha256 == sha(instagram.expected_bytes(big.video_url))
+
+
+async def test_stories_schedule_delivers_a_new_story_by_itself(parts, data_dir):
+    telegram, instagram, _, _ = parts
+    async with bot(parts, data_dir, schedule_min_interval=1, sync_schedule="off") as world:
+        await world.reply("/add alice")
+        await finished(world, world.say("/download alice"))
+        await world.reply("/notify alice media")
+        story = FakeStoryItem(3_600_000_000_000_000_041, taken_at=NEWEST + 86_400)
+        instagram.profiles["alice"].stories.append(story)
+        mark = world.say("/schedule stories every 2s")
+        await telegram.await_for("sendPhoto", chat_id=OWNER, after=mark, predicate=_story, timeout=30)
+        assert [r.sha256 for r in received(telegram)] == [sha(instagram.expected_bytes(story.image_url))]

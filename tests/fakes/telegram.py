@@ -341,6 +341,7 @@ class FakeTelegram:
         # True: behave like a local Bot API server started with --local (file:// paths, 2000 MB).
         self.local_mode = False
         self.received: list[Received] = []
+        self.blocked: set[int] = set()  # chats where the user blocked the bot (or removed it)
         self.calls: list[Call] = []
         self.rate_limited = 0
         self.commands: list = []
@@ -564,6 +565,8 @@ class FakeTelegram:
         if name not in self._handlers:
             raise ApiError(404, "Not Found: method not found")
         with self._lock:
+            if name in RATE_LIMITED and params.get("chat_id") in self.blocked:
+                raise ApiError(403, "Forbidden: bot was blocked by the user")
             limited = name in RATE_LIMITED and self.rate_limits
             spend = self._allowance(self._chat_id(params), _weight(name, params)) if limited else None
             result = self._handlers[name](params)
