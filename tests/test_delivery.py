@@ -209,6 +209,7 @@ async def test_summary_mode_says_one_line_and_nothing_when_nothing_is_new(parts,
         assert received(telegram) == []  # summaries send no files
 
 
+@pytest.mark.timeout(300)  # Telegram's 20 per minute in a group: the delivery alone takes over a minute
 async def test_group_gets_forty_new_files_without_a_single_429(net, tmp_path, data_dir):
     instagram = FakeInstagram(net)
     # 26 posts (6 carousels of 3) = 38 files, and 2 stories: 40 new files.

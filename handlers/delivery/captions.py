@@ -12,7 +12,7 @@ KIND_WORDS = {
     "reel": "reel",
     "story": "story",
     "highlight": "highlight",
-    "video": "TikTok video",
+    "video": "video",
 }
 SITE = {"instagram": "Instagram", "tiktok": "TikTok"}
 # Summary nouns, in the order they are listed.
@@ -59,7 +59,6 @@ def caption(
     taken_at: datetime | None,
     text: str | None,
     link: str | None,
-    extra: str = "",
 ) -> str:
     """The HTML caption of one post, story or video: who, what, when, its text and a link."""
     when = f" · {taken_at:%Y-%m-%d}" if taken_at else ""
@@ -67,12 +66,10 @@ def caption(
     head = f"<b>{escape(head_plain)}</b>"
     foot_plain = f"Open on {SITE.get(platform, platform)}" if link else ""
     foot = f'<a href="{escape(link, quote=True)}">{escape(foot_plain)}</a>' if link else ""
-    tail_plain = "\n".join(part for part in (extra, foot_plain) if part)
-    tail = "\n".join(part for part in (escape(extra), foot) if part)
     # What the caption text may use once the fixed parts and their line breaks are counted.
-    budget = MAX_CAPTION - utf16_len(head_plain) - utf16_len(tail_plain) - 2
+    budget = MAX_CAPTION - utf16_len(head_plain) - utf16_len(foot_plain) - 2
     body = escape(trim_utf16((text or "").strip(), budget))
-    return "\n".join(part for part in (head, body, tail) if part)
+    return "\n".join(part for part in (head, body, foot) if part)
 
 
 def human_size(size: int) -> str:

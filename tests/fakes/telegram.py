@@ -183,7 +183,8 @@ def _open_entity(source: str, at: int, name: str, attrs: str, offset: int) -> di
     """The entity a start tag begins, or 400 for a tag Telegram does not support."""
     if name not in TAGS:
         raise _cant_parse(source, at, f'Unsupported start tag "{name}"')
-    values = {m[1]: m[2] or m[3] or m[4] for m in _ATTR.finditer(attrs)}
+    # Attribute values are HTML too: "&amp;" in a link is "&".
+    values = {m[1]: _unescape(m[2] or m[3] or m[4]) for m in _ATTR.finditer(attrs)}
     if name == "span" and values.get("class") != "tg-spoiler":
         raise _cant_parse(source, at, 'Tag "span" must have class "tg-spoiler"')
     entity: dict[str, Any] = {"type": TAGS[name], "offset": offset}
@@ -196,6 +197,16 @@ def _open_entity(source: str, at: int, name: str, attrs: str, offset: int) -> di
     elif name == "code" and values.get("class", "").startswith("language-"):
         entity["language"] = values["class"].removeprefix("language-")
     return entity
+
+
+def _unescape(text: str) -> str:
+    """Decode the entities Telegram's HTML knows (named lt/gt/amp/quot and numeric ones)."""
+
+    def one(match: re.Match) -> str:
+        named, dec, hexa = match.groups()
+        return _NAMED[named] if named else chr(int(dec or hexa, 10 if dec else 16))
+
+    return _ENTITY.sub(one, text)
 
 
 def parse_html(source: str) -> tuple[str, list[dict]]:
