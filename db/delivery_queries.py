@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
@@ -15,14 +14,6 @@ from db.queries import BATCH, now
 MODES = ("media", "summary", "off")
 # States after which a file is never sent to that chat again.
 SETTLED = ("sent", "skipped", "too_large", "given_up")
-
-
-@dataclass
-class Pending:
-    """Files waiting for one chat, and how often each was already tried."""
-
-    items: list[MediaItem]
-    attempts: dict[str, int]
 
 
 async def notify_mode(chat_id: int, account: Account) -> str:
@@ -63,18 +54,15 @@ async def media_settings() -> list[NotifySetting]:
     return await NotifySetting.filter(mode="media").order_by("id")
 
 
-async def pending(setting: NotifySetting, platform: str) -> Pending:
-    """Files of the account archived since the setting was turned on and not settled in its chat."""
+async def pending(setting: NotifySetting, platform: str) -> list[MediaItem]:
+    """Files of the account archived since the setting was turned on and not settled in its chat
+    (failed ones included: they are tried again until given up), oldest first."""
     settled = Delivery.filter(chat_id=setting.chat_id, platform=platform, state__in=SETTLED)
-    items = (
+    return (
         await MediaItem.filter(account_id=setting.account_id, created_at__gte=setting.since)
         .exclude(media_id__in=Subquery(settled.values("media_id")))
         .order_by("taken_at", "id")
     )
-    failed = await Delivery.filter(chat_id=setting.chat_id, platform=platform, state="failed").values_list(
-        "media_id", "attempts"
-    )
-    return Pending(items, dict(failed))
 
 
 async def settle(chat_id: int, platform: str, media_ids: Iterable[str], state: str, error: str | None = None):
@@ -101,12 +89,6 @@ async def _put(chat_id: int, platform: str, media_id: str, **values) -> None:
         await Delivery.create(chat_id=chat_id, platform=platform, media_id=media_id, **values)
     except IntegrityError:  # written meanwhile by another task: update it
         await Delivery.filter(chat_id=chat_id, platform=platform, media_id=media_id).update(**values)
-
-
-async def settled_count(chat_id: int, state: str | None = None) -> int:
-    """Delivery rows of a chat (optionally of one state)."""
-    query = Delivery.filter(chat_id=chat_id)
-    return await (query.filter(state=state) if state else query).count()
 
 
 async def file_ids(platform: str, media_ids: Iterable[str]) -> dict[tuple[str, str], str]:

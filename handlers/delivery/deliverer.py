@@ -148,7 +148,7 @@ class Deliverer:
             return
         platform = account.platform
         pending = await dq.pending(setting, platform)
-        units, rest = within_limit(units_of(pending.items), self.backlog_limit)
+        units, rest = within_limit(units_of(pending), self.backlog_limit)
         await dq.settle(chat_id, platform, [item.media_id for item in rest], "skipped")
         given_up: list[str] = []
         for unit in units:
