@@ -42,6 +42,9 @@ from handlers import access, accounts, basic, connection, downloads, errors, log
 from handlers.commands import bot_commands
 from handlers.connection import PollingWatch, WatchedRequest
 from handlers.context import CONTEXT_TYPES, BotData
+from handlers.delivery import commands as delivery_commands
+from handlers.delivery.deliverer import Deliverer
+from handlers.delivery.sender import Sender
 from handlers.ratelimit import ChatRateLimiter
 from handlers.status import StatusBoard
 from logsetup import configure_logging
@@ -200,6 +203,7 @@ def build_application(settings: Settings) -> Application:
         .base_file_url(f"{api}/file/bot")
         .request(request)
         .get_updates_request(polling)
+        .local_mode(settings.telegram_local_mode)
         .rate_limiter(ChatRateLimiter(max_retries=3))
         .context_types(CONTEXT_TYPES)
         .post_init(lambda application: _post_init(application, settings))
@@ -229,8 +233,11 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(
         MessageHandler(filters.Document.ALL & filters.ChatType.PRIVATE, login.document, block=False)
     )
+    app.add_handler(CommandHandler("notify", delivery_commands.notify))
+    app.add_handler(CommandHandler("latest", delivery_commands.latest, block=False))
     app.add_handler(CallbackQueryHandler(downloads.button, pattern=r"^job:"))
     app.add_handler(CallbackQueryHandler(accounts.button, pattern=r"^(acct|list):"))
+    app.add_handler(CallbackQueryHandler(delivery_commands.button, pattern=r"^notify:"))
     app.add_handler(CallbackQueryHandler(downloads.stale_button))
     app.add_error_handler(errors.on_error)
     return app
@@ -243,11 +250,14 @@ async def _post_init(app: Application, settings: Settings) -> None:
     data.service, data.jobs, data.logins = services.service, services.jobs, services.logins
     slots = {"instagram": 1, "tiktok": settings.syncall_tiktok_concurrency}
     data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval, slots)
+    sender = Sender(app.bot, settings.data_dir, local_mode=settings.telegram_local_mode)
+    data.delivery = Deliverer(sender, services.service, backlog_limit=settings.notify_backlog_limit)
     data.extras["services"] = services
     data.extras["settings"] = settings
     await _publish_commands(app)
     await startup.recover_jobs(app, settings)
     await schedule.restore(app, settings)
+    await data.delivery.pick_up()  # files archived but not delivered before the restart
     log.info("bot @%s ready", app.bot.username)
 
 
@@ -270,6 +280,8 @@ async def _post_stop(app: Application) -> None:
         await services.stop_jobs()
     if data.board is not None:
         await data.board.flush()
+    if data.delivery is not None:
+        await data.delivery.stop()
 
 
 async def _post_shutdown(app: Application) -> None:

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     allowed_user_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     telegram_api_url: str = "https://api.telegram.org"
+    # A local Bot API server (--local): files go by path and may be up to 2000 MB.
+    telegram_local_mode: bool = False
     data_dir: Path = Path("./data")
     database_url: str | None = None
     instagram_session_file: Path | None = None
@@ -52,6 +54,7 @@ class Settings(BaseSettings):
     notify_chat_id: int | None = None
     auto_resume: bool = False
     job_history_days: int = Field(default=90, ge=0)  # finished jobs older than this are pruned
+    notify_backlog_limit: int = Field(default=20, ge=1, le=1000)  # files per account per run
     log_level: str = "INFO"
 
     @field_validator("allowed_user_ids", mode="before")

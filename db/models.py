@@ -181,3 +181,56 @@ class RequestLog(Model):
     class Meta:
         table = "request_log"
         unique_together = (("hour", "kind"),)
+
+
+class NotifySetting(Model):
+    """How one chat hears about one account's new content: media, summary or off."""
+
+    id = fields.IntField(primary_key=True)
+    chat_id = fields.BigIntField()
+    account = fields.ForeignKeyField("archive.Account", related_name="notify", on_delete=fields.CASCADE)
+    mode = fields.CharField(max_length=16, default="off")  # media | summary | off
+    # Only files archived after this moment are delivered: turning media on never dumps the archive.
+    since = fields.DatetimeField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "notify_settings"
+        unique_together = (("chat_id", "account"),)
+
+
+class Delivery(Model):
+    """One archived file in one chat, written once Telegram confirmed it (or it was settled).
+
+    Keyed by (platform, media id), not by row: a file deleted and downloaded again is not new.
+    ``state``: sent | skipped (over the backlog limit) | too_large (a text line instead) |
+    failed (retried later) | given_up (failed too often; reported once).
+    """
+
+    id = fields.IntField(primary_key=True)
+    chat_id = fields.BigIntField()
+    platform = fields.CharField(max_length=16)
+    media_id = fields.CharField(max_length=64)
+    state = fields.CharField(max_length=16)
+    attempts = fields.IntField(default=0)
+    error = fields.TextField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "deliveries"
+        unique_together = (("chat_id", "platform", "media_id"),)
+
+
+class TelegramFile(Model):
+    """A file_id Telegram gave for an uploaded archive file, reused for every later send."""
+
+    id = fields.IntField(primary_key=True)
+    platform = fields.CharField(max_length=16)
+    media_id = fields.CharField(max_length=64)
+    sent_as = fields.CharField(max_length=16)  # photo | video | document
+    file_id = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "telegram_files"
+        unique_together = (("platform", "media_id", "sent_as"),)

@@ -18,6 +18,7 @@ from downloader.paths import downloads_root, inside
 from downloader.targets import PHASES
 from handlers.arguments import parse_args, parse_request
 from handlers.context import Context
+from handlers.delivery.commands import apply_mode, split_mode
 from handlers.downloads import reply
 from handlers.status_view import plural
 
@@ -31,20 +32,24 @@ WHAT = {
 
 
 async def add(update: Update, context: Context) -> None:
-    """/add <user or URL> [platform] [phases]: confirm the account exists, then track it."""
+    """/add <user or URL> [platform] [phases] [media|summary|off]: confirm the account exists, track it."""
+    words, mode = split_mode(context.args)  # /add alice media: also how this chat hears of it
     try:
-        request = parse_request(context.args, "add", many=True)
+        request = parse_request(words, "add", many=True)
     except InvalidInput as exc:
         await reply(update, exc.sentence)
         return
     target = request.target
     existing = await queries.find_account(target.platform, target.username)
     if existing is not None and existing.tracked:
+        note = await apply_mode(update.effective_chat.id, existing, mode)
         if request.phases is None:
-            await reply(update, f"{target.label} is already tracked.")
+            await reply(update, f"{target.label} is already tracked.{note}")
             return
         await set_phases(existing, request.phases)
-        await reply(update, f"{target.label} is already tracked; it now syncs {_phase_words(existing)}.")
+        await reply(
+            update, f"{target.label} is already tracked; it now syncs {_phase_words(existing)}.{note}"
+        )
         return
     try:
         info = await context.bot_data.service.lookup(target.platform, target.username)
@@ -62,10 +67,11 @@ async def add(update: Update, context: Context) -> None:
     name = f" ({escape(info.display_name)})" if info.display_name else ""
     private = " It is private: only what the bot's login can see will be saved." if info.is_private else ""
     what = _phase_words(account) if account.phases else WHAT[target.platform]
+    note = escape(await apply_mode(update.effective_chat.id, account, mode))
     await reply(
         update,
         f"Now tracking <b>{escape(target.label)}</b>{name}: its {what} will be "
-        f"downloaded by /syncall and the scheduled sync.{private}",
+        f"downloaded by /syncall and the scheduled sync.{private}{note}",
         parse_mode=ParseMode.HTML,
     )
 

@@ -13,7 +13,7 @@ from downloader.targets import PHASES, PLATFORMS, Target, parse_target
 
 USAGE = {
     "download": "Usage: /download <user or profile URL> [instagram|tiktok] [posts|stories|highlights]",
-    "add": "Usage: /add <user or profile URL> [instagram|tiktok] [posts,stories,highlights]",
+    "add": "Usage: /add <user or URL> [instagram|tiktok] [posts,stories,highlights] [media|summary|off]",
     "remove": "Usage: /remove <user or profile URL> [instagram|tiktok]",
     "pause": "Usage: /pause [user]",
     "resume": "Usage: /resume [user]",

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from downloader.jobs import JobManager
     from downloader.login import LoginSwitch
     from downloader.service import DownloadService
+    from handlers.delivery.deliverer import Deliverer
     from handlers.status import StatusBoard
 
 
@@ -23,6 +24,7 @@ class BotData:
     jobs: JobManager | None = None
     board: StatusBoard | None = None
     logins: LoginSwitch | None = None
+    delivery: Deliverer | None = None
     extras: dict = field(default_factory=dict)
 
 

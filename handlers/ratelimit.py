@@ -1,18 +1,24 @@
-"""PTB's AIORateLimiter plus a per-chat limit, so busy chats are never flooded.
+"""PTB's AIORateLimiter plus exact per-chat and per-group windows, so chats are never flooded.
 
-Telegram allows about one message per second in a private chat (short bursts
-are tolerated) and 20 per minute in a group. AIORateLimiter covers the overall
-and group limits only; without a per-chat limit, a burst of replies and status
-edits in one private chat earns 429 answers.
+Telegram allows about one message per second in a chat (short bursts are tolerated),
+20 per minute in a group and about 30 per second overall; an album counts once per
+item against the group's minute and the overall second. Windows here are sliding
+(as Telegram measures them) and count a send from when it *ends*, because the server
+counts it when the upload arrives. Deliveries of new content ask with ``BACKGROUND``:
+they wait while replies and status edits are waiting, so they never starve them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections import deque
 from typing import Any
 
-from aiolimiter import AsyncLimiter
 from telegram.ext import AIORateLimiter
 
+BACKGROUND = "background"  # rate_limit_args of low-priority sends (deliveries)
 # Methods that post or change something in a chat (answers to button presses do not count).
 _CHAT_METHODS = {
     "sendMessage",
@@ -28,27 +34,100 @@ _CHAT_METHODS = {
 }
 
 
-class ChatRateLimiter(AIORateLimiter):
-    """AIORateLimiter with a leaky bucket per chat: ``burst`` messages, refilled at ``per_second``.
+class SlidingWindow:
+    """At most ``limit`` units in any ``period`` seconds; urgent callers go before background ones."""
 
-    Slightly under one per second: the server measures arrival times, which jitter.
+    def __init__(self, limit: int, period: float, background_from: float = 0.0):
+        self.limit, self.period = limit, period
+        self._spent: deque[list[float]] = deque()  # [end time (inf while in flight), units]
+        self._urgent_waiting = 0
+        self._background_from = background_from  # monotonic time before which background waits
+
+    def _used(self, now: float) -> int:
+        while self._spent and self._spent[0][0] <= now - self.period:
+            self._spent.popleft()
+        return sum(units for _, units in self._spent)
+
+    def _wait(self, now: float, weight: int) -> float:
+        """Seconds until ``weight`` more units fit (a short poll while sends are in flight)."""
+        free, need = self.limit - self._used(now), weight
+        for end, units in self._spent:
+            if free >= need or end == float("inf"):
+                break
+            free += units
+            if free >= need:
+                return max(end + self.period - now, 0.01)
+        return 0.05
+
+    @contextlib.asynccontextmanager
+    async def slot(self, weight: int = 1, urgent: bool = True):
+        """Hold ``weight`` units for one send; they count from when the send ends."""
+        weight = max(1, min(weight, self.limit))
+        self._urgent_waiting += urgent
+        try:
+            while True:
+                now = time.monotonic()
+                if not urgent and now < self._background_from:
+                    await asyncio.sleep(self._background_from - now)
+                    continue
+                if self._used(now) + weight <= self.limit and (urgent or not self._urgent_waiting):
+                    break
+                await asyncio.sleep(self._wait(now, weight))
+        finally:
+            self._urgent_waiting -= urgent
+        entry = [float("inf"), weight]
+        self._spent.append(entry)
+        try:
+            yield
+        finally:
+            entry[0] = time.monotonic()
+            # Keep the deque ordered by end time, so expiry stays a cheap pop from the left.
+            self._spent = deque(sorted(self._spent, key=lambda e: e[0]))
+
+
+class ChatRateLimiter(AIORateLimiter):
+    """AIORateLimiter (retries after 429) with sliding windows per chat, per group and overall.
+
+    Slightly under Telegram's numbers: the server measures arrival times, which jitter.
     """
 
-    def __init__(self, per_second: float = 0.9, burst: int = 3, **kwargs: Any):
-        super().__init__(**kwargs)
-        self._per_second = per_second
-        self._burst = burst
-        self._chats: dict[int, AsyncLimiter] = {}
+    def __init__(
+        self,
+        per_second: float = 0.9,
+        burst: int = 3,
+        group_per_minute: int = 20,
+        overall_per_second: int = 28,
+        **kwargs: Any,
+    ):
+        # AIORateLimiter's own group and overall buckets allow a burst of 20 and then one
+        # every 3 s, which breaks a sliding minute; the windows below replace them.
+        super().__init__(overall_max_rate=0, group_max_rate=0, **kwargs)
+        # Sends of a previous process (just restarted) still count at Telegram for one chat
+        # window: background sends wait that long after start, replies do not.
+        self._chat_window = (burst, burst / per_second, time.monotonic() + burst / per_second)
+        self._group_window = (group_per_minute, 61.0)
+        self._chats: dict[int, SlidingWindow] = {}
+        self._groups: dict[int, SlidingWindow] = {}
+        self._overall = SlidingWindow(overall_per_second, 1.0)
 
-    def _limiter(self, chat_id: int) -> AsyncLimiter:
-        if chat_id not in self._chats:
-            self._chats[chat_id] = AsyncLimiter(self._burst, self._burst / self._per_second)
-        return self._chats[chat_id]
+    def _window(self, table: dict[int, SlidingWindow], chat_id: int, shape) -> SlidingWindow:
+        if chat_id not in table:
+            table[chat_id] = SlidingWindow(*shape)
+        return table[chat_id]
 
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
-        """Wait for the chat's bucket, then let AIORateLimiter apply its limits and retries."""
+        """Wait for the chat's, the group's and the bot's windows, then let AIORateLimiter send."""
+        urgent = rate_limit_args != BACKGROUND
+        retries = rate_limit_args if urgent else None
         chat_id = data.get("chat_id")
-        if endpoint in _CHAT_METHODS and isinstance(chat_id, int) and chat_id > 0:
-            async with self._limiter(chat_id):
-                return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
-        return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        if endpoint not in _CHAT_METHODS or not isinstance(chat_id, int) or chat_id == 0:
+            return await super().process_request(callback, args, kwargs, endpoint, data, retries)
+        media = data.get("media")
+        weight = len(media) if endpoint == "sendMediaGroup" and isinstance(media, list) else 1
+        windows = [(self._window(self._chats, chat_id, self._chat_window), 1), (self._overall, weight)]
+        if chat_id < 0:  # the group's minute first: it is the long wait
+            windows.insert(0, (self._window(self._groups, chat_id, self._group_window), weight))
+        async with contextlib.AsyncExitStack() as stack:
+            for window, units in windows:
+                await stack.enter_async_context(window.slot(units, urgent))
+            return await super().process_request(callback, args, kwargs, endpoint, data, retries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from datetime import timedelta
 
@@ -231,3 +232,64 @@ def test_wait_for_times_out_with_a_listing(fake):
     fake.send_message(CHAT, "/start")
     with pytest.raises(AssertionError, match="no successful sendMessage in chat 42"):
         fake.wait_for("sendMessage", chat_id=CHAT, timeout=0.1)
+
+
+async def test_uploads_are_recorded_and_their_file_ids_reusable(bot, fake):
+    sent = await bot.send_photo(CHAT, b"jpeg bytes", filename="a.jpg")
+    [record] = fake.received
+    assert (record.kind, record.size, record.filename) == ("photo", 10, "a.jpg")
+    assert record.sha256 == hashlib.sha256(b"jpeg bytes").hexdigest()
+    again = await bot.send_photo(CHAT + 1, sent.photo[-1].file_id)  # by file_id: no new upload
+    assert again.photo[-1].file_id == sent.photo[-1].file_id and len(fake.received) == 1
+    with pytest.raises(BadRequest, match=r"(?i)can't use file of type photo as video"):
+        await bot.send_video(CHAT, sent.photo[-1].file_id)
+    # Only a local Bot API server reads paths (PTB itself refuses them unless in local mode).
+    refused = pytest.raises(BadRequest, match=r"(?i)wrong file identifier")
+    with refused, pytest.warns(UserWarning, match="Bot.sendPhoto"):
+        await bot.do_api_request("sendPhoto", api_kwargs={"chat_id": CHAT, "photo": "file:///etc/hostname"})
+
+
+async def test_photo_and_caption_limits(bot, fake):
+    fake.max_photo_size = 100  # stands in for 10 MB
+    with pytest.raises(BadRequest, match=r"(?i)photo is too big"):
+        await bot.send_photo(CHAT, b"x" * 101, filename="big.jpg")
+    document = await bot.send_document(CHAT, b"x" * 101, filename="big.jpg")
+    assert document.document.file_size == 101
+    # Telegram counts UTF-16 units: an emoji outside the BMP costs two.
+    await bot.send_photo(CHAT, b"jpeg", caption="🌊" * 512)
+    with pytest.raises(BadRequest, match=r"(?i)caption is too long"):
+        await bot.send_photo(CHAT, b"jpeg", caption="🌊" * 512 + "x")
+    assert [r.kind for r in fake.received] == ["document", "photo"]  # refused sends store nothing
+
+
+async def test_album_is_whole_or_nothing_and_counts_per_item_in_a_group(monkeypatch):
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    with FakeTelegram(TOKEN, chat_burst=100, group_per_minute=5) as fake:
+        async with make_bot(fake) as bot:
+            bad = [InputMediaPhoto(b"1"), InputMediaPhoto(b"2", caption="x" * 1025)]
+            with pytest.raises(BadRequest, match=r"(?i)caption is too long"):
+                await bot.send_media_group(-100, bad)
+            assert fake.received == [] and fake.messages(-100) == []
+            with pytest.raises(BadRequest, match="2-10"):
+                await bot.send_media_group(-100, [InputMediaPhoto(b"1")] * 11)
+            await bot.send_media_group(
+                -100, [InputMediaPhoto(b"1"), InputMediaPhoto(b"2"), InputMediaPhoto(b"3")]
+            )
+            with pytest.raises(RetryAfter):  # 3 + 3 > 5 per minute: an album counts per item
+                await bot.send_media_group(
+                    -100, [InputMediaPhoto(b"4"), InputMediaPhoto(b"5"), InputMediaPhoto(b"6")]
+                )
+            await bot.send_media_group(-100, [InputMediaPhoto(b"4"), InputMediaPhoto(b"5")])
+            assert len(fake.received) == 5 and fake.rate_limited == 1
+
+
+async def test_local_mode_reads_files_by_path(tmp_path, fake):
+    big = tmp_path / "clip.mp4"
+    big.write_bytes(b"v" * 2000)
+    fake.local_mode = True
+    fake.max_file_size = 1000  # the public limit does not apply to a local server
+    async with Bot(TOKEN, base_url=f"{fake.url}/bot", local_mode=True) as local:
+        sent = await local.send_video(CHAT, big)
+    [record] = fake.received
+    assert record.by_path and record.size == 2000 and sent.video.file_size == 2000
+    assert fake.calls[-1].params["video"] == big.as_uri()

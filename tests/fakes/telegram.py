@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import itertools
 import json
 import math
@@ -28,7 +29,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from aiohttp import web
 
@@ -36,6 +40,8 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_FILE = 50 * 1024 * 1024
 MAX_GET_FILE = 20 * 1024 * 1024  # getFile serves files up to 20 MB
+MAX_PHOTO = 10 * 1024 * 1024
+MAX_LOCAL_FILE = 2000 * 1024 * 1024  # a local Bot API server (--local) takes files by path up to 2000 MB
 NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly the same"
     " as a current content and reply markup of the message"
@@ -94,6 +100,20 @@ class Upload:
     filename: str
     content_type: str
     data: bytes = field(repr=False)
+
+
+@dataclass
+class Received:
+    """One file the fake received (an upload or a local path), as Telegram stored it."""
+
+    method: str
+    chat_id: int
+    kind: str  # photo | video | document
+    filename: str
+    size: int
+    sha256: str
+    file_id: str
+    by_path: bool = False  # passed as a file:// path to a local Bot API server
 
 
 @dataclass
@@ -164,7 +184,8 @@ def _open_entity(source: str, at: int, name: str, attrs: str, offset: int) -> di
     """The entity a start tag begins, or 400 for a tag Telegram does not support."""
     if name not in TAGS:
         raise _cant_parse(source, at, f'Unsupported start tag "{name}"')
-    values = {m[1]: m[2] or m[3] or m[4] for m in _ATTR.finditer(attrs)}
+    # Attribute values are HTML too: "&amp;" in a link is "&".
+    values = {m[1]: _unescape(m[2] or m[3] or m[4]) for m in _ATTR.finditer(attrs)}
     if name == "span" and values.get("class") != "tg-spoiler":
         raise _cant_parse(source, at, 'Tag "span" must have class "tg-spoiler"')
     entity: dict[str, Any] = {"type": TAGS[name], "offset": offset}
@@ -177,6 +198,16 @@ def _open_entity(source: str, at: int, name: str, attrs: str, offset: int) -> di
     elif name == "code" and values.get("class", "").startswith("language-"):
         entity["language"] = values["class"].removeprefix("language-")
     return entity
+
+
+def _unescape(text: str) -> str:
+    """Decode the entities Telegram's HTML knows (named lt/gt/amp/quot and numeric ones)."""
+
+    def one(match: re.Match) -> str:
+        named, dec, hexa = match.groups()
+        return _NAMED[named] if named else chr(int(dec or hexa, 10 if dec else 16))
+
+    return _ENTITY.sub(one, text)
 
 
 def parse_html(source: str) -> tuple[str, list[dict]]:
@@ -240,7 +271,9 @@ def parse_content(values: dict, key: str = "text") -> dict:
     plain, entities = parse_html(str(raw or "")) if str(mode).lower() == "html" else (str(raw or ""), given)
     if key == "text" and not plain.strip():
         raise bad("message text is empty")
-    if len(plain) > (MAX_TEXT if key == "text" else MAX_CAPTION):
+    # Telegram counts a caption in UTF-16 code units after entity parsing (an emoji costs two).
+    length = len(plain) if key == "text" else utf16_len(plain)
+    if length > (MAX_TEXT if key == "text" else MAX_CAPTION):
         raise bad("message is too long" if key == "text" else "message caption is too long")
     return {"text": raw, "parse_mode": mode, "plain": plain, "entities": entities}
 
@@ -316,6 +349,11 @@ class FakeTelegram:
         self.rate_limits, self.chat_rate, self.chat_burst = rate_limits, chat_rate, chat_burst
         self.group_per_minute, self.global_per_second = group_per_minute, global_per_second
         self.max_file_size = MAX_FILE
+        self.max_photo_size = MAX_PHOTO
+        # True: behave like a local Bot API server started with --local (file:// paths, 2000 MB).
+        self.local_mode = False
+        self.received: list[Received] = []
+        self.blocked: set[int] = set()  # chats where the user blocked the bot (or removed it)
         self.calls: list[Call] = []
         self.rate_limited = 0
         self.commands: list = []
@@ -550,7 +588,7 @@ class FakeTelegram:
         given = request.match_info["method"]
         name = self._names.get(given.lower(), given)  # Telegram method names are case-insensitive
         try:
-            await read_params(request, params, self.max_file_size)
+            await read_params(request, params, MAX_LOCAL_FILE if self.local_mode else self.max_file_size)
             result = await self._call(request.match_info["token"], name, params)
             status, body = 200, {"ok": True, "result": result}
         except ApiError as exc:
@@ -570,8 +608,10 @@ class FakeTelegram:
         if name not in self._handlers:
             raise ApiError(404, "Not Found: method not found")
         with self._lock:
+            if name in RATE_LIMITED and params.get("chat_id") in self.blocked:
+                raise ApiError(403, "Forbidden: bot was blocked by the user")
             limited = name in RATE_LIMITED and self.rate_limits
-            spend = self._allowance(self._chat_id(params)) if limited else None
+            spend = self._allowance(self._chat_id(params), _weight(name, params)) if limited else None
             result = self._handlers[name](params)
             if spend:  # only what reached the chat counts; a 400 costs nothing
                 spend()
@@ -599,19 +639,22 @@ class FakeTelegram:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), deadline - time.monotonic())
 
-    def _allowance(self, chat_id: int) -> Callable[[], None]:
-        """429 when the chat, its group or the bot is over its limit, else how to spend one send."""
+    def _allowance(self, chat_id: int, weight: int = 1) -> Callable[[], None]:
+        """429 when the chat, its group or the bot is over its limit, else how to spend one send.
+
+        An album of ``weight`` items is one message for the chat's pace but ``weight`` messages
+        for a group's minute and for the bot's second, as Telegram counts them."""
         now = time.monotonic()
         tokens, when = self._buckets.get(chat_id, (float(self.chat_burst), now))
         tokens = min(float(self.chat_burst), tokens + (now - when) * self.chat_rate)
         waits = [(1 - tokens) / self.chat_rate] if tokens < 1 else []
         group = self._group_sends.setdefault(chat_id, deque()) if chat_id < 0 else deque()
         _expire(group, now - 60)
-        if chat_id < 0 and len(group) >= self.group_per_minute:
-            waits.append(group[0] + 60 - now)
+        if chat_id < 0 and len(group) + weight > self.group_per_minute:
+            waits.append(group[min(weight, len(group)) - 1] + 60 - now if group else 60)
         _expire(self._global_sends, now - 1)
-        if len(self._global_sends) >= self.global_per_second:
-            waits.append(self._global_sends[0] + 1 - now)
+        if len(self._global_sends) + weight > self.global_per_second:
+            waits.append(self._global_sends[0] + 1 - now if self._global_sends else 1)
         if waits:
             self.rate_limited += 1
             retry = max(1, math.ceil(max(waits)))
@@ -619,8 +662,8 @@ class FakeTelegram:
 
         def spend() -> None:
             self._buckets[chat_id] = (tokens - 1, now)
-            group.append(now)
-            self._global_sends.append(now)
+            group.extend([now] * weight)
+            self._global_sends.extend([now] * weight)
 
         return spend
 
@@ -771,18 +814,26 @@ class FakeTelegram:
 
     _on_close = _on_log_out = _on_delete_webhook
 
-    def _file(self, params: dict, ref: Any, kind: str) -> Any:
-        """The Telegram object for an uploaded file, an attach:// part or a file_id sent earlier."""
+    def _file(self, params: dict, ref: Any, kind: str, method: str) -> Any:
+        """The Telegram object for an uploaded file, an attach:// part, a file_id sent earlier, or
+        (local mode only) a file:// path; every new file is recorded in ``received``."""
         if isinstance(ref, str) and ref.startswith("attach://"):
             ref = params.get(ref.removeprefix("attach://"))
+        if isinstance(ref, str) and ref.startswith("file://") and self.local_mode:
+            ref = _local_file(ref)
         if isinstance(ref, str):
             if ref not in self._files:  # no internet here, so URLs are unknown too
                 raise bad("wrong file identifier/HTTP URL specified")
-            return self._files[ref]
+            stored_kind, obj = self._files[ref]
+            if stored_kind != kind and not (kind == "document" and stored_kind == "video"):
+                raise bad(f"can't use file of type {stored_kind.capitalize()} as {kind.capitalize()}")
+            return obj
         if not isinstance(ref, Upload):
             raise bad(f"there is no {kind} in the request")
         if not ref.data:
             raise bad("file must be non-empty")
+        if kind == "photo" and len(ref.data) > self.max_photo_size:
+            raise bad("PHOTO_INVALID_DIMENSIONS: photo is too big, send it as a document")
         number = next(self._ids)
         info = {"file_id": f"FILE{number}-{kind}", "file_unique_id": f"U{number}", "file_size": len(ref.data)}
         named = info | {
@@ -793,14 +844,31 @@ class FakeTelegram:
             obj: Any = [info | {"width": 800, "height": 600}]
         else:
             obj = named | ({"width": 720, "height": 1280, "duration": 1} if kind == "video" else {})
-        self._files[info["file_id"]] = obj
+        self._files[info["file_id"]] = (kind, obj)
+        digest, chat_id = hashlib.sha256(ref.data).hexdigest(), self._chat_id(params)
+        by_path = ref.content_type == LOCAL
+        name, size, file_id = ref.filename, len(ref.data), info["file_id"]
+        self.received.append(Received(method, chat_id, kind, name, size, digest, file_id, by_path))
         return obj
+
+    @contextlib.contextmanager
+    def _whole_or_nothing(self):
+        """A refused request stores no file: forget what its earlier parts recorded."""
+        mark = len(self.received)
+        try:
+            yield
+        except ApiError:
+            for record in self.received[mark:]:
+                self._files.pop(record.file_id, None)
+            del self.received[mark:]
+            raise
 
     def _send_media(self, params: dict, kind: str) -> dict:
         chat_id = self._chat_id(params)
-        media = self._file(params, params.get(kind), kind)
-        content = parse_content(params, "caption")
-        markup = check_markup(params)
+        with self._whole_or_nothing():
+            media = self._file(params, params.get(kind), kind, f"send{kind.capitalize()}")
+            content = parse_content(params, "caption")
+            markup = check_markup(params)
         return self._new_message(
             chat_id, media_type=kind, media=media, reply_markup=markup, **content
         ).to_dict()
@@ -819,13 +887,35 @@ class FakeTelegram:
         if "document" in kinds and len(kinds) > 1:
             raise bad("document can't be mixed with other media types")
         checked = []
-        for (
-            item
-        ) in items:  # all are checked before any is stored: Telegram sends an album whole or not at all
-            media = self._file(params, item.get("media"), item["type"])
-            checked.append(parse_content(item, "caption") | {"media_type": item["type"], "media": media})
+        # All are checked before any is stored: Telegram sends an album whole or not at all.
+        with self._whole_or_nothing():
+            for item in items:
+                media = self._file(params, item.get("media"), item["type"], "sendMediaGroup")
+                checked.append(parse_content(item, "caption") | {"media_type": item["type"], "media": media})
         group = str(13_000_000_000 + next(self._ids))
         return [self._new_message(chat_id, media_group_id=group, **fields).to_dict() for fields in checked]
+
+
+LOCAL = "local/path"  # the content type recorded for a file a local server read from disk
+
+
+def _local_file(uri: str) -> Upload:
+    """What a local Bot API server reads for a file:// URI; 400 when it cannot."""
+    path = Path(url2pathname(urlsplit(uri).path))
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise bad("wrong file identifier/HTTP URL specified") from None
+    if len(data) > MAX_LOCAL_FILE:
+        raise bad("file is too big")
+    return Upload(path.name, LOCAL, data)
+
+
+def _weight(method: str, params: dict) -> int:
+    """Messages a request puts into a chat: an album counts each item."""
+    media = params.get("media")
+    valid = method == "sendMediaGroup" and isinstance(media, list) and 2 <= len(media) <= 10
+    return len(media) if valid else 1  # a malformed album is refused (400) before it counts
 
 
 def _expire(window: deque, before: float) -> None:

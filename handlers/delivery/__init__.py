@@ -1,0 +1,1 @@
+"""Delivery of new content into chats: sending, pacing, captions, /notify and /latest."""

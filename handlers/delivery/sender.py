@@ -1,0 +1,281 @@
+"""Sending archived files into a chat: one post as one album, within Telegram's limits.
+
+Files are read from DATA_DIR (never fetched again); a file Telegram already has goes
+by its file_id; with a local Bot API server files go by path (file:// URI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from telegram import Bot, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from db import delivery_queries as dq
+from db.models import MediaItem
+from downloader.paths import UnsafePath, inside
+from handlers.delivery.captions import caption, too_large_line
+from handlers.ratelimit import BACKGROUND
+
+log = logging.getLogger(__name__)
+MB = 1024 * 1024
+MAX_PHOTO = 10 * MB  # larger photos go as documents
+MAX_UPLOAD = 50 * MB  # the Bot API's upload limit (per request here, so albums stay small too)
+MAX_LOCAL = 2000 * MB  # a local Bot API server's limit
+ALBUM = 10
+PHOTO_EXTS = {"jpg", "jpeg", "png", "webp"}
+VIDEO_EXTS = {"mp4", "mov", "m4v"}
+# Upload time is size-bound; Telegram's own default (20 s) cuts off large files on slow links.
+UPLOAD_TIMEOUT = 600
+MISSING = "the file is missing from the archive folder"
+CHAT_REFUSALS = ("chat not found", "not enough rights", "have no rights", "chat_write_forbidden")
+
+
+@dataclass
+class Piece:
+    """One archived file about to be sent; ``sent_as`` None: too large for Telegram."""
+
+    row: MediaItem
+    path: Path
+    size: int
+    sent_as: str | None
+
+
+@dataclass
+class Outcome:
+    """What happened to one post's files in one chat."""
+
+    sent: list[MediaItem] = field(default_factory=list)
+    too_large: list[MediaItem] = field(default_factory=list)
+    failed: list[tuple[MediaItem, str]] = field(default_factory=list)
+    stop: str | None = None  # set when the chat itself refuses (blocked, gone) or the network is down
+
+
+class ChatProblem(Exception):
+    """The chat refuses everything (bot blocked, chat gone) or Telegram cannot be reached."""
+
+
+class KeyedLocks:
+    """One lock per key, held together in a fixed order (no deadlock), dropped when unused."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, keys: list[str]):
+        """Hold the locks of every key for the duration of the block."""
+        keys = sorted(set(keys))
+        for key in keys:
+            lock, users = self._locks.get(key, (None, 0))
+            self._locks[key] = (lock or asyncio.Lock(), users + 1)
+        held: list[asyncio.Lock] = []
+        try:
+            for key in keys:
+                lock = self._locks[key][0]
+                await lock.acquire()
+                held.append(lock)
+            yield
+        finally:
+            for lock in held:
+                lock.release()
+            for key in keys:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
+class Sender:
+    """Sends groups of archived files (one post, one story, one video) to chats."""
+
+    def __init__(self, bot: Bot, data_dir: Path, *, local_mode: bool = False):
+        self.bot = bot
+        self.data_dir = Path(data_dir).resolve()
+        self.local_mode = local_mode
+        self.limit = MAX_LOCAL if local_mode else MAX_UPLOAD
+        self._locks = KeyedLocks()
+
+    async def send_unit(
+        self, chat_id: int, platform: str, username: str, rows: list[MediaItem], *, urgent: bool = False
+    ) -> Outcome:
+        """Send the files of one post (album), story or video with its caption."""
+        outcome = Outcome()
+        pieces = await asyncio.to_thread(self._inspect, rows)
+        outcome.failed = [(p.row, MISSING) for p in pieces if p.size < 0]
+        pieces = [p for p in pieces if p.size >= 0]
+        if not pieces:
+            return outcome
+        first = pieces[0].row
+        text = caption(
+            platform=platform,
+            username=username,
+            kind=first.kind,
+            taken_at=first.taken_at,
+            text=first.caption,
+            link=first.link,
+        )
+        options = {} if urgent else {"rate_limit_args": BACKGROUND}
+        sendable = [p for p in pieces if p.sent_as]
+        large = [p for p in pieces if not p.sent_as]
+        try:
+            # Another chat sending the same files first: wait, then reuse its file_ids.
+            async with self._locks.hold([f"{platform}:{p.row.media_id}" for p in sendable]):
+                for chunk in await self._chunks(platform, sendable):
+                    await self._send_chunk(chat_id, platform, chunk, text, outcome, options)
+                    text = ""  # the caption goes with the first message only
+            if large:
+                line = too_large_line(((p.path.name, p.size) for p in large), self.limit)
+                body = f"{text}\n{line}" if text else line
+                await self.bot.send_message(chat_id, body, parse_mode=ParseMode.HTML, **options)
+                outcome.too_large = [p.row for p in large]
+        except ChatProblem as exc:
+            outcome.stop = str(exc)
+        return outcome
+
+    def _inspect(self, rows: list[MediaItem]) -> list[Piece]:
+        """Stat each file (in a thread) and choose how it goes: photo, video, document or not at all."""
+        pieces = []
+        for row in sorted(rows, key=_slide_key):
+            try:
+                path = inside(self.data_dir, row.path)
+                size = path.stat().st_size if path.is_file() else -1
+            except (UnsafePath, OSError):
+                path, size = self.data_dir, -1
+            pieces.append(Piece(row, path, size, self._method(path, size)))
+        return pieces
+
+    def _method(self, path: Path, size: int) -> str | None:
+        """photo (up to 10 MB), video, document; None over the upload limit."""
+        if size > self.limit or size <= 0:
+            return None
+        ext = path.suffix.lower().lstrip(".")
+        if ext in PHOTO_EXTS:
+            return "photo" if size <= MAX_PHOTO else "document"
+        return "video" if ext in VIDEO_EXTS else "document"
+
+    async def _chunks(self, platform: str, pieces: list[Piece]) -> list[list[tuple[Piece, object]]]:
+        """Albums of at most 10 files and 50 MB of upload; documents never mix with media."""
+        known = await dq.file_ids(platform, [p.row.media_id for p in pieces])
+        chunks: list[list[tuple[Piece, object]]] = []
+        media = [p for p in pieces if p.sent_as != "document"]
+        for group in (media, [p for p in pieces if p.sent_as == "document"]):
+            current, load = [], 0
+            for piece in group:
+                file_id = known.get((piece.row.media_id, piece.sent_as))
+                cost = 0 if file_id or self.local_mode else piece.size
+                if current and (len(current) == ALBUM or load + cost > MAX_UPLOAD):
+                    chunks.append(current)
+                    current, load = [], 0
+                current.append((piece, file_id))
+                load += cost
+            if current:
+                chunks.append(current)
+        return chunks
+
+    async def _send_chunk(self, chat_id, platform, chunk, text, outcome: Outcome, options) -> None:
+        """One message or one album; an album Telegram refuses is tried file by file."""
+        try:
+            if len(chunk) == 1:
+                messages = [await self._send_one(chat_id, chunk[0], text, options)]
+            else:
+                messages = await self._send_album(chat_id, chunk, text, options)
+        except BadRequest as exc:
+            if _chat_refuses(exc):
+                raise ChatProblem(exc.message) from None
+            if len(chunk) == 1:
+                outcome.failed.append((chunk[0][0].row, exc.message))
+                return
+            log.info("album refused in chat %s (%s); sending its files one by one", chat_id, exc.message)
+            for number, single in enumerate(chunk):
+                first = text if number == 0 else ""
+                await self._send_chunk(chat_id, platform, [single], first, outcome, options)
+            return
+        except (Forbidden, RetryAfter, NetworkError) as exc:
+            if isinstance(exc, NetworkError) and "too large" in str(exc).lower():
+                outcome.failed.append((chunk[0][0].row, str(exc)))
+                return
+            raise ChatProblem(_reason(exc)) from None
+        except TelegramError as exc:
+            outcome.failed.extend((piece.row, str(exc)) for piece, _ in chunk)
+            return
+        for (piece, file_id), message in zip(chunk, messages, strict=False):
+            outcome.sent.append(piece.row)
+            new_id = _file_id_of(message, piece.sent_as)
+            if new_id and not file_id:
+                await dq.remember_file_id(platform, piece.row.media_id, piece.sent_as, new_id)
+
+    async def _input(self, piece: Piece, file_id: str | None):
+        """What to put in the request: a file_id, a file:// path (local server) or the bytes."""
+        if file_id:
+            return file_id
+        if self.local_mode:
+            return piece.path.as_uri()
+        return await asyncio.to_thread(piece.path.read_bytes)
+
+    async def _send_one(self, chat_id: int, entry, text: str, options) -> Message:
+        piece, file_id = entry
+        media = await self._input(piece, file_id)
+        method = {"photo": self.bot.send_photo, "video": self.bot.send_video}.get(
+            piece.sent_as, self.bot.send_document
+        )
+        extra = {"filename": piece.path.name} if isinstance(media, bytes) else {}
+        if piece.sent_as == "video":
+            extra["supports_streaming"] = True
+        return await method(
+            chat_id,
+            media,
+            caption=text or None,
+            parse_mode=ParseMode.HTML,
+            write_timeout=UPLOAD_TIMEOUT,
+            read_timeout=60,
+            **extra,
+            **options,
+        )
+
+    async def _send_album(self, chat_id: int, chunk, text: str, options) -> list[Message]:
+        media = []
+        for number, (piece, file_id) in enumerate(chunk):
+            data = await self._input(piece, file_id)
+            kind = {"photo": InputMediaPhoto, "video": InputMediaVideo}.get(piece.sent_as, InputMediaDocument)
+            extra = {"filename": piece.path.name} if isinstance(data, bytes) else {}
+            first = {"caption": text, "parse_mode": ParseMode.HTML} if number == 0 and text else {}
+            media.append(kind(data, **extra, **first))
+        sent = await self.bot.send_media_group(
+            chat_id, media, write_timeout=UPLOAD_TIMEOUT, read_timeout=60, **options
+        )
+        return list(sent)
+
+
+def _slide_key(row: MediaItem) -> tuple:
+    """Carousel files "<pk>_<n>" in slide order; others by time."""
+    head, _, tail = row.media_id.rpartition("_")
+    return (row.taken_at is None, row.taken_at, head or row.media_id, int(tail) if tail.isdigit() else 0)
+
+
+def _file_id_of(message: Message, sent_as: str) -> str | None:
+    """The file_id Telegram gave the file (the largest photo size)."""
+    if sent_as == "photo" and message.photo:
+        return message.photo[-1].file_id
+    found = getattr(message, sent_as, None) or message.document or message.video
+    return found.file_id if found else None
+
+
+def _chat_refuses(exc: BadRequest) -> bool:
+    """Bad requests that are about the chat, not the file."""
+    text = exc.message.lower()
+    return any(s in text for s in CHAT_REFUSALS)
+
+
+def _reason(exc: TelegramError) -> str:
+    """A short cause for the log and the one report."""
+    if isinstance(exc, Forbidden):
+        return f"Telegram refused: {exc.message}"
+    if isinstance(exc, RetryAfter):
+        return "Telegram asked to slow down"
+    return f"Telegram could not be reached ({exc.message})"
