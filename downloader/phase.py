@@ -56,7 +56,7 @@ class PageWork:
 
     def complete(self) -> bool:
         """Finished, and no file was skipped because the job stopped."""
-        return self.ready() and all(t.result().status != "skipped" for t in self.tasks)
+        return self.ready() and all(not t.cancelled() and t.result().status != "skipped" for t in self.tasks)
 
 
 class PhaseRunner:

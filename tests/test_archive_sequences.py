@@ -194,3 +194,44 @@ async def test_a_deleted_file_comes_back(instagram, services, data_dir, net):
     assert (data_dir / "downloads" / victim).is_file()
     assert sum(cdn_paths(instagram).values()) == 1
     assert await Job.filter(state="failed").count() == 0
+
+
+async def test_tiktok_cancelled_in_a_backlog_is_completed_by_the_next_run(net, data_dir):
+    from tests.fakes.tiktok import FakePost as TikTokPost
+    from tests.fakes.tiktok import FakeTikTok, post_id_for
+
+    tiktok = FakeTikTok(net, page_size=4)
+    account = tiktok.add_account("bob.dance", videos=8)
+    services = await services_for(make_settings(data_dir, net=net))
+    try:
+        assert (await run_download(services, "tiktok", "bob.dance")).state == "completed"
+        newest = account.posts[0].create_time
+        account.posts[:0] = [
+            TikTokPost(
+                post_id_for("bob.dance", newest + 3600 * (12 - i), 100 + i),
+                newest + 3600 * (12 - i),
+                f"new {i}",
+                60_000 + i,
+            )
+            for i in range(12)
+        ]
+        from db import queries
+
+        row = await queries.find_account("tiktok", "bob.dance")
+        job = await services.service.create_job(row)
+
+        def cancel_after_five(event):
+            if isinstance(event, ItemDone) and event.job_id == job.id and event.done >= 5:
+                services.service.cancel(job.id)
+
+        unsubscribe = services.service.subscribe(cancel_after_five)
+        second = await services.service.run(job)
+        unsubscribe()
+        assert second.state == "cancelled" and 5 <= second.phases[0].downloaded < 12
+        third = await run_download(services, "tiktok", "bob.dance")
+        assert third.state == "completed"
+        assert second.phases[0].downloaded + third.phases[0].downloaded == 12
+        videos = data_dir / "downloads" / "tiktok" / "bob.dance" / "videos"
+        assert len(list(videos.glob("*.mp4"))) == 20 == await MediaItem.filter(platform="tiktok").count()
+    finally:
+        await services.close()
