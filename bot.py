@@ -174,6 +174,7 @@ async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") ->
             "INSTAGRAM_SESSION_FILE and INSTAGRAM_COOKIES_FILE",
             chat_login.name,
         )
+    service.usage_lines["instagram"] = budget.usage_line
     sources = make_sources(settings, network, service.report_wait, sleep, budget, chat_login)
     service.sources.update(sources)
     make_instagram = instagram_factory(settings, service.report_wait, sleep, budget)

@@ -59,7 +59,7 @@ class JobResult:
     state: str  # completed | failed | paused | cancelled | interrupted
     phases: list[PhaseResult]
     error: str | None = None
-
+    requests: str | None = None  # the platform's request budget after the job, for people
     @property
     def new_items(self) -> int:
         """Files downloaded in this job, all phases."""
@@ -144,7 +144,9 @@ def summary_line(result: JobResult) -> str:
         "cancelled": "Cancelled",
         "interrupted": "Interrupted",
     }.get(result.state, result.state.capitalize())
-    return f"{head}: {' + '.join(_counts(result)) or 'nothing'}"
+    line = f"{head}: {' + '.join(_counts(result)) or 'nothing'}"
+    # Why a job stopped on its own (a full disk, the network), where it did.
+    return f"{line}. {result.error}" if result.error and result.state != "completed" else line
 
 
 def _counts(result: JobResult) -> list[str]:

@@ -87,6 +87,8 @@ class DownloadService:
         self._controls: dict[int, JobControl] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shutdown = threading.Event()  # ends waits of threads that belong to no job
+        # Per platform: a line on the requests spent, shown with every finished job.
+        self.usage_lines: dict[str, Callable[[], str]] = {}
 
     # --- subscribers -------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -340,6 +342,8 @@ class DownloadService:
             account.last_error = error or _phase_problems(results)
             await account.save(update_fields=["last_sync_at", "last_error", "updated_at"])
         result = JobResult(job.id, account.platform, account.username, state, results, error)
+        usage = self.usage_lines.get(account.platform)
+        result.requests = usage() if usage is not None else None
         log.info("job %s %s: @%s %s", job.id, state, account.username, error or "")
         self.emit(JobFinished(job.id, result))
         return result
@@ -371,7 +375,7 @@ def _job_ending(exc: DownloadError, *, first: bool) -> tuple[str, str] | None:
     """How a failure ends the job: (state, sentence), or None when later phases may still run."""
     if isinstance(exc, Transient):
         # The network went away: keep the job resumable, never "failed".
-        return "interrupted", f"{exc.sentence} The download stopped; /resume continues it."
+        return "interrupted", f"{exc.sentence} The download stopped and can be resumed."
     if isinstance(exc, FATAL) or first:
         return "failed", exc.sentence
     return None

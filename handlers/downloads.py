@@ -136,6 +136,7 @@ async def status(update: Update, context: Context) -> None:
     lines = ["<b>Status</b>", *(limited(lines, 30) if lines else ["Nothing is running."])]
     for name, when in context.bot_data.extras.get("next_runs", lambda: [])():
         lines.append(f"Next {escape(name)}: {when:%Y-%m-%d %H:%M %Z}")
+    lines += [escape(usage()) for usage in context.bot_data.service.usage_lines.values()]
     await reply(update, "\n".join(lines), parse_mode=ParseMode.HTML)
 
 

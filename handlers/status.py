@@ -375,6 +375,7 @@ def _apply(view: JobView, event) -> None:
     elif isinstance(event, JobFinished):
         view.state = event.result.state
         view.result = event.result if event.result.state in ("completed", "failed", "cancelled") else None
+        view.reason = event.result.error if view.result is None else None
         for phase in event.result.phases:
             if phase.status in ("done", "skipped", "failed"):
                 view.finished[phase.phase] = phase

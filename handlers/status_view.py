@@ -34,6 +34,7 @@ class JobView:
     waiting_reason: str = ""
     result: JobResult | None = None
     behind: str | None = None  # while queued: the running download it waits for ("@bob")
+    reason: str | None = None  # why a paused or interrupted job stopped (a full disk, the network)
 
 
 @dataclass
@@ -72,10 +73,15 @@ def render_job(view: JobView) -> str:
     if view.result is not None:
         lines.append("")
         lines.append(f"<b>{escape(summary_line(view.result))}</b>")
+        if view.result.requests:
+            lines.append(escape(view.result.requests))
+    elif view.state == "paused" and view.reason:
+        lines.append(f"\n⏸ Paused: {escape(view.reason)}")
     elif view.state == "paused":
         lines.append("\n⏸ Paused — press Resume or send /resume.")
     elif view.state == "interrupted":
-        lines.append("\n⏸ Interrupted (the bot stopped) — press Resume or send /resume.")
+        why = escape(view.reason) if view.reason else "Interrupted (the bot stopped)"
+        lines.append(f"\n⏸ {why} — press Resume or send /resume.")
     elif view.state == "queued" and view.behind:
         lines.append(f"\n⏳ Waiting for the running download of {escape(view.behind)} to finish first.")
     elif view.state == "queued":
