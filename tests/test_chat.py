@@ -9,7 +9,7 @@ from tests.chat import World
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
-from tests.harness import OWNER, STRANGER, TOKEN, files_under, make_settings, running_bot
+from tests.harness import OWNER, STRANGER, TOKEN, files_under, make_settings, media_on_disk, running_bot
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ async def test_pause_resume_and_cancel_buttons(world, data_dir):
     job = await Job.get(message_id=status.message_id)
     old_press = await world.press_data(final, f"job:pause:{job.id}")  # a stale Pause button
     assert "already finished" in old_press
-    names = [n for n in files_under(data_dir / "downloads") if not n.endswith(".json")]
+    names = [n for n in media_on_disk(data_dir) if not n.endswith(".json")]
     assert len(names) == len(set(names)) == await MediaItem.all().count() == 52
 
 
@@ -101,7 +101,7 @@ async def test_cancel_keeps_finished_files(world, data_dir):
     await world.message_with("Cancelled:")
     job = await Job.get(message_id=status.message_id)
     assert job.state == "cancelled"
-    kept = [n for n in files_under(data_dir / "downloads") if not n.endswith(".json")]
+    kept = [n for n in media_on_disk(data_dir) if not n.endswith(".json")]
     assert len(kept) == await MediaItem.all().count()
     assert world.buttons(world.telegram.message(OWNER, status.message_id)) == {}
     assert "already finished" in await world.press_data(status, f"job:resume:{job.id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from db.models import Job, MediaItem
-from tests.harness import OWNER, files_under
+from tests.harness import OWNER, media_on_disk
 from tests.test_phases import world  # noqa: F401 - the shared chat world (alice 30 posts, carol 3)
 
 
@@ -28,7 +28,7 @@ async def test_resume_with_one_paused_download_continues_it(world, data_dir):  #
     final = await world.message_with("Completed:")
     assert final.message_id == status.message_id  # the same status message carried on
     assert "Completed: 30 posts (44 files) + 8 stories/highlights" in final.plain
-    names = [n for n in files_under(data_dir / "downloads") if not n.endswith(".json")]
+    names = [n for n in media_on_disk(data_dir) if not n.endswith(".json")]
     assert len(names) == len(set(names)) == await MediaItem.all().count() == 52
     assert "There is no download to resume." in await world.reply("/resume")
 
@@ -53,7 +53,7 @@ async def test_resume_with_two_offers_resume_all(world, data_dir):  # noqa: F811
     assert await world.press(offer, "Resume all") == "Resuming 2 downloads."
     await world.message_with("Completed: 30 posts (44 files) + 8 stories/highlights")
     await world.message_with("Completed: 3 posts (5 files) + 4 stories/highlights")
-    names = [n for n in files_under(data_dir / "downloads") if not n.endswith(".json")]
+    names = [n for n in media_on_disk(data_dir) if not n.endswith(".json")]
     assert len(names) == len(set(names)) == await MediaItem.all().count() == 52 + 9
     assert await Job.filter(state="completed").count() == 2
     assert "no download to resume" in await world.press(offer, "Resume all")  # a second tap
