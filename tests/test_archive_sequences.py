@@ -235,3 +235,32 @@ async def test_tiktok_cancelled_in_a_backlog_is_completed_by_the_next_run(net, d
         assert len(list(videos.glob("*.mp4"))) == 20 == await MediaItem.filter(platform="tiktok").count()
     finally:
         await services.close()
+
+
+async def test_a_stories_sweep_of_thirty_accounts_costs_a_handful_of_requests(
+    instagram, services, net, data_dir
+):
+    from db.models import Account
+
+    for index in range(30):
+        name = f"sweep{index:02d}"
+        pk = 5000 + index
+        instagram.add_profile(
+            make_profile(name, pk, posts=0, stories=1 if index % 10 == 0 else 0, highlights=())
+        )
+        await Account.create(platform="instagram", username=name, tracked=True, platform_user_id=str(pk))
+    net.clear()
+    parent, created = await services.jobs.prepare_syncall(chat_id=None, phases=["stories"])
+    assert created
+    results = await services.jobs.start(parent)
+    assert [r.state for r in results] == ["completed"] * 30
+    # One GraphQL query names the stories of all thirty accounts (items included).
+    assert instagram.calls() == ["GET /graphql/query 303a4ae99711322310f25250d988f3b7"]
+    assert instagram.cdn_count() == 3  # only the three new stories
+    assert len([n for n in media_on_disk(data_dir) if "/stories/" in n]) == 3
+
+    net.clear()
+    parent, _ = await services.jobs.prepare_syncall(chat_id=None, phases=["stories"])
+    again = await services.jobs.start(parent)
+    assert sum(r.new_items for r in again) == 0
+    assert instagram.api_count() == 1 and instagram.cdn_count() == 0, instagram.calls()
