@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from db.models import FailedItem, Job, MediaItem
-from downloader.events import ItemDone
+from downloader.events import ItemDone, summary_line
 from downloader.guard import missing_sentence
 from tests.fakes.instagram import (
     NEWEST,
@@ -128,6 +128,7 @@ async def test_a_file_that_keeps_failing_is_given_up_after_three_runs(instagram,
     assert [r.phases[0].failed for r in results] == [1, 1, 1, 0]
     assert [r.phases[0].gave_up for r in results] == [0, 0, 1, 0]
     assert "no longer retried" in results[2].phases[0].warnings[-1]
+    assert summary_line(results[2]).endswith("; 1 file failed 3 times and is not retried")
     assert (await FailedItem.get(media_id=str(broken.pk))).attempts == 3
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tortoise import connections
@@ -81,3 +81,26 @@ async def test_settings_round_trip(any_db):
     await queries.set_setting("schedule", {"kind": "every", "seconds": 3600})
     await queries.set_setting("schedule", {"kind": "off"})
     assert await queries.get_setting("schedule") == {"kind": "off"}
+
+
+async def test_old_finished_jobs_are_pruned_and_the_archive_kept(any_db):
+    account = await Account.create(platform="instagram", username="alice")
+    long_ago = queries.now() - timedelta(days=120)
+    old = await Job.create(kind="syncall", state="completed", finished_at=long_ago)
+    await Job.create(kind="download", account=account, parent=old, state="completed", finished_at=long_ago)
+    recent = await Job.create(kind="download", account=account, state="completed", finished_at=queries.now())
+    paused = await Job.create(kind="download", account=account, state="paused")
+    await queries.record_media(
+        platform="instagram",
+        media_id="1",
+        kind="post",
+        account=account,
+        taken_at=None,
+        path="x",
+        size=1,
+        job_id=old.id,
+    )
+    assert await queries.prune_jobs(0) == 0  # 0 keeps everything
+    assert await queries.prune_jobs(90) == 1
+    assert sorted(await Job.all().values_list("id", flat=True)) == sorted([recent.id, paused.id])
+    assert await MediaItem.all().count() == 1
