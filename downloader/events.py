@@ -147,7 +147,8 @@ def summary_line(result: JobResult) -> str:
     line = f"{head}: {' + '.join(_counts(result)) or 'nothing'}"
     gave_up = sum(p.gave_up for p in result.phases)
     if gave_up:
-        line += f"; {plural(gave_up, 'file')} failed 3 times and {'is' if gave_up == 1 else 'are'} not retried"
+        verb = "is" if gave_up == 1 else "are"
+        line += f"; {plural(gave_up, 'file')} failed 3 times and {verb} not retried"
     # Why a job stopped on its own (a full disk, the network), where it did.
     return f"{line}. {result.error}" if result.error and result.state != "completed" else line
 
