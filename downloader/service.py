@@ -267,6 +267,8 @@ class DownloadService:
         while True:
             try:
                 return await call()
+            except StopRequested as exc:  # a politeness delay in the source, ended by Pause/Cancel
+                raise _Stopped() from exc
             except DownloadError as exc:
                 if control.request:
                     raise _Stopped() from exc

@@ -167,3 +167,29 @@ async def test_a_metadata_file_that_cannot_be_written_is_a_warning_and_comes_lat
     assert again.state == "completed" and again.new_items == 0
     assert blocker.is_file() and newest.caption in blocker.read_text()
     assert await FailedItem.all().count() == 0
+
+
+async def test_pause_ends_a_politeness_delay_at_once(instagram, net, data_dir, tmp_path):
+    from bot import open_services
+
+    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+    settings = make_settings(
+        data_dir, net=net, instagram_session_file=session, download_retries=0, instagram_request_delay="20"
+    )
+    services = await open_services(settings)  # the real, interruptible waits
+    try:
+        account = await queries.get_or_create_account("instagram", "alice")
+        job = await services.service.create_job(account)
+        paused_at: list[float] = []
+
+        def on_event(event):
+            if isinstance(event, Waiting) and "politeness" in event.reason and not paused_at:
+                paused_at.append(time.monotonic())
+                services.service.pause(job.id)
+
+        services.service.subscribe(on_event)
+        result = await asyncio.wait_for(services.service.run(job), timeout=30)
+        assert result.state == "paused", result
+        assert time.monotonic() - paused_at[0] < 2
+    finally:
+        await services.close()
