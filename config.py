@@ -22,7 +22,7 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    """Every setting of the bot; names match README and DESIGN.md."""
+    """Every setting of the bot; the names are the ones the README lists."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 

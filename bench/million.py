@@ -20,6 +20,7 @@ from bench.sizes import Size
 from bench.table import Row, Section, seconds
 from db import close_database, open_database, queries
 from db.models import Account, MediaItem
+from downloader.knowledge import known_about
 from downloader.leases import ProcessRegistry
 from downloader.service import DownloadService
 
@@ -92,7 +93,7 @@ async def _job_start(service: DownloadService, registry: ProcessRegistry, accoun
     job = await service.create_job(account)
     await registry.acquire(account)
     await queries.count_job_media(job.id, ("post", "reel"))
-    await service.known(account)
+    await known_about(account)
     await registry.release(account)
 
 

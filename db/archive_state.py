@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
+from tortoise.functions import Count, Max
 
 from db.models import Account, FailedItem, Highlight, HighlightItem, MediaItem
 
@@ -62,18 +63,16 @@ async def group_times(platform: str, groups: Iterable[str]) -> dict[str, datetim
 
 
 async def archived_groups(account: Account) -> set[str]:
-    """Posts of an account (group ids) that have at least one archived file and no failed one."""
-    groups = set(
-        await MediaItem.filter(account=account, group_id__not_isnull=True).values_list("group_id", flat=True)
+    """Posts of an account (group ids) whose files are all archived and none failed."""
+    rows = (
+        await MediaItem.filter(account=account, group_id__not_isnull=True)
+        .annotate(files=Count("id"), size=Max("group_size"))
+        .group_by("group_id")
+        .values_list("group_id", "files", "size")
     )
+    groups = {group for group, files, size in rows if files >= (size or 1)}
     failed = await FailedItem.filter(account=account, phase="posts").values_list("recipe", flat=True)
     return groups - {recipe.get("group_id") for recipe in failed}
-
-
-async def newest_story_time(account: Account) -> datetime | None:
-    """When the newest archived story of the account was taken."""
-    row = await MediaItem.filter(account=account, kind="story").order_by("-taken_at").first()
-    return row.taken_at if row is not None else None
 
 
 async def save_boundary(account: Account, phase: str, top: int) -> None:

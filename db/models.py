@@ -56,6 +56,7 @@ class MediaItem(Model):
     job_id = fields.IntField(null=True)
     # The post a file belongs to (shortcode / video id): files of one post form one album.
     group_id = fields.CharField(max_length=64, null=True)
+    group_size = fields.IntField(null=True)  # files the post has: all of them archived = post archived
     caption = fields.TextField(null=True)
     link = fields.CharField(max_length=512, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -65,7 +66,7 @@ class MediaItem(Model):
         unique_together = (("platform", "media_id"),)
         # /list counts per account and kind; newest-first reads (delivery, /latest) by account.
         # (Indexes, not db_index=True: altering a column makes SQLite rebuild the table.)
-        indexes = (("account_id", "kind"), ("account_id", "taken_at"), ("job_id",))
+        indexes = (("account_id", "kind"), ("account_id", "taken_at"), ("job_id",), ("platform", "group_id"))
 
 
 class Job(Model):

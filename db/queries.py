@@ -55,6 +55,7 @@ async def record_media(
     size: int,
     job_id: int | None = None,
     group_id: str | None = None,
+    group_size: int | None = None,
     caption: str | None = None,
     link: str | None = None,
 ) -> None:
@@ -70,6 +71,7 @@ async def record_media(
             size=size,
             job_id=job_id,
             group_id=group_id,
+            group_size=group_size,
             caption=caption,
             link=link,
         )

@@ -43,8 +43,7 @@ class HighlightFolders:
         wanted = await self._free_name(title, highlight_id)
         if row is None:
             row = await archive_state.add_highlight(self.account, highlight_id, title, wanted)
-        elif row.title != title and row.folder != wanted:
-            await self._rename(row.folder, wanted)
+        elif row.title != title and row.folder != wanted and await self._rename(row.folder, wanted):
             row.title, row.folder = title, wanted
             await row.save(update_fields=["title", "folder", "updated_at"])
         self._folders[highlight_id] = row.folder
@@ -58,18 +57,29 @@ class HighlightFolders:
             name = sanitize_component(f"{name} ({highlight_id[-6:]})")
         return name
 
-    async def _rename(self, old: str, new: str) -> None:
+    async def _rename(self, old: str, new: str) -> bool:
+        """Rename the folder on disk, then the archive rows under it; False if it cannot be."""
         base = self.base()
         source, target = base / old, base / new
 
-        def move() -> None:
-            if source.is_dir() and not target.exists():
+        def move() -> bool:
+            if target.exists():
+                return False  # a folder of that name is there already: keep the old name
+            if source.is_dir():
                 source.rename(target)
+            return True
 
-        await asyncio.to_thread(move)
+        try:
+            if not await asyncio.to_thread(move):
+                log.info("@%s: highlight folder %r kept (%r exists)", self.account.username, old, new)
+                return False
+        except OSError as exc:
+            log.warning("@%s: could not rename highlight folder %r: %s", self.account.username, old, exc)
+            return False
         prefix = str(base.relative_to(self.data_dir))
         await archive_state.move_paths(self.account, f"{prefix}/{old}/", f"{prefix}/{new}/")
         log.info("@%s: highlight folder %r renamed to %r", self.account.username, old, new)
+        return True
 
     async def remember(self, items: list[MediaItem]) -> None:
         """Record which media each listed highlight holds."""

@@ -54,7 +54,7 @@ class ItemWriter:
             try:
                 size, path = await self._fetch(item, account, phase, progress)
             except (OSError, DownloadError) as exc:
-                if _no_space(exc):
+                if no_space(exc):
                     # One sentence and a resumable job, instead of trying every remaining file.
                     control.ask("paused", DISK_FULL)
                     return Outcome("skipped")
@@ -84,6 +84,7 @@ class ItemWriter:
             size=size,
             job_id=job.id,
             group_id=item.group_id,
+            group_size=item.group_size,
             caption=item.caption,
             link=item.link,
         )
@@ -116,7 +117,7 @@ class ItemWriter:
             await archive_state.record_failure(
                 account, media_id=key, phase=phase, kind="metadata", reason=_disk_sentence(exc), recipe=recipe
             )
-            if control is not None and _no_space(exc):
+            if control is not None and no_space(exc):
                 control.ask("paused", DISK_FULL)
             return f"{item.group_id}: the metadata file could not be written ({exc.strerror or exc})."
         await archive_state.clear_failure(account.platform, key)
@@ -135,7 +136,7 @@ def _write_json(final: Path, metadata: dict) -> None:
         temp.unlink(missing_ok=True)
 
 
-def _no_space(exc: BaseException) -> bool:
+def no_space(exc: BaseException) -> bool:
     """Whether a "no space left on device" is behind this error (sources wrap it)."""
     current: BaseException | None = exc
     for _ in range(6):

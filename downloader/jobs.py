@@ -86,7 +86,8 @@ class JobManager:
             if running is not None:
                 return running, False
             await self.service.guard.check()
-            parent = await Job.create(kind="syncall", chat_id=chat_id, phases=phases or [])
+            owner = self.service.registry.token if self.service.registry is not None else None
+            parent = await Job.create(kind="syncall", chat_id=chat_id, phases=phases or [], owner=owner)
             self._reserved = parent.id
         skipped = []
         for account in await queries.tracked_accounts():
@@ -121,7 +122,12 @@ class JobManager:
         return f"being downloaded by {holder.describe()}" if holder is not None else None
 
     async def why_not_resume(self, job: Job) -> str | None:
-        """A sentence when a paused job must not continue now (someone else has its account)."""
+        """A sentence when a paused job must not continue now (no archive folder, or someone
+        else has its account)."""
+        try:
+            await self.service.guard.check()
+        except DownloadError as exc:
+            return exc.sentence
         if job.kind != "download" or job.account_id is None:
             return None
         account = await Account.get(id=job.account_id)
@@ -137,13 +143,14 @@ class JobManager:
         parent.state = "running"
         await parent.save(update_fields=["state", "updated_at"])
         children = await Job.filter(parent=parent).order_by("id").prefetch_related("account")
-        todo = [child for child in children if child.state not in FINISHED]
+        # A child resumed on its own (/resume alice) runs there; never twice at once.
+        todo = [child for child in children if child.state not in FINISHED and not self.is_running(child.id)]
         total = len(children)
         done = total - len(todo)
         skipped = tuple((parent.counts or {}).get("skipped", []))
         self.service.emit(SyncStarted(parent.id, total, tuple(parent.phases) or None, skipped))
         # Stories and highlights of many accounts in a few batched requests, before the jobs.
-        await self.service.prefetch(todo)
+        await self.service.prefetch(parent.id, todo)
         results: list[JobResult] = []
         for coro in asyncio.as_completed([self._child(c) for c in todo]):
             result = await coro
@@ -183,7 +190,7 @@ class JobManager:
         if job.kind != "syncall":
             return action(job.id)
         child_ids = await Job.filter(parent=job).values_list("id", flat=True)
-        return any([action(child_id) for child_id in child_ids])
+        return any([action(job_id) for job_id in [job.id, *child_ids]])  # the id: its prefetch
 
     async def resume(self, job: Job) -> bool:
         """Continue a paused or interrupted job; False if it is not resumable (now)."""

@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
-from db import leases
+from db import leases, queries
 from db.models import Account, Process
 from db.queries import now
 
@@ -25,6 +25,7 @@ BEAT = 20.0  # seconds between heartbeats
 LEASE = timedelta(seconds=90)  # a lease lasts this long without a heartbeat
 STALE = timedelta(seconds=75)  # a process silent this long is taken for dead
 KIND_NAMES = {"bot": "the bot", "cli": "the command line"}
+REAP_EVERY = 5  # beats between looks for jobs of dead processes
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,10 @@ class ProcessRegistry:
         self._beats = 0
 
     async def start(self, on_day=None) -> None:
-        """Register and start the heartbeat (``on_day``: an extra chore run once a day)."""
+        """Register and start the heartbeat (``on_day``: an extra chore run once a day).
+
+        Every few beats, jobs left queued or running by a process that died (a command-line
+        download killed with kill -9) are marked interrupted, so /status and /resume see them."""
         for earlier in await leases.same_process(self.host, self.pid, self.token):
             # This host and pid were a process that is gone (a container restarts as pid 1).
             await leases.unregister(earlier)
@@ -75,6 +79,8 @@ class ProcessRegistry:
             try:
                 await leases.heartbeat(self.token, LEASE)
                 self._beats += 1
+                if self._beats % REAP_EVERY == 0:
+                    await queries.mark_interrupted(await self.live_tokens())
                 if on_day is not None and self._beats % per_day == 0:
                     await on_day()
             except Exception:  # a busy database must not end the heartbeat for good

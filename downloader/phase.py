@@ -20,7 +20,7 @@ from db import archive_state, queries
 from downloader.errors import StopRequested
 from downloader.events import ItemDone, ItemProgress, PhaseFinished, PhaseResult, PhaseStarted, Warned
 from downloader.highlights import HighlightFolders
-from downloader.items import MAX_ATTEMPTS, Outcome
+from downloader.items import DISK_FULL, MAX_ATTEMPTS, Outcome, no_space
 from downloader.recipes import from_recipe
 from downloader.sources.base import Known, MediaItem, Page
 
@@ -77,12 +77,15 @@ class PhaseRunner:
         self.stamps: dict[str, int] = {}
         self.unsure_stamps: set[str] = set()  # stamps not to keep: a file behind them failed
         self.described: set[str] = set()  # posts whose metadata file was written in this job
+        self._phase: str | None = None
 
     async def run(self, result: PhaseResult) -> None:
         """Run one phase to its end or until paused/cancelled; updates ``result``."""
         phase = result.phase
         result.status = "running"
-        self.units, self.seen, self.stamps, self.unsure_stamps = set(), set(), {}, set()
+        if phase != self._phase:  # a retry after a wait keeps what this phase already saw
+            self._phase = phase
+            self.units, self.seen, self.stamps, self.unsure_stamps = set(), set(), {}, set()
         # Progress counts posts, as the profile does; Instagram says how many it has.
         self.total = self.info.media_count if phase == "posts" else None
         # The archive knows what this job already fetched, even across kill -9.
@@ -108,7 +111,7 @@ class PhaseRunner:
         if not self.control.request:
             await self._retry_failures(result)
         if phase == "highlights":
-            await self.highlights.complete()
+            await self._complete_highlights(result)
         result.posts = await queries.count_job_posts(self.job.id) if phase == "posts" else None
         if self.control.request:
             result.status = self.control.request
@@ -117,6 +120,8 @@ class PhaseRunner:
             if phase in INCREMENTAL:
                 await archive_state.save_boundary(self.account, phase, result.top or 0)
             keep = {k: v for k, v in self.stamps.items() if k not in self.unsure_stamps}
+            if phase == "stories" and result.top and not result.failed:
+                keep["stories"] = result.top  # every story up to this one is archived
             if keep:
                 await archive_state.save_stamps(self.account, keep)
             await self._save_cursor(None, result)
@@ -170,7 +175,8 @@ class PhaseRunner:
         self.stamps.update(page.stamps)
         archived = await queries.archived_by_job(self.account.platform, (i.media_id for i in items))
         if result.phase == "highlights":
-            await self._place_highlights(items)
+            await self._place_highlights(items, page.titles)
+        _count_group_sizes(items)
         known_times = await self._known_times(page)
         result.top = max([result.top or 0, *_times(items), *known_times.values()]) or result.top
         self.units.update(_unit(i) for i in items if i.media_id in archived)
@@ -196,13 +202,27 @@ class PhaseRunner:
         times = await archive_state.group_times(self.account.platform, page.known_groups)
         return {group: int(moment.timestamp()) for group, moment in times.items()}
 
-    async def _place_highlights(self, items: list[MediaItem]) -> None:
-        """Each highlight item goes to its highlight's folder (named once per highlight id)."""
+    async def _place_highlights(self, items: list[MediaItem], titles: dict[str, str]) -> None:
+        """Each highlight item goes to its highlight's folder (named once per highlight id);
+        every highlight the tray named gets its folder renamed if it was retitled."""
+        for highlight_id, title in titles.items():
+            if await archive_state.highlight_of(self.account.platform, highlight_id) is not None:
+                await self.highlights.folder(highlight_id, title)
         for item in items:
             if item.highlight_id:
                 title = item.highlight_title or item.subdir or item.highlight_id
                 item.subdir = await self.highlights.folder(item.highlight_id, title)
         await self.highlights.remember(items)
+
+    async def _complete_highlights(self, result: PhaseResult) -> None:
+        """Link archived members into their highlight folders; a full disk pauses the job."""
+        try:
+            await self.highlights.complete()
+        except OSError as exc:
+            if no_space(exc):
+                self.control.ask("paused", DISK_FULL)
+            else:
+                self._warn(result, f"Could not complete a highlight folder ({exc.strerror or exc}).")
 
     async def _item(self, item: MediaItem, result: PhaseResult) -> Outcome:
         """Fetch one item and report it; failures are remembered for the next run."""
@@ -296,6 +316,17 @@ class PhaseRunner:
 def _unit(item: MediaItem) -> str:
     """What progress and the early stop count: a post (all its files) or a single item."""
     return item.group_id or item.media_id
+
+
+def _count_group_sizes(items: list[MediaItem]) -> None:
+    """How many files each post on the page has (a post's files are listed together)."""
+    sizes: dict[str, int] = {}
+    for item in items:
+        if item.group_id:
+            sizes[item.group_id] = sizes.get(item.group_id, 0) + 1
+    for item in items:
+        if item.group_id:
+            item.group_size = sizes[item.group_id]
 
 
 def _times(items: list[MediaItem]) -> list[int]:

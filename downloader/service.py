@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from db import archive_state, queries
+from db import queries
 from db.models import Account, Job
 from downloader.control import JobControl
 from downloader.errors import (
@@ -33,10 +33,11 @@ from downloader.events import Event, JobFinished, JobResult, JobStarted, PhaseFi
 from downloader.fetch import Fetcher
 from downloader.guard import ArchiveGuard
 from downloader.items import ItemWriter
+from downloader.knowledge import forget_missing_files, known_about, prefetch_reels, stored_account
 from downloader.leases import Holder, ProcessRegistry
 from downloader.phase import PhaseRunner
 from downloader.sources.base import Account as SourceAccount
-from downloader.sources.base import Known, Source
+from downloader.sources.base import Source
 
 log = logging.getLogger(__name__)
 current_job: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_job", default=None)
@@ -85,6 +86,7 @@ class DownloadService:
         self._platform_slots = {name: asyncio.Semaphore(n) for name, n in slots.items()}
         self._subscribers: list[Callable[[Event], None]] = []
         self._controls: dict[int, JobControl] = {}
+        self._writing: dict[int, int] = {}  # account id -> the job downloading it in this process
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shutdown = threading.Event()  # ends waits of threads that belong to no job
         # Per platform: a line on the requests spent, shown with every finished job.
@@ -174,8 +176,9 @@ class DownloadService:
         """A queued download job for one account (all of its platform's phases by default)."""
         source = self.sources[account.platform]
         chosen = [p for p in source.phases if phases is None or p in phases]
+        owner = self.registry.token if self.registry is not None else None
         job = await Job.create(
-            kind="download", account=account, phases=chosen, chat_id=chat_id, parent=parent
+            kind="download", account=account, phases=chosen, chat_id=chat_id, parent=parent, owner=owner
         )
         self.control(job.id)  # active from now: pause/cancel work while queued
         log.info("job %s queued: %s @%s %s", job.id, account.platform, account.username, chosen)
@@ -207,6 +210,15 @@ class DownloadService:
     async def _run_guarded(self, job, account, control, results) -> tuple[str, str | None]:
         """Check the archive folder, hold the account, wait for the platform's turn, run."""
         await self.guard.check()
+        if self._writing.setdefault(account.id, job.id) != job.id:  # one writer in this process too
+            return "failed", f"@{account.username} is already being downloaded by another job here."
+        try:
+            return await self._run_leased(job, account, control, results)
+        finally:
+            self._writing.pop(account.id, None)
+
+    async def _run_leased(self, job, account, control, results) -> tuple[str, str | None]:
+        """Hold the account's lease (across processes) while the job runs."""
         holder = await self.registry.acquire(account) if self.registry is not None else None
         if holder is not None:
             return "failed", busy_sentence(account, holder)
@@ -238,8 +250,8 @@ class DownloadService:
             return control.request, control.reason
         except DownloadError as exc:
             return _job_ending(exc, first=True)
-        await self._forget_missing_files(account)
-        runner = PhaseRunner(self, job, account, source, info, control, await self.known(account))
+        await forget_missing_files(self.data_dir, account)
+        runner = PhaseRunner(self, job, account, source, info, control, await known_about(account))
         for index, result in enumerate(results):
             if result.status in ("done", "skipped", "failed"):
                 continue  # finished before a pause or restart
@@ -294,41 +306,27 @@ class DownloadService:
         """The account as the platform sees it; a stories/highlights-only job reuses the stored id."""
         listing = {"posts", "videos"} & set(job.phases)
         if not listing and account.platform_user_id:
-            return SourceAccount(
-                account.platform, account.username, account.platform_user_id, account.display_name
-            )
+            return stored_account(account)
         info = await asyncio.to_thread(source.resolve, account.username, account.platform_user_id)
         account.platform_user_id = info.user_id or account.platform_user_id
         account.display_name = info.display_name or account.display_name
         await account.save(update_fields=["platform_user_id", "display_name", "updated_at"])
         return info
 
-    async def known(self, account: Account) -> Known:
-        """What the archive knows about an account, so its source can skip requests."""
-        stamps = dict(account.stamps or {})
-        newest = await archive_state.newest_story_time(account)
-        if newest is not None:
-            stamps["stories"] = int(newest.timestamp())
-        groups = await archive_state.archived_groups(account) if account.platform == "instagram" else set()
-        return Known(stamps=stamps, archived_groups=groups)
+    async def prefetch(self, run_id: int, jobs: list[Job]) -> None:
+        """Ask each source for the reels of many accounts at once, before their jobs run.
 
-    async def prefetch(self, jobs: list[Job]) -> None:
-        """Ask each source for the reels of many accounts at once, before their jobs run."""
-        for platform, source in self.sources.items():
-            fetch = getattr(source, "prefetch", None)
-            mine = [job for job in jobs if job.account.platform == platform and job.account.platform_user_id]
-            for phase in ("stories", "highlights"):
-                wanted = [job.account for job in mine if phase in job.phases]
-                if fetch is None or len(wanted) < 2:
-                    continue
-                accounts = [
-                    SourceAccount(platform, a.username, a.platform_user_id, a.display_name) for a in wanted
-                ]
-                known = {a.username: await self.known(a) for a in wanted}
-                try:
-                    await asyncio.to_thread(fetch, phase, accounts, known)
-                except (DownloadError, StopRequested) as exc:  # each job then asks for itself
-                    log.info("prefetch of %s %s failed: %s", platform, phase, exc)
+        Pause and Cancel of the sync-all (``run_id``) end its waits; any failure only means
+        each job asks for itself."""
+        token = current_job.set(run_id)
+        self.control(run_id)
+        try:
+            await prefetch_reels(self.sources, jobs)
+        except Exception:
+            log.warning("prefetch failed; each account asks for itself", exc_info=True)
+        finally:
+            current_job.reset(token)
+            self._controls.pop(run_id, None)
 
     async def _finish(self, job, account, results, state, error) -> JobResult:
         """Store the final state and tell subscribers."""
@@ -353,21 +351,6 @@ class DownloadService:
     async def _save_counts(self, job: Job, results: list[PhaseResult]) -> None:
         job.counts = {r.phase: r.to_dict() for r in results}
         await job.save(update_fields=["counts", "updated_at"])
-
-    async def _forget_missing_files(self, account: Account) -> None:
-        """Rows whose file was deleted from disk are dropped so the file comes back.
-
-        Only single files: a missing archive folder never gets this far (guard.py).
-        """
-        rows = await queries.account_media_rows(account)
-        missing = await asyncio.to_thread(
-            lambda: [(mid, kind) for mid, path, kind in rows if not (self.data_dir / path).is_file()]
-        )
-        if missing:
-            await queries.forget_media(account.platform, [mid for mid, _ in missing])
-            await archive_state.forget_progress(account, {KIND_PHASES.get(kind, "") for _, kind in missing})
-            log.info("@%s: %d archived files missing on disk", account.username, len(missing))
-
 
 class _Stopped(Exception):
     """The job was asked to stop (pause, cancel, shutdown) while it waited."""

@@ -63,9 +63,11 @@ async def download(update: Update, context: Context) -> None:
     intro = started_text(target.platform, phases)
     if one_off:
         intro += f"\n{target.label} is not tracked: this is a one-time download (/add to track it)."
-    await reply(update, intro)
-    await data.board.attach_job(job, update.effective_chat.id)
-    data.jobs.start(job)
+    try:
+        await reply(update, intro)
+        await data.board.attach_job(job, update.effective_chat.id)
+    finally:  # a reply lost to the network must not leave the job queued for ever
+        data.jobs.start(job)
 
 
 def started_text(platform: str, phases: tuple[str, ...] | None) -> str:
@@ -119,8 +121,10 @@ async def syncall(update: Update, context: Context) -> None:
         await reply(update, text)
         return
     title = f"Sync all {words[0]}" if words else "Sync all"
-    await data.board.attach_sync(job, update.effective_chat.id, title=title)
-    data.jobs.start(job)
+    try:
+        await data.board.attach_sync(job, update.effective_chat.id, title=title)
+    finally:
+        data.jobs.start(job)
 
 
 async def status(update: Update, context: Context) -> None:
@@ -263,18 +267,24 @@ async def _resume_all(data, chat_id: int) -> str:
 
 async def _retry(data, job: Job, chat_id: int) -> str:
     """Start a new job for the same account (or a new sync-all) after a failure."""
-    if job.kind == "syncall":
-        new, created = await data.jobs.prepare_syncall(chat_id=chat_id)
-        if created:
+    try:
+        if job.kind == "syncall":
+            new, created = await data.jobs.prepare_syncall(chat_id=chat_id)
+        else:
+            await job.fetch_related("account")
+            new, created = await data.jobs.prepare_download(job.account, chat_id=chat_id)
+    except DownloadError as exc:  # no archive folder, or another process has the account
+        return exc.sentence
+    if not created:
+        return "It is already running."
+    try:
+        if new.kind == "syncall":
             await data.board.attach_sync(new, chat_id)
-    else:
-        await job.fetch_related("account")
-        new, created = await data.jobs.prepare_download(job.account, chat_id=chat_id)
-        if created:
+        else:
             await data.board.attach_job(new, chat_id)
-    if created:
+    finally:
         data.jobs.start(new)
-    return "Retrying." if created else "It is already running."
+    return "Retrying."
 
 
 async def button(update: Update, context: Context) -> None:

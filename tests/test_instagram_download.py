@@ -198,10 +198,24 @@ async def test_missing_and_private_accounts(instagram, logged_in, data_dir, prep
     assert media_on_disk(data_dir) == {}
 
 
-async def test_rate_limit_fails_with_when_to_retry(instagram, anonymous, data_dir):
+async def test_rate_limit_is_waited_out_and_says_until_when(instagram, anonymous, data_dir):
+    from db import queries
+    from downloader.events import Waiting
+
     instagram.rate_limit(None)
-    result = await run_download(anonymous, "instagram", "alice")
-    assert result.state == "failed" and "rate" in result.error.lower()
+    account = await queries.get_or_create_account("instagram", "alice")
+    job = await anonymous.service.create_job(account)
+    waits = []
+
+    def on_event(event):
+        if isinstance(event, Waiting) and event.job_id == job.id:
+            waits.append(event)
+            anonymous.service.cancel(job.id)  # the owner gives up waiting
+
+    anonymous.service.subscribe(on_event)
+    result = await asyncio.wait_for(anonymous.service.run(job), timeout=30)
+    assert result.state == "cancelled"
+    assert "rate limit" in waits[0].reason.lower() and waits[0].until > queries.now()
     assert await MediaItem.all().count() == 0
 
 

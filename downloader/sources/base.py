@@ -56,6 +56,7 @@ class MediaItem:
     # as "<date>_<group_id>.json" beside the media when metadata files are on.
     metadata: dict | None = None
     group_id: str | None = None
+    group_size: int | None = None  # files in the post (a carousel's slides); set by the service
     # What delivery to chat shows: the post's caption and a link to it on the platform.
     caption: str | None = None
     link: str | None = None
@@ -78,6 +79,9 @@ class Page:
     # "Has anything changed" stamps the source saw (e.g. "highlight:<id>" -> latest media
     # time); the service stores them when the phase ends clean and hands them back in Known.
     stamps: dict[str, int] = field(default_factory=dict)
+    # Collections the listing named, id -> current title (every highlight in the tray, changed
+    # or not), so a retitled highlight's folder is renamed even when its items are the same.
+    titles: dict[str, str] = field(default_factory=dict)
     # Posts (group ids, e.g. shortcodes) the listing named that Known.archived_groups says are
     # archived: not described, no request spent. Each counts as an archived post for the early stop.
     known_groups: list[str] = field(default_factory=list)
@@ -88,7 +92,7 @@ class Known:
     """What the archive already knows about an account, so a source can skip requests.
 
     ``stamps`` holds what earlier clean runs stored from ``Page.stamps``, plus
-    ``"stories"``: the newest archived story's time (epoch seconds), when there is one.
+    ``"stories"``: the newest story time (epoch seconds) of the last clean stories run.
     """
 
     stamps: dict[str, int] = field(default_factory=dict)

@@ -200,14 +200,16 @@ def _login_required(text: str, username: str | None, logged_in: bool) -> Downloa
 
 
 def _other(exc: BaseException, facts: Facts, username: str | None) -> DownloadError:
+    # Only network trouble is Transient (the service waits and tries again for a while); a
+    # refusal, a certificate problem or an answer we cannot read would only repeat itself.
     who = _who(username)
     if isinstance(exc, QueryReturnedForbiddenException) or facts.code == 403:
-        return Transient(f"Instagram refused a request for {who} (403 Forbidden); try again later.")
+        return DownloadError(f"Instagram refused a request for {who} (403 Forbidden); try again later.")
     if any(isinstance(e, requests.exceptions.SSLError) for e in _chain(exc)):
-        return Transient(
+        return DownloadError(
             "Instagram's TLS certificate could not be verified; behind a TLS-inspecting proxy, "
             "set CA_BUNDLE to that proxy's certificate authority."
         )
     if isinstance(exc, (ConnectionException, requests.RequestException, OSError)):
         return Transient(f"Network trouble reaching Instagram for {who}; try again later.")
-    return Transient(f"Instagram sent an answer the bot does not understand for {who}; try again later.")
+    return DownloadError(f"Instagram sent an answer the bot does not understand for {who}; try again later.")

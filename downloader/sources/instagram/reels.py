@@ -147,10 +147,11 @@ class Reels:
                 tray = self._api.highlights_tray(str(account.user_id))
         highlights = _tray(tray)
         stamps = {h.stamp_key: h.latest for h in highlights if h.latest is not None}
+        titles = {h.id: h.title for h in highlights}
         start = _highlight_start(cursor, [h.id for h in highlights])
         todo = [index for index in range(start, len(highlights)) if _changed(highlights[index], known)]
         if not todo:
-            yield Page([], None, total=0, stamps=stamps)
+            yield Page([], None, total=0, stamps=stamps, titles=titles)
             return
         reels: dict[str, dict[str, Any]] = {}
         for position, index in enumerate(todo):
@@ -164,7 +165,14 @@ class Reels:
             more = position + 1 < len(todo)
             following = highlights[todo[position + 1]] if more else None
             next_cursor = _highlight_cursor(todo[position + 1], following.id) if following else None
-            yield Page(items, next_cursor, skipped=skipped, stamps=stamps if position == 0 else {})
+            first = position == 0  # the whole tray's stamps and titles ride on the first page
+            yield Page(
+                items,
+                next_cursor,
+                skipped=skipped,
+                stamps=stamps if first else {},
+                titles=titles if first else {},
+            )
 
     def _reels(self, reel_ids: list[str], guard: Guard) -> dict[str, dict[str, Any]]:
         """Reels from the prefetch where it has them; the rest in one request."""
