@@ -82,5 +82,7 @@ async def download_command(
         result = await services.service.run(job)
     finally:
         await services.close()
+    if result.requests:
+        print(result.requests, file=sys.stderr)  # stdout keeps the one summary line
     print(summarize(result))
     return 0 if result.state == "completed" else 1

@@ -224,6 +224,7 @@ class StatusBoard:
             view.skipped = list(event.skipped)
         elif isinstance(event, SyncAccountDone):
             view.done = event.done
+            view.requests = event.result.requests or view.requests
             view.lines.append(sync_line(event.result))
             view.new_items += event.result.new_items
             failed = event.result.state == "failed" or any(p.status == "failed" for p in event.result.phases)

@@ -51,6 +51,7 @@ class SyncView:
     new_items: int = 0
     problems: int = 0
     skipped: list[str] = field(default_factory=list)  # accounts left alone, with why
+    requests: str | None = None  # the request budget after the last account (Instagram)
 
 
 def progress_bar(done: int, total: int | None) -> str:
@@ -133,6 +134,8 @@ def render_sync(view: SyncView) -> str:
             f"\n<b>{state}: {plural(view.new_items, 'new item')} from "
             f"{plural(view.total, 'account')}{problems}</b>"
         )
+        if view.requests:
+            lines.append(escape(view.requests))
     return _fit("\n".join(line for line in lines if line is not None))
 
 
