@@ -91,9 +91,10 @@ async def test_one_phase_alone(world, data_dir, phase, summary, files):
     calls = world.instagram.calls()
     for name in other:  # not a single request for the other phases
         assert not [c for c in calls if any(q in c for q in PHASE_QUERIES[name])], calls
-    # Session check + profile page, then this phase's own: stories 2 (query, reels); highlights
-    # 1 + 2 per highlight; posts: profile query, start page, 3 timeline pages of 12.
-    expected = {"stories": 4, "highlights": 9, "posts": 7}[phase]
+    # The lookup (logged-in web API, by name the first time), then this phase's own: stories 1
+    # (one query carries the items); highlights: the tray and one batched request for the three;
+    # posts: the start page (the web app's tokens) and 3 timeline pages of 12.
+    expected = {"stories": 2, "highlights": 3, "posts": 5}[phase]
     assert world.instagram.api_count() == expected, calls
     assert world.telegram.rate_limited == 0
 
@@ -110,11 +111,8 @@ async def test_stories_only_after_a_full_download_touches_nothing_else(world, da
     await world.reply("/download alice stories")
     final = await world.message_with("Completed: 1 story")
     assert "Completed: 1 story" in final.plain
-    assert queries_used(world.instagram, mark) == [
-        "GET /alice/",
-        f"GET /graphql/query {HASH_STORIES}",
-        "GET i:/api/v1/feed/reels_media/ 1001",
-    ]  # the running bot checked its session once, at the first download
+    # The stored account id makes a lookup unnecessary: one stories query, items included.
+    assert queries_used(world.instagram, mark) == [f"GET /graphql/query {HASH_STORIES}"]
     assert world.instagram.cdn_count() - cdn_mark == 1  # only the new story's file
     assert stamps(root / "posts") == before_posts and stamps(root / "highlights") == before_highlights
     assert len(media(root / "stories")) == 3
@@ -204,7 +202,7 @@ def test_command_line_only_option(tmp_path, net):
     assert done.stdout.strip().splitlines()[-1] == "Completed: 2 stories"
     root = tmp_path / "data" / "downloads" / "instagram" / "alice"
     assert sorted(os.listdir(root)) == ["stories"]
-    assert instagram.api_count() == 4  # profile page, session check, stories query, reels
+    assert instagram.api_count() == 2  # the lookup (web API, by name) and one stories query
     wrong = download(tmp_path, net, "bob", "--platform", "tiktok", "--only", "posts")
     assert wrong.returncode == 2 and "has videos" in wrong.stderr
     bad = download(tmp_path, net, "alice", "--only", "reels")
