@@ -20,7 +20,7 @@ from tests.chat import World
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
-from tests.harness import OWNER, TOKEN, make_settings, running_bot
+from tests.harness import OWNER, TOKEN, make_settings, media_on_disk, running_bot
 from tests.process import BOT, answer_then_stop, bot_env
 
 GROUP = -100555  # a NOTIFY_CHAT_ID other than the owner's chat
@@ -100,7 +100,7 @@ async def test_scheduled_runs_post_their_summary_in_the_notify_chat(world, data_
     # The next run finds nothing new, but the problem is worth a message again; nothing is doubled.
     again = await world.message_with("Completed: 0 new items from 3 accounts, 1 with problems")
     assert again.message_id != first.message_id
-    files = [p for p in (data_dir / "downloads").rglob("*") if p.is_file() and p.suffix != ".json"]
+    files = [n for n in media_on_disk(data_dir) if not n.endswith(".json")]
     assert len(files) == await MediaItem.all().count() == 9
     assert "Scheduled sync: off\n" in await schedule(world, "off")
     runs = await syncalls()
