@@ -87,6 +87,7 @@ class DownloadService:
         self._subscribers: list[Callable[[Event], None]] = []
         self._controls: dict[int, JobControl] = {}
         self._writing: dict[int, int] = {}  # account id -> the job downloading it in this process
+        self._untouched: set[int] = set()  # jobs refused before they ran: not a sync of the account
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shutdown = threading.Event()  # ends waits of threads that belong to no job
         # Per platform: a line on the requests spent, shown with every finished job.
@@ -197,8 +198,9 @@ class DownloadService:
         except asyncio.CancelledError:
             await self._finish(job, account, results, "interrupted", None)
             raise
-        except DownloadError as exc:  # the archive folder is missing
+        except DownloadError as exc:  # refused before it ran: the archive folder, another writer
             state, error = "failed", exc.sentence
+            self._untouched.add(job.id)
         except Exception as exc:  # a bug or the machine (disk, database): fail, never hang
             log.exception("job %s crashed", job.id)
             state, error = "failed", f"Unexpected error ({type(exc).__name__}); details are in the log."
@@ -211,7 +213,7 @@ class DownloadService:
         """Check the archive folder, hold the account, wait for the platform's turn, run."""
         await self.guard.check()
         if self._writing.setdefault(account.id, job.id) != job.id:  # one writer in this process too
-            return "failed", f"@{account.username} is already being downloaded by another job here."
+            raise DownloadError(f"@{account.username} is already being downloaded by another job here.")
         try:
             return await self._run_leased(job, account, control, results)
         finally:
@@ -221,7 +223,7 @@ class DownloadService:
         """Hold the account's lease (across processes) while the job runs."""
         holder = await self.registry.acquire(account) if self.registry is not None else None
         if holder is not None:
-            return "failed", busy_sentence(account, holder)
+            raise DownloadError(busy_sentence(account, holder))
         try:
             slot = self._platform_slots.setdefault(account.platform, asyncio.Semaphore(1))
             if not await _acquire(slot, control):  # paused or cancelled while waiting its turn
@@ -337,13 +339,14 @@ class DownloadService:
             job.finished_at = queries.now()
             job.cursor = None
         await job.save()
-        if state in ("completed", "failed"):
+        if state in ("completed", "failed") and job.id not in self._untouched:
             account.last_sync_at = queries.now()
             account.last_error = error or _phase_problems(results)
             await account.save(update_fields=["last_sync_at", "last_error", "updated_at"])
         result = JobResult(job.id, account.platform, account.username, state, results, error)
         usage = self.usage_lines.get(account.platform)
         result.requests = usage() if usage is not None else None
+        self._untouched.discard(job.id)
         log.info("job %s %s: @%s %s", job.id, state, account.username, error or "")
         self.emit(JobFinished(job.id, result))
         return result
