@@ -13,19 +13,17 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from db import archive_state, queries
 from downloader.errors import StopRequested
-from downloader.events import ItemDone, ItemProgress, PhaseFinished, PhaseResult, PhaseStarted, Warned
+from downloader.events import Event, ItemDone, ItemProgress, PhaseFinished, PhaseResult, PhaseStarted, Warned
 from downloader.highlights import HighlightFolders
-from downloader.items import DISK_FULL, MAX_ATTEMPTS, Outcome, no_space
+from downloader.items import DISK_FULL, MAX_ATTEMPTS, ItemWriter, Outcome, no_space
 from downloader.recipes import from_recipe
 from downloader.sources.base import Known, MediaItem, Page
-
-if TYPE_CHECKING:
-    from downloader.service import DownloadService
 
 log = logging.getLogger(__name__)
 # Phases whose listing is newest-first, so a run of archived items means "nothing older is new".
@@ -38,6 +36,18 @@ PHASE_KINDS = {
 }
 LOOKAHEAD = 3  # pages listed ahead of the downloads
 _END = object()
+
+
+@dataclass(frozen=True)
+class PhaseTools:
+    """What a phase runner needs around it: an event sink (events flow one way, up to the
+    service's subscribers), the file writer, and where and when to stop."""
+
+    emit: Callable[[Event], None]
+    emit_threadsafe: Callable[[Event], None]
+    writer: ItemWriter
+    data_dir: Path
+    stop_after_archived: int
 
 
 @dataclass
@@ -62,15 +72,15 @@ class PageWork:
 class PhaseRunner:
     """Runs the phases of one job against one source."""
 
-    def __init__(self, service: DownloadService, job, account, source, info, control, known: Known):
-        self.service = service
+    def __init__(self, tools: PhaseTools, job, account, source, info, control, known: Known):
+        self.tools = tools
         self.job = job
         self.account = account
         self.source = source
         self.info = info
         self.control = control
         self.known = known
-        self.highlights = HighlightFolders(service.data_dir, account)
+        self.highlights = HighlightFolders(tools.data_dir, account)
         self.total: int | None = None  # posts/videos/items expected in this phase, when known
         self.units: set[str] = set()  # posts (a carousel is one) handled so far in this phase
         self.seen: set[str] = set()  # media ids listed in this phase
@@ -95,7 +105,7 @@ class PhaseRunner:
             result.top = None  # listing from the newest item again
         self.job.phase = phase
         await self.job.save(update_fields=["phase", "updated_at"])
-        self.service.emit(PhaseStarted(self.job.id, phase, self.total))
+        self.tools.emit(PhaseStarted(self.job.id, phase, self.total))
         pages = self.source.pages(self.info, phase, cursor, self.known)
         try:
             await self._pages(pages, result)
@@ -125,7 +135,7 @@ class PhaseRunner:
             if keep:
                 await archive_state.save_stamps(self.account, keep)
             await self._save_cursor(None, result)
-        self.service.emit(PhaseFinished(self.job.id, result))
+        self.tools.emit(PhaseFinished(self.job.id, result))
 
     async def _pages(self, pages, result: PhaseResult) -> None:
         """List pages ahead of the downloads until the end, an early stop or a stop request."""
@@ -140,7 +150,7 @@ class PhaseRunner:
                 work, run = await self._start(page, result, run, boundary)
                 pending.append(work)
                 await self._commit(pending, result)
-                if boundary is not None and run >= self.service.stop_after_archived:
+                if boundary is not None and run >= self.tools.stop_after_archived:
                     log.info("job %s %s: stopped at %d archived items", self.job.id, result.phase, run)
                     return
                 while len(pending) > LOOKAHEAD and not self.control.request:
@@ -229,9 +239,9 @@ class PhaseRunner:
 
         def progress(done: int, total: int | None) -> None:
             event = ItemProgress(self.job.id, result.phase, item.media_id, done, total)
-            self.service.emit_threadsafe(event)
+            self.tools.emit_threadsafe(event)
 
-        outcome = await self.service.writer.write(
+        outcome = await self.tools.writer.write(
             item,
             job=self.job,
             account=self.account,
@@ -254,7 +264,7 @@ class PhaseRunner:
         """The post's metadata file, once per post and job."""
         if item.group_id and item.metadata and item.group_id not in self.described:
             self.described.add(item.group_id)
-            problem = await self.service.writer.metadata(item, self.account, result.phase, self.control)
+            problem = await self.tools.writer.metadata(item, self.account, result.phase, self.control)
             if problem:
                 self._warn(result, problem)
 
@@ -289,7 +299,7 @@ class PhaseRunner:
         """A failed item again: its stored URL, or the source rebuilds it; metadata written here."""
         item = from_recipe(row.recipe)
         if row.kind == "metadata":
-            await self.service.writer.metadata(item, self.account, row.phase)
+            await self.tools.writer.metadata(item, self.account, row.phase)
             return None
         if item.url is None:
             revive = getattr(self.source, "revive", None)
@@ -300,11 +310,11 @@ class PhaseRunner:
 
     def _progress(self, result: PhaseResult, media_id: str, size: int) -> None:
         done = len(self.units)
-        self.service.emit(ItemDone(self.job.id, result.phase, done, self.total, media_id, size))
+        self.tools.emit(ItemDone(self.job.id, result.phase, done, self.total, media_id, size))
 
     def _warn(self, result: PhaseResult, message: str) -> None:
         result.warnings.append(message)
-        self.service.emit(Warned(self.job.id, result.phase, message))
+        self.tools.emit(Warned(self.job.id, result.phase, message))
 
     async def _save_cursor(self, cursor: str | None, result: PhaseResult) -> None:
         """Store where to resume, and the counts so far."""

@@ -35,7 +35,7 @@ from downloader.guard import ArchiveGuard
 from downloader.items import ItemWriter
 from downloader.knowledge import forget_missing_files, known_about, prefetch_reels, stored_account
 from downloader.leases import Holder, ProcessRegistry
-from downloader.phase import PhaseRunner
+from downloader.phase import PhaseRunner, PhaseTools
 from downloader.sources.base import Account as SourceAccount
 from downloader.sources.base import Source
 
@@ -253,7 +253,10 @@ class DownloadService:
         except DownloadError as exc:
             return _job_ending(exc, first=True)
         await forget_missing_files(self.data_dir, account)
-        runner = PhaseRunner(self, job, account, source, info, control, await known_about(account))
+        tools = PhaseTools(
+            self.emit, self.emit_threadsafe, self.writer, self.data_dir, self.stop_after_archived
+        )
+        runner = PhaseRunner(tools, job, account, source, info, control, await known_about(account))
         for index, result in enumerate(results):
             if result.status in ("done", "skipped", "failed"):
                 continue  # finished before a pause or restart
@@ -354,6 +357,7 @@ class DownloadService:
     async def _save_counts(self, job: Job, results: list[PhaseResult]) -> None:
         job.counts = {r.phase: r.to_dict() for r in results}
         await job.save(update_fields=["counts", "updated_at"])
+
 
 class _Stopped(Exception):
     """The job was asked to stop (pause, cancel, shutdown) while it waited."""
