@@ -9,6 +9,7 @@ import pytest
 
 from downloader.sources.instagram import InstagramSource
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
+from tests.harness import make_settings, services_for
 
 
 class Recorder:
@@ -60,3 +61,21 @@ def make_source(recorder, tmp_path):
 def session_file(ig, tmp_path) -> Path:
     """What `instaloader --login archivebot` writes, for a session the fake accepts."""
     return write_session_file(tmp_path / "session-archivebot", ig.login("archivebot"))
+
+
+@pytest.fixture
+async def anonymous(instagram, net, data_dir):
+    """The real services without an Instagram login, against the module's ``instagram`` fake."""
+    services = await services_for(make_settings(data_dir, net=net, download_retries=0))
+    yield services
+    await services.close()
+
+
+@pytest.fixture
+async def logged_in(instagram, net, data_dir, tmp_path):
+    """The real services logged in with a session the module's ``instagram`` fake accepts."""
+    session = write_session_file(tmp_path / "sessions" / "session-archivebot", instagram.login())
+    settings = make_settings(data_dir, net=net, instagram_session_file=session, download_retries=0)
+    services = await services_for(settings)
+    yield services
+    await services.close()

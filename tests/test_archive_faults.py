@@ -25,22 +25,6 @@ def instagram(net):
 
 
 @pytest.fixture
-async def anonymous(instagram, net, data_dir):
-    services = await services_for(make_settings(data_dir, net=net, download_retries=0))
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-async def logged_in(instagram, net, data_dir, tmp_path):
-    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
-    settings = make_settings(data_dir, net=net, instagram_session_file=session, download_retries=0)
-    services = await services_for(settings)
-    yield services
-    await services.close()
-
-
-@pytest.fixture
 def small_disk(data_dir):
     """DATA_DIR/downloads on a 256 KiB tmpfs (needs root and mount; skipped otherwise)."""
     target = data_dir / "downloads"

@@ -17,7 +17,6 @@ from tests.fakes.instagram import (
     FakeInstagram,
     FakePost,
     make_profile,
-    write_session_file,
 )
 from tests.harness import make_settings, media_on_disk, run_download, services_for
 
@@ -30,12 +29,9 @@ def instagram(net):
 
 
 @pytest.fixture
-async def services(instagram, net, data_dir, tmp_path):
-    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
-    settings = make_settings(data_dir, net=net, instagram_session_file=session, download_retries=0)
-    services = await services_for(settings)
-    yield services
-    await services.close()
+def services(logged_in):
+    """The real services, logged in (tests/instagram_kit.py)."""
+    return logged_in
 
 
 def new_posts(count: int, base: int = 4_000_000_000_000_000_000) -> list[FakePost]:

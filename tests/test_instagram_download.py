@@ -8,8 +8,8 @@ import pytest
 
 from db.models import Job, MediaItem
 from downloader.events import ItemDone, summary_line
-from tests.fakes.instagram import FakeChild, FakeInstagram, FakePost, make_profile, write_session_file
-from tests.harness import files_under, make_settings, media_on_disk, run_download, services_for
+from tests.fakes.instagram import FakeChild, FakeInstagram, FakePost, make_profile
+from tests.harness import files_under, media_on_disk, run_download
 
 
 def media_files(root):
@@ -27,23 +27,6 @@ def instagram(net):
     fake = FakeInstagram(net)
     fake.add_profile(make_profile("alice", 1001, posts=30))
     return fake
-
-
-@pytest.fixture
-async def anonymous(instagram, net, data_dir):
-    services = await services_for(make_settings(data_dir, net=net, download_retries=0))
-    yield services
-    await services.close()
-
-
-@pytest.fixture
-async def logged_in(instagram, net, data_dir, tmp_path):
-    session = instagram.login()
-    session_file = write_session_file(tmp_path / "sessions" / "session-archivebot", session)
-    settings = make_settings(data_dir, net=net, instagram_session_file=session_file, download_retries=0)
-    services = await services_for(settings)
-    yield services
-    await services.close()
 
 
 def sizes_match(instagram, root):
