@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # Several machines: a RabbitMQ (amqp://) or Redis (redis://) URL; downloads go to workers.
     queue_url: SecretStr | None = None
     worker_name: str | None = None  # how /status names this worker (default: host-pid)
+    # Prefix of the broker's queues: two installs can share one RabbitMQ or Redis.
+    queue_name: str = Field(default="archive", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     @field_validator("allowed_user_ids", mode="before")
     @classmethod

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 BEAT = 20.0  # seconds between heartbeats
 LEASE = timedelta(seconds=90)  # a lease lasts this long without a heartbeat
 STALE = timedelta(seconds=75)  # a process silent this long is taken for dead
-KIND_NAMES = {"bot": "the bot", "cli": "the command line"}
+KIND_NAMES = {"bot": "the bot", "cli": "the command line", "worker": "a worker"}
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ BACKOFF = (1, 2, 5, 10, 20, 30)  # seconds between attempts to reach the broker;
 REDIS_IDLE_MS = 300_000
 
 
-def queue_name(platform: str) -> str:
+def queue_name(prefix: str, platform: str) -> str:
     """The broker queue (RabbitMQ) or stream (Redis) of one platform's downloads."""
-    return f"archive.{platform}"
+    return f"{prefix}.{platform}"
 
 
 def where(url: str) -> str:
@@ -29,15 +29,15 @@ def where(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}".rstrip(":")
 
 
-def make_broker(url: str, platform: str, *, worker: bool) -> AsyncBroker:
+def make_broker(url: str, platform: str, *, worker: bool, prefix: str = "archive") -> AsyncBroker:
     """A broker for one platform's queue; ``worker``: it also consumes (one message at a time)."""
     if url.startswith(("redis://", "rediss://")):
         from taskiq_redis import RedisStreamBroker
 
         broker = RedisStreamBroker(
             url,
-            queue_name=queue_name(platform),
-            consumer_group_name="archive-workers",
+            queue_name=queue_name(prefix, platform),
+            consumer_group_name=f"{prefix}-workers",
             consumer_id="0",  # messages sent before the first worker started are kept
             xread_count=1,  # take one job at a time: the others stay for other workers
             idle_timeout=REDIS_IDLE_MS,
@@ -48,9 +48,9 @@ def make_broker(url: str, platform: str, *, worker: bool) -> AsyncBroker:
         broker = AioPikaBroker(
             url,
             qos=1,  # unacknowledged jobs per worker: a job waits in the queue, not in a busy worker
-            exchange=Exchange(name="archive"),
-            task_queues=[Queue(name=queue_name(platform))],
-            dead_letter_queue=Queue(name="archive.dead_letter"),
+            exchange=Exchange(name=prefix),
+            task_queues=[Queue(name=queue_name(prefix, platform))],
+            dead_letter_queue=Queue(name=f"{prefix}.dead_letter"),
         )
     broker.is_worker_process = worker
     return broker

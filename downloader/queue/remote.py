@@ -31,11 +31,12 @@ ENDED = ("completed", "failed", "cancelled", "paused")
 class RemoteRunner:
     """Runs jobs on workers; used by the JobManager in place of DownloadService.run."""
 
-    def __init__(self, service, registry: ProcessRegistry, queue_url: str, database_url: str):
+    def __init__(self, service, registry: ProcessRegistry, queue_url: str, database_url: str, prefix: str):
         self.service = service
         self.registry = registry
         self.url = queue_url
-        self.brokers = {p: brokers.make_broker(queue_url, p, worker=False) for p in brokers.PLATFORMS}
+        make = brokers.make_broker
+        self.brokers = {p: make(queue_url, p, worker=False, prefix=prefix) for p in brokers.PLATFORMS}
         self.relay = Relay(database_url)
         self._results: dict[int, JobResult] = {}
         self._signals: dict[int, asyncio.Event] = {}
