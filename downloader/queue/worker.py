@@ -57,8 +57,11 @@ class Worker:
         await self._announce()
         await self.relay.start({CONTROL: self._on_control})
         self.service.subscribe(self._publish)
+        async def download(job_id: int) -> None:
+            await self.download(job_id)
+
         for broker in self.brokers.values():
-            broker.register_task(self.download, task_name=brokers.TASK)
+            broker.register_task(download, task_name=brokers.TASK)
             if not await brokers.connect(broker, self.url, stop):
                 return 0
         finishing = {p: asyncio.Event() for p in self.platforms}
