@@ -230,9 +230,9 @@ async def test_two_workers_with_one_instagram_session_take_turns(cluster, data_d
     assert overlap == 1  # never two Instagram jobs of one session at once
     waited = "Instagram session archivebot is busy on another worker" in one.output + two.output
     assert waited and started_jobs(one) + started_jobs(two) == 2
-    assert await MediaItem.filter(platform="instagram").count() == 2 * len(
-        [n for n in media_on_disk(data_dir) if n.startswith("instagram") and not n.endswith(".json")]
-    ) // 2
+    files = [n for n in media_on_disk(data_dir) if n.startswith("instagram/") and not n.endswith(".json")]
+    assert {n.split("/")[1] for n in files} == {"alice", "bob"}
+    assert len(files) == len(set(files)) == await MediaItem.filter(platform="instagram").count()
 
 
 def test_sqlite_with_a_queue_is_refused_in_one_sentence(tmp_path):

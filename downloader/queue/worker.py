@@ -124,10 +124,14 @@ class Worker:
         if job is None or job.kind != "download" or not await self._claim(job):
             return
         self.service.control(job.id)  # from now on Pause and Cancel reach it
+        await self._run(job)
+
+    async def _run_here(self, job: Job):
+        """Run the job in this worker's service, showing it in /status meanwhile."""
         self._current[job.id] = job.account.username
         await self._detail()
         try:
-            await self._run(job)
+            return await self.service.run(job)
         finally:
             self._current.pop(job.id, None)
             await self._detail()
@@ -156,7 +160,7 @@ class Worker:
             await self._refuse(job, f"Worker {self.name}: {exc.sentence}")
             return
         if job.account.platform != "instagram" or self.session is None:
-            await self._finish(job, await self.service.run(job))
+            await self._finish(job, await self._run_here(job))
             return
         slot = SessionSlot(self.session, self.registry)
         if not await slot.acquire(self.service.control(job.id)):
@@ -164,7 +168,7 @@ class Worker:
             return
         try:
             await self._before_instagram()
-            result = await self.service.run(job)
+            result = await self._run_here(job)
             await self.services.budget.flush()
             if result.error == Checkpoint.default_sentence:
                 await cluster.latch_checkpoint(self.session, result.error)
