@@ -22,7 +22,7 @@ import bot
 from bench.sizes import Size
 from bench.table import Row, Section, seconds
 from db import close_database
-from db.models import MediaItem, Process
+from db.models import Account, MediaItem, Process
 from downloader.queue.remote import RemoteRunner
 from tests.fakes.tiktok import FakeTikTok
 from tests.fakes.tls import FakeInternet
@@ -56,6 +56,11 @@ def run(size: Size) -> Section:
     return Section([row], [note])
 
 
+def _log():
+    """Where workers write (BENCH_LOG to keep their logs)."""
+    return open(os.environ.get("BENCH_LOG", os.devnull), "a")
+
+
 async def _sync(net: FakeInternet, workers: int) -> float:
     tiktok = FakeTikTok(net)
     names = [f"bench.{secrets.token_hex(3)}.{i}" for i in range(ACCOUNTS)]
@@ -71,7 +76,7 @@ async def _sync(net: FakeInternet, workers: int) -> float:
             await remote.start()
             services.remote, services.jobs.runner, services.jobs.remote = remote, remote.run, True
             for name in names:
-                await bot.queries.get_or_create_account("tiktok", name)
+                await Account.create(platform="tiktok", username=name, tracked=True)
             env = os.environ | {
                 "DATA_DIR": str(data),
                 "DATABASE_URL": db_url,
@@ -87,8 +92,8 @@ async def _sync(net: FakeInternet, workers: int) -> float:
                     [sys.executable, str(Path(bot.__file__)), "worker", "--platform", "tiktok"],
                     cwd=tmp,
                     env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stdout=_log(),
+                    stderr=subprocess.STDOUT,
                 )
                 for _ in range(workers)
             ]
@@ -97,9 +102,10 @@ async def _sync(net: FakeInternet, workers: int) -> float:
                     await asyncio.sleep(0.1)
                 parent, _ = await services.jobs.prepare_syncall(chat_id=None)
                 started = time.perf_counter()
-                await services.jobs.start(parent)
+                result = [(r.username, r.state, r.error) for r in await services.jobs.start(parent)][:3]
                 wall = time.perf_counter() - started
-                assert await MediaItem.filter(platform="tiktok").count() == ACCOUNTS * VIDEOS
+                done = await MediaItem.filter(platform="tiktok").count()
+                assert done == ACCOUNTS * VIDEOS, (done, result, parent.counts)
             finally:
                 for proc in procs:
                     proc.send_signal(signal.SIGTERM)
