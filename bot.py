@@ -35,10 +35,12 @@ from downloader.jobs import JobManager
 from downloader.leases import ProcessRegistry
 from downloader.login import LoginSwitch, stored_login_file
 from downloader.network import Network
+from downloader.queue.remote import RemoteRunner
+from downloader.queue.worker import run_worker
 from downloader.service import DownloadService
 from downloader.sources.instagram import InstagramSource
 from downloader.sources.tiktok import TikTokSource
-from handlers import access, accounts, basic, connection, downloads, errors, login, schedule, startup
+from handlers import access, accounts, basic, connection, downloads, errors, login, schedule, startup, workers
 from handlers.commands import bot_commands
 from handlers.connection import PollingWatch, WatchedRequest
 from handlers.context import CONTEXT_TYPES, BotData
@@ -68,6 +70,8 @@ class Services:
     logins: LoginSwitch
     # This process's heartbeat and account leases (one writer per account).
     registry: ProcessRegistry
+    # With QUEUE_URL: hands downloads to workers and relays their events.
+    remote: RemoteRunner | None = None
 
     async def stop_jobs(self) -> None:
         """Ask running jobs to stop and save themselves for /resume (they finish in seconds)."""
@@ -82,6 +86,8 @@ class Services:
         for source in self.service.sources.values():
             await asyncio.to_thread(source.close)
         await self.budget.flush()
+        if self.remote is not None:
+            await self.remote.close()
         await self.registry.stop()
         await close_database()
         log.info("closed the database")
@@ -134,7 +140,7 @@ def make_sources(
 
 
 async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") -> Services:
-    """Open the database and build the download service (``kind``: "bot" or "cli")."""
+    """Open the database and build the download service (``kind``: "bot", "cli" or "worker")."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     network = network_of(settings)
     network.apply_to_environment(settings.data_dir)
@@ -256,10 +262,26 @@ async def _post_init(app: Application, settings: Settings) -> None:
     data.extras["services"] = services
     data.extras["settings"] = settings
     await _publish_commands(app)
-    await startup.recover_jobs(app, settings)
+    if settings.queue:
+        await _use_workers(app, services, settings)
+    else:
+        await startup.recover_jobs(app, settings)
     await schedule.restore(app, settings)
     await data.delivery.pick_up()  # files archived but not delivered before the restart
     log.info("bot @%s ready", app.bot.username)
+
+
+async def _use_workers(app: Application, services: Services, settings: Settings) -> None:
+    """QUEUE_URL: downloads go to workers; follow the jobs they run (a restart disturbs none)."""
+    url = settings.effective_database_url
+    remote = RemoteRunner(services.service, services.registry, settings.queue, url, settings.queue_name)
+    await remote.start()  # waits for the broker, one line per attempt
+    services.remote = remote
+    services.jobs.runner, services.jobs.remote = remote.run, True
+    app.bot_data.extras["queue"] = True
+    followed = await workers.reattach(app)
+    if followed:
+        log.info("following %d job(s) on workers", followed)
 
 
 async def _publish_commands(app: Application) -> None:
@@ -312,7 +334,7 @@ def run_bot(settings: Settings) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line: run (default) or download."""
+    """The command line: run (default), download or worker."""
     parser = argparse.ArgumentParser(
         prog="bot.py",
         description="Telegram bot that archives Instagram and TikTok accounts. "
@@ -330,6 +352,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     dl.add_argument(
         "--platform", choices=["instagram", "tiktok"], help="default: from the URL, else instagram"
     )
+    wk = sub.add_parser(
+        "worker",
+        help="download jobs from the task queue (QUEUE_URL) with this machine's settings",
+        description="Take download jobs from the task queue until stopped (Ctrl+C / SIGTERM). "
+        "Uses this environment's INSTAGRAM_SESSION_FILE, HTTPS_PROXY, DATA_DIR and DATABASE_URL.",
+    )
+    wk.add_argument("--platform", choices=["instagram", "tiktok"], help="take only this platform's jobs")
     dl.add_argument(
         "--only",
         choices=["posts", "stories", "highlights"],
@@ -344,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         configure_logging(settings)
+        settings.check_queue()
+        if args.command == "worker":
+            return _worker(settings, args.platform)
         if args.command == "download":
             return asyncio.run(
                 download_command(settings, args.target, args.platform, open_services, args.only)
@@ -354,6 +386,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _worker(settings: Settings, platform: str | None) -> int:
+    """`python bot.py worker`: needs QUEUE_URL (and so PostgreSQL)."""
+    if not settings.queue:
+        raise SettingsError("python bot.py worker needs QUEUE_URL: the task queue the bot hands jobs to.")
+    return asyncio.run(run_worker(settings, platform, open_services))
 
 
 if __name__ == "__main__":

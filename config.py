@@ -17,6 +17,9 @@ TOKEN_HELP = (
 )
 
 
+QUEUE_SCHEMES = ("amqp://", "amqps://", "redis://", "rediss://")
+
+
 class SettingsError(Exception):
     """A setting is missing or malformed; the message is one sentence for a person."""
 
@@ -56,6 +59,11 @@ class Settings(BaseSettings):
     job_history_days: int = Field(default=90, ge=0)  # finished jobs older than this are pruned
     notify_backlog_limit: int = Field(default=20, ge=1, le=1000)  # files per account per run
     log_level: str = "INFO"
+    # Several machines: a RabbitMQ (amqp://) or Redis (redis://) URL; downloads go to workers.
+    queue_url: SecretStr | None = None
+    worker_name: str | None = None  # how /status names this worker (default: host-pid)
+    # Prefix of the broker's queues: two installs can share one RabbitMQ or Redis.
+    queue_name: str = Field(default="archive", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     @field_validator("allowed_user_ids", mode="before")
     @classmethod
@@ -104,6 +112,23 @@ class Settings(BaseSettings):
         if self.notify_chat_id is not None:
             return self.notify_chat_id
         return self.allowed_user_ids[0] if self.allowed_user_ids else None
+
+    @property
+    def queue(self) -> str | None:
+        """QUEUE_URL, or None for one process that does everything (the default)."""
+        return self.queue_url.get_secret_value().strip() or None if self.queue_url else None
+
+    def check_queue(self) -> None:
+        """With QUEUE_URL, refuse what workers on other machines cannot share (one sentence)."""
+        if self.queue is None:
+            return
+        if not self.queue.startswith(QUEUE_SCHEMES):
+            raise SettingsError("QUEUE_URL must start with amqp:// (RabbitMQ) or redis:// (Redis).")
+        if not self.effective_database_url.startswith(("postgres://", "postgresql://")):
+            raise SettingsError(
+                "QUEUE_URL needs DATABASE_URL to be a PostgreSQL database (postgres://...): "
+                "the bot and its workers share one database, which an SQLite file cannot be."
+            )
 
     def token(self) -> str:
         """The bot token, or a SettingsError explaining how to get one."""

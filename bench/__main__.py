@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import archive, instagram, memory, million, sweep, syncall
+from bench import archive, instagram, memory, million, sweep, syncall, workers
 from bench.sizes import SIZES, Size
 from bench.table import Row, Section, header, markdown
 
@@ -21,6 +21,7 @@ FIGURES: dict[str, str] = {
     "archive": "5. Archive check",
     "sweep": "6. Stories sweep",
     "million": "7. With",
+    "workers": "8. Workers",
 }
 
 
@@ -74,6 +75,7 @@ def jobs(size: Size, names: list[str]) -> list[tuple[list[str], Callable[[], Sec
         ("archive", archive),
         ("sweep", sweep),
         ("million", million),
+        ("workers", workers),
     )
     for name, module in figures:
         if name in names:

@@ -29,6 +29,11 @@ async def same_process(host: str, pid: int, token: str) -> list[str]:
     return await Process.filter(host=host, pid=pid).exclude(token=token).values_list("token", flat=True)
 
 
+async def tokens_of_kind(kind: str) -> list[str]:
+    """Tokens of every registered process of one kind (bot, cli, worker)."""
+    return await Process.filter(kind=kind).values_list("token", flat=True)
+
+
 async def unregister(token: str) -> None:
     """A clean exit: give every lease back and leave the registry."""
     await Account.filter(lease_owner=token).update(lease_owner=None, lease_until=None)

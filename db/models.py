@@ -166,9 +166,24 @@ class Process(Model):
     pid = fields.IntField()
     started_at = fields.DatetimeField(auto_now_add=True)
     seen_at = fields.DatetimeField()
+    # Workers only: their name, platforms, Instagram session and current job (for /status).
+    detail = fields.JSONField(null=True)
 
     class Meta:
         table = "processes"
+
+
+class InstagramSession(Model):
+    """One Instagram login shared by workers: who runs a job with it now, and its checkpoint latch."""
+
+    name = fields.CharField(max_length=64, primary_key=True)  # the account name, not a file path
+    owner = fields.CharField(max_length=64, null=True)  # Process.token running a job with it
+    until = fields.DatetimeField(null=True)
+    checkpoint = fields.TextField(null=True)  # the sentence, while Instagram wants a security check
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "instagram_sessions"
 
 
 class RequestLog(Model):

@@ -24,6 +24,9 @@ class JobManager:
 
     def __init__(self, service: DownloadService):
         self.service = service
+        # What runs one download job: the service here, or (with QUEUE_URL) a worker.
+        self.runner = service.run
+        self.remote = False
         self._tasks: dict[int, asyncio.Task] = {}
         # A sync-all counts as running from its creation, before its task starts, so a
         # manual /syncall and a scheduled one can never both be created.
@@ -62,7 +65,7 @@ class JobManager:
         try:
             if job.kind == "syncall":
                 return await self._run_syncall(job)
-            return await self.service.run(job)
+            return await self.runner(job)
         finally:
             self._tasks.pop(job.id, None)
 
@@ -150,7 +153,8 @@ class JobManager:
         skipped = tuple((parent.counts or {}).get("skipped", []))
         self.service.emit(SyncStarted(parent.id, total, tuple(parent.phases) or None, skipped))
         # Stories and highlights of many accounts in a few batched requests, before the jobs.
-        await self.service.prefetch(parent.id, todo)
+        if not self.remote:  # workers make their own requests, with their own sessions
+            await self.service.prefetch(parent.id, todo)
         results: list[JobResult] = []
         for coro in asyncio.as_completed([self._child(c) for c in todo]):
             result = await coro
@@ -168,7 +172,7 @@ class JobManager:
 
     async def _child(self, job: Job) -> JobResult:
         self.service.control(job.id)
-        return await self.service.run(job)  # never raises but CancelledError
+        return await self.runner(job)  # never raises but CancelledError
 
     async def pause(self, job: Job) -> bool:
         """Pause a job (for a sync-all: every child); False if it is not active."""

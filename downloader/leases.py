@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 BEAT = 20.0  # seconds between heartbeats
 LEASE = timedelta(seconds=90)  # a lease lasts this long without a heartbeat
 STALE = timedelta(seconds=75)  # a process silent this long is taken for dead
-KIND_NAMES = {"bot": "the bot", "cli": "the command line"}
+KIND_NAMES = {"bot": "the bot", "cli": "the command line", "worker": "a worker"}
 REAP_EVERY = 5  # beats between looks for jobs of dead processes
 
 
@@ -80,7 +80,9 @@ class ProcessRegistry:
                 await leases.heartbeat(self.token, LEASE)
                 self._beats += 1
                 if self._beats % REAP_EVERY == 0:
-                    await queries.mark_interrupted(await self.live_tokens())
+                    # Jobs of a dead worker are the queue's to deliver again, not ours to stop.
+                    spared = await self.live_tokens() | set(await leases.tokens_of_kind("worker"))
+                    await queries.mark_interrupted(spared)
                 if on_day is not None and self._beats % per_day == 0:
                     await on_day()
             except Exception:  # a busy database must not end the heartbeat for good

@@ -50,7 +50,10 @@ class Network:
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / "ca-bundle.pem"
         extra = Path(self.ca_bundle).read_text()
-        target.write_text(Path(certifi.where()).read_text() + "\n" + extra)
+        # Atomic: workers sharing DATA_DIR write this file at the same moment.
+        temp = directory / f".ca-bundle.{os.getpid()}.tmp"
+        temp.write_text(Path(certifi.where()).read_text() + "\n" + extra)
+        os.replace(temp, target)
         return target
 
     def apply_to_environment(self, data_dir: Path) -> None:

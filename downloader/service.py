@@ -131,6 +131,10 @@ class DownloadService:
         """The control flags of a job (created on first use)."""
         return self._controls.setdefault(job_id, JobControl())
 
+    def forget(self, job_id: int) -> None:
+        """Drop a job's control flags (a job that ran elsewhere has ended)."""
+        self._controls.pop(job_id, None)
+
     def is_active(self, job_id: int) -> bool:
         """True while the job is queued or running in this process."""
         return job_id in self._controls

@@ -14,6 +14,7 @@ from downloader.errors import DownloadError, InvalidInput
 from handlers.arguments import PHASES, parse_args, parse_request
 from handlers.context import Context
 from handlers.status_view import limited, plural
+from handlers.workers import worker_lines
 
 log = logging.getLogger(__name__)
 STARTED = {
@@ -141,6 +142,8 @@ async def status(update: Update, context: Context) -> None:
     for name, when in context.bot_data.extras.get("next_runs", lambda: [])():
         lines.append(f"Next {escape(name)}: {when:%Y-%m-%d %H:%M %Z}")
     lines += [escape(usage()) for usage in context.bot_data.service.usage_lines.values()]
+    if context.bot_data.extras.get("queue"):
+        lines += await worker_lines(context.bot_data.service.registry)
     await reply(update, "\n".join(lines), parse_mode=ParseMode.HTML)
 
 

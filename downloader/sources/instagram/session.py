@@ -60,6 +60,21 @@ class Login:
         """Whether a session file or cookies file is configured."""
         return self.session_file is not None or self.cookies_file is not None
 
+    @property
+    def name(self) -> str | None:
+        """Which Instagram account this login is (not which file): shared by workers that use it."""
+        if self.username:
+            return self.username.lower()
+        if self.session_file is not None:
+            return (username_from_session_file(self.session_file) or self.session_file.name).lower()
+        if self.cookies_file is not None:
+            try:
+                user_id = instagram_cookies(self.cookies_file).get("ds_user_id")
+            except (OSError, LoadError):
+                user_id = None
+            return f"id {user_id}" if user_id else self.cookies_file.name
+        return None
+
     def remember(self, error: DownloadError) -> None:
         """Checkpoints stop every later request; an expired login waits for a new login file."""
         if isinstance(error, Checkpoint):

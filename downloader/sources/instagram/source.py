@@ -14,7 +14,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from downloader.errors import DownloadError, InvalidInput, LoginRequired, RateLimited, StopRequested
+from downloader.errors import (
+    Checkpoint,
+    DownloadError,
+    InvalidInput,
+    LoginRequired,
+    RateLimited,
+    StopRequested,
+)
 from downloader.sources.base import Account, Known, Page
 from downloader.sources.instagram import posts
 from downloader.sources.instagram.api import InstagramAPI
@@ -60,6 +67,15 @@ class InstagramSource:
         )
         self._reels = Reels(self._api)
         self._pages: dict[str, AnonymousPage] = {}  # profile pages the lookup loaded, by username
+
+    @property
+    def login_name(self) -> str | None:
+        """The Instagram account of the configured login (None: anonymous)."""
+        return self._login.name
+
+    def latch_checkpoint(self, sentence: str) -> None:
+        """Another worker with this login met a checkpoint: make no request until restarted."""
+        self._login.remember(Checkpoint(sentence))
 
     @property
     def has_login(self) -> bool:

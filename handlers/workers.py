@@ -1,0 +1,44 @@
+"""With QUEUE_URL: the workers in /status, and status messages picked up again after a restart."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram.ext import Application
+
+from db import cluster
+from db.models import Job
+from handlers.context import BotData
+
+
+async def worker_lines(registry) -> list[str]:
+    """One line per live worker: its name, platforms, Instagram session and what it does."""
+    lines = []
+    for process in await cluster.workers():
+        if not await registry.alive(process):
+            continue
+        detail = process.detail or {}
+        name = detail.get("name") or f"{process.host}-{process.pid}"
+        takes = "+".join(detail.get("platforms") or [])
+        session = detail.get("session")
+        login = f", session {session}" if session else (", no login" if "instagram" in takes else "")
+        doing = detail.get("doing") or []
+        now = f"downloading {', '.join(doing)}" if doing else "idle"
+        lines.append(f"• {escape(name)} ({escape(takes)}{escape(login)}): {escape(now)}")
+    if not lines:
+        return ["<b>Workers</b>", "No worker is running: downloads wait in the queue (python bot.py worker)."]
+    return ["<b>Workers</b>", *lines]
+
+
+async def reattach(app: Application) -> int:
+    """Follow the jobs workers run (or that wait in the queue) again after a bot restart."""
+    data: BotData = app.bot_data
+    jobs = Job.filter(state__in=("queued", "running"), parent=None).order_by("id")
+    jobs = await jobs.prefetch_related("account")
+    for job in jobs:
+        if job.chat_id is not None and job.kind == "syncall":
+            await data.board.attach_sync(job, job.chat_id)
+        elif job.chat_id is not None:
+            await data.board.attach_job(job, job.chat_id)
+        data.jobs.start(job)
+    return len(jobs)

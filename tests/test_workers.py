@@ -1,0 +1,248 @@
+"""Downloads on a real task queue: the bot hands jobs to worker processes (RabbitMQ, PostgreSQL).
+
+The bot runs in this process against the fake Telegram; each worker is a real
+`python bot.py worker` subprocess with its own log, sharing DATA_DIR and the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from db.models import Job, MediaItem, Process
+from tests.chat import World
+from tests.conftest import pg_skip_reason
+from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.tiktok import FakeTikTok
+from tests.harness import TOKEN, files_under, make_settings, media_on_disk, running_bot
+from tests.postgres import own_database
+
+BOT = Path(__file__).resolve().parent.parent / "bot.py"
+RABBIT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+pytestmark = pytest.mark.timeout(180)
+
+
+def unreachable(host: str, port: int) -> str | None:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError as exc:
+        return f"RabbitMQ is not reachable at {host}:{port} ({exc.strerror or exc})"
+    return None
+
+
+class WorkerProcess:
+    """One `python bot.py worker` with its own log."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], name: str, *args: str):
+        self.name = name
+        self.log_path = tmp_path / f"{name}.log"
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        env = env | {"WORKER_NAME": name}
+        self.process = subprocess.Popen(
+            [sys.executable, str(BOT), "worker", *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    async def wait_for(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"{text!r} not in {self.name}'s log:\n{self.output[-3000:]}")
+            await asyncio.sleep(0.05)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._log.close()
+        return code
+
+
+@pytest.fixture
+async def cluster(net, data_dir, tmp_path):
+    """PostgreSQL of our own, a fresh queue name on RabbitMQ, the bot, and a way to start workers."""
+    reason = await pg_skip_reason() or unreachable("127.0.0.1", 5672)
+    if reason:
+        pytest.skip(reason)
+    instagram, tiktok = FakeInstagram(net), FakeTikTok(net, page_size=5)
+    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+    prefix = f"test-{secrets.token_hex(4)}"
+    workers: list[WorkerProcess] = []
+    async with own_database() as db_url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INSTAGRAM_"))}
+        env |= {
+            "DATA_DIR": str(data_dir),
+            "DATABASE_URL": db_url,
+            "QUEUE_URL": RABBIT,
+            "QUEUE_NAME": prefix,
+            "HTTPS_PROXY": net.proxy_url,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "CA_BUNDLE": net.ca_path,
+            "INSTAGRAM_REQUEST_DELAY": "0",
+            "INSTAGRAM_SESSION_FILE": str(session),
+            "DOWNLOAD_RETRIES": "0",
+            "YTDLP_OPTIONS": '{"retries": 0, "extractor_retries": 0, "socket_timeout": 5}',
+            "PYTHONUNBUFFERED": "1",
+        }
+
+        def start(name: str, *args: str) -> WorkerProcess:
+            worker = WorkerProcess(tmp_path, env, name, *args)
+            workers.append(worker)
+            return worker
+
+        with FakeTelegram(TOKEN) as telegram:
+            settings = make_settings(
+                data_dir, net=net, telegram=telegram, database_url=db_url, queue_url=RABBIT, queue_name=prefix
+            )
+            try:
+                async with running_bot(settings) as app:
+                    yield World(telegram, instagram, tiktok, app), start
+            finally:
+                for worker in workers:
+                    worker.stop(signal.SIGKILL)
+
+
+def started_jobs(worker: WorkerProcess) -> int:
+    return worker.output.count(" running\n")
+
+
+def videos_once(data_dir: Path) -> list[str]:
+    names = [n for n in media_on_disk(data_dir) if n.startswith("tiktok/") and n.endswith(".mp4")]
+    assert len(names) == len(set(names))
+    assert not [n for n in files_under(data_dir / "downloads") if n.endswith(".part")]
+    return names
+
+
+async def test_syncall_spreads_over_two_workers_and_status_lists_them(cluster, data_dir):
+    world, start = cluster
+    names = [f"dancer.{i}" for i in range(6)]
+    for name in names:
+        world.tiktok.add_account(name, videos=3, size=20_000)
+    world.instagram.add_profile(make_profile("carol", 3003, posts=3, stories=0, highlights=()))
+    for name in names:
+        await world.reply(f"/add tiktok.com/@{name}")
+    await world.reply("/add carol")
+    world.tiktok.media_delay = 0.02  # jobs overlap, so the second worker gets some
+    one, two = start("w-one"), start("w-two")
+    await one.wait_for("takes instagram and tiktok jobs")
+    await two.wait_for("takes instagram and tiktok jobs")
+    await world.reply("/syncall")
+    status = await world.reply("/status")
+    assert "Workers" in status and "w-one (instagram+tiktok, session archivebot)" in status
+    assert "w-two (instagram+tiktok, session archivebot)" in status
+    sync = await world.message_with("7/7 accounts", timeout=120)
+    assert "Sync all" in sync.plain and "Failed" not in sync.plain
+    assert started_jobs(one) >= 1 and started_jobs(two) >= 1
+    assert started_jobs(one) + started_jobs(two) == 7  # every account once
+    assert len(videos_once(data_dir)) == 18
+    assert await MediaItem.filter(platform="tiktok").count() == 18
+    assert await MediaItem.filter(platform="instagram").count() == 5
+    assert {j.owner for j in await Job.filter(kind="download")} <= {
+        p.token for p in await Process.filter(kind="worker")
+    }
+
+
+async def test_a_worker_killed_mid_job_is_replaced_and_every_file_comes_once(cluster, data_dir):
+    world, start = cluster
+    world.tiktok.add_account("long.one", videos=12, size=60_000)
+    world.tiktok.media_delay = 0.05
+    first = start("w-first", "--platform", "tiktok")
+    await first.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@long.one")
+    await first.wait_for(" running\n")
+    videos = data_dir / "downloads" / "tiktok" / "long.one" / "videos"
+    deadline = time.monotonic() + 60
+    while len([n for n in files_under(videos) if n.endswith(".mp4")]) < 3 if videos.exists() else True:
+        assert time.monotonic() < deadline, "no files downloaded"
+        await asyncio.sleep(0.05)
+    first.stop(signal.SIGKILL)
+    world.tiktok.media_delay = 0
+    second = start("w-second", "--platform", "tiktok")
+    await second.wait_for("its worker is gone; continuing it from its saved place", timeout=60)
+    final = await world.message_with("Completed: ", timeout=90)
+    assert "12 videos" in final.plain or "videos" in final.plain
+    assert len(videos_once(data_dir)) == 12
+    assert await MediaItem.filter(platform="tiktok").count() == 12
+    fetched = [r for r in world.tiktok.internet.requests if "/video/tos/" in r.path]
+    assert len({r.path for r in fetched}) == 12
+
+
+async def test_pause_from_chat_reaches_the_worker_then_resume_finishes(cluster, data_dir):
+    world, start = cluster
+    world.tiktok.add_account("slow.one", videos=8, size=60_000)
+    world.tiktok.media_delay = 0.05
+    worker = start("w-pause", "--platform", "tiktok")
+    await worker.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@slow.one")
+    status = await world.message_with("Downloading @slow.one")
+    await world.press(status, "Pause")
+    pressed = time.monotonic()
+    await worker.wait_for("pause from chat", timeout=10)
+    assert time.monotonic() - pressed < 2.0
+    await world.message_with("Paused", timeout=30)
+    paused_at = await MediaItem.filter(platform="tiktok").count()
+    assert paused_at < 8
+    world.tiktok.media_delay = 0
+    await world.press(await world.message_with("Paused"), "Resume")
+    await world.message_with("Completed: 8 videos", timeout=60)
+    assert len(videos_once(data_dir)) == 8
+
+
+async def test_two_workers_with_one_instagram_session_take_turns(cluster, data_dir):
+    world, start = cluster
+    world.instagram.add_profile(make_profile("alice", 1001, posts=6, stories=0, highlights=()))
+    world.instagram.add_profile(make_profile("bob", 1002, posts=6, stories=0, highlights=()))
+    world.instagram.media_delay = 0.00002
+    one, two = start("w-a", "--platform", "instagram"), start("w-b", "--platform", "instagram")
+    await one.wait_for("takes instagram jobs")
+    await two.wait_for("takes instagram jobs")
+    await world.reply("/add alice")
+    await world.reply("/add bob")
+    await world.reply("/syncall")
+    overlap = 0
+    deadline = time.monotonic() + 120
+    while "2/2 accounts" not in " ".join(m.plain for m in world.bot_messages()):
+        doing = [p.detail.get("doing") for p in await Process.filter(kind="worker") if p.detail]
+        overlap = max(overlap, sum(1 for d in doing if d))
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert overlap == 1  # never two Instagram jobs of one session at once
+    waited = "Instagram session archivebot is busy on another worker" in one.output + two.output
+    assert waited and started_jobs(one) + started_jobs(two) == 2
+    files = [n for n in media_on_disk(data_dir) if n.startswith("instagram/") and not n.endswith(".json")]
+    assert {n.split("/")[1] for n in files} == {"alice", "bob"}
+    assert len(files) == len(set(files)) == await MediaItem.filter(platform="instagram").count()
+
+
+def test_sqlite_with_a_queue_is_refused_in_one_sentence(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INSTAGRAM_", "DATABASE_"))}
+    env |= {"DATA_DIR": str(tmp_path / "data"), "QUEUE_URL": "amqp://guest:guest@127.0.0.1:5672/"}
+    command = [sys.executable, str(BOT), "worker"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "QUEUE_URL needs DATABASE_URL to be a PostgreSQL database (postgres://...): "
+        "the bot and its workers share one database, which an SQLite file cannot be."
+    ]
+    assert not (tmp_path / "data").exists() or not list((tmp_path / "data").iterdir())
