@@ -252,13 +252,18 @@ async def _post_init(app: Application, settings: Settings) -> None:
     slots = {"instagram": 1, "tiktok": settings.syncall_tiktok_concurrency}
     data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval, slots)
     sender = Sender(app.bot, settings.data_dir, local_mode=settings.telegram_local_mode)
-    data.delivery = Deliverer(sender, services.service, backlog_limit=settings.notify_backlog_limit)
+    data.delivery = Deliverer(
+        sender,
+        services.service,
+        backlog_limit=settings.notify_backlog_limit,
+        retry_interval=settings.notify_retry_interval,
+    )
     data.extras["services"] = services
     data.extras["settings"] = settings
     await _publish_commands(app)
     await startup.recover_jobs(app, settings)
     await schedule.restore(app, settings)
-    await data.delivery.pick_up()  # files archived but not delivered before the restart
+    await data.delivery.start()  # files archived but not delivered before the restart, then periodically
     log.info("bot @%s ready", app.bot.username)
 
 
