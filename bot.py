@@ -230,10 +230,12 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(CommandHandler("cancel", downloads.cancel))
     app.add_handler(CommandHandler("schedule", schedule.schedule_command))
     app.add_handler(CommandHandler("login", login.login_command))
-    # Login files: only in private chats (a group would see the file), never blocking updates.
+    # Login files: only in private chats, never blocking updates; in a group (where everyone
+    # would see it) a login file is deleted where allowed and never downloaded.
     app.add_handler(
         MessageHandler(filters.Document.ALL & filters.ChatType.PRIVATE, login.document, block=False)
     )
+    app.add_handler(MessageHandler(filters.Document.ALL & filters.ChatType.GROUPS, login.document_in_group))
     app.add_handler(CommandHandler("notify", delivery_commands.notify))
     app.add_handler(CommandHandler("latest", delivery_commands.latest, block=False))
     app.add_handler(CallbackQueryHandler(downloads.button, pattern=r"^job:"))
