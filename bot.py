@@ -236,10 +236,12 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(CommandHandler("cancel", downloads.cancel))
     app.add_handler(CommandHandler("schedule", schedule.schedule_command))
     app.add_handler(CommandHandler("login", login.login_command))
-    # Login files: only in private chats (a group would see the file), never blocking updates.
+    # Login files: only in private chats, never blocking updates; in a group (where everyone
+    # would see it) a login file is deleted where allowed and never downloaded.
     app.add_handler(
         MessageHandler(filters.Document.ALL & filters.ChatType.PRIVATE, login.document, block=False)
     )
+    app.add_handler(MessageHandler(filters.Document.ALL & filters.ChatType.GROUPS, login.document_in_group))
     app.add_handler(CommandHandler("notify", delivery_commands.notify))
     app.add_handler(CommandHandler("latest", delivery_commands.latest, block=False))
     app.add_handler(CallbackQueryHandler(downloads.button, pattern=r"^job:"))
@@ -258,7 +260,12 @@ async def _post_init(app: Application, settings: Settings) -> None:
     slots = {"instagram": 1, "tiktok": settings.syncall_tiktok_concurrency}
     data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval, slots)
     sender = Sender(app.bot, settings.data_dir, local_mode=settings.telegram_local_mode)
-    data.delivery = Deliverer(sender, services.service, backlog_limit=settings.notify_backlog_limit)
+    data.delivery = Deliverer(
+        sender,
+        services.service,
+        backlog_limit=settings.notify_backlog_limit,
+        retry_interval=settings.notify_retry_interval,
+    )
     data.extras["services"] = services
     data.extras["settings"] = settings
     await _publish_commands(app)
@@ -267,7 +274,7 @@ async def _post_init(app: Application, settings: Settings) -> None:
     else:
         await startup.recover_jobs(app, settings)
     await schedule.restore(app, settings)
-    await data.delivery.pick_up()  # files archived but not delivered before the restart
+    await data.delivery.start()  # files archived but not delivered before the restart, then periodically
     log.info("bot @%s ready", app.bot.username)
 
 

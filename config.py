@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     auto_resume: bool = False
     job_history_days: int = Field(default=90, ge=0)  # finished jobs older than this are pruned
     notify_backlog_limit: int = Field(default=20, ge=1, le=1000)  # files per account per run
+    notify_retry_interval: float = Field(default=180, ge=1, le=3600)  # seconds between delivery pick-ups
     log_level: str = "INFO"
     # Several machines: a RabbitMQ (amqp://) or Redis (redis://) URL; downloads go to workers.
     queue_url: SecretStr | None = None

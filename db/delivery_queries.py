@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 
-from db.models import Account, Delivery, MediaItem, NotifySetting, TelegramFile
+from db.models import Account, Delivery, Job, MediaItem, NotifySetting, TelegramFile
 from db.queries import BATCH, now
 
 MODES = ("media", "summary", "off")
@@ -52,6 +52,13 @@ async def listeners(account_id: int) -> list[NotifySetting]:
 async def media_settings() -> list[NotifySetting]:
     """Every (chat, account) in media mode, for the pick-up at start."""
     return await NotifySetting.filter(mode="media").order_by("id")
+
+
+async def accounts_downloading() -> set[int]:
+    """Accounts with a download queued or running (in any process)."""
+    jobs = Job.filter(kind="download", state__in=("queued", "running"))
+    rows = await jobs.values_list("account_id", flat=True)
+    return {account_id for account_id in rows if account_id is not None}
 
 
 async def pending(setting: NotifySetting, platform: str) -> list[MediaItem]:

@@ -6,7 +6,8 @@ import logging
 
 from telegram import Message, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import TelegramError
+from tortoise.exceptions import BaseORMException
 
 from downloader.errors import DownloadError
 from downloader.login_file import MAX_SIZE, BadLoginFile, too_large_sentence
@@ -32,43 +33,65 @@ async def login_command(update: Update, context: Context) -> None:
 
 
 async def document(update: Update, context: Context) -> None:
-    """A file in a private chat: try it as the Instagram login (size checked before any download)."""
+    """A file in a private chat: try it as the Instagram login (size checked before any download).
+
+    The message holding the file is deleted whatever the outcome (where Telegram allows):
+    a refused or failed file may hold secrets too."""
     message = update.effective_message
+    reply = "I could not use that file; nothing changed."
+    try:
+        reply = await _use_document(message, context)
+    except (OSError, BaseORMException) as exc:  # disk or database: say so, the bot goes on
+        log.warning("could not store a login file sent in chat: %s", type(exc).__name__)
+        reply = "I could not store that login on the server (see the log); please send it again later."
+    finally:
+        note = await _delete(message)
+    await message.reply_text(reply + note)
+
+
+async def _use_document(message: Message, context: Context) -> str:
+    """Fetch, check and switch to the login file; the sentence to answer with."""
     size = message.document.file_size or 0
     if size > MAX_SIZE:
-        await message.reply_text(too_large_sentence(size))
-        return
+        return too_large_sentence(size)
     try:
         telegram_file = await message.document.get_file()
         data = bytes(await telegram_file.download_as_bytearray())
     except TelegramError as exc:
         log.warning("could not fetch a login file: %s", exc)
-        await message.reply_text("I could not fetch that file from Telegram; please send it again.")
-        return
+        return "I could not fetch that file from Telegram; please send it again."
     try:
         username = await context.bot_data.logins.use_file(data)
     except BadLoginFile as exc:
-        note = await _delete(message) if exc.held_cookies else ""
-        await message.reply_text(exc.sentence + note)
-        return
+        return exc.sentence
     except DownloadError as exc:
-        note = await _delete(message)
-        await message.reply_text(
-            f"That login did not work: {exc.sentence} I keep using the current login.{note}"
-        )
-        return
-    note = await _delete(message)
-    await message.reply_text(
-        f"Logged in to Instagram as @{username}: downloads use this login from now on, "
-        f"also after a restart.{note}"
+        return f"That login did not work: {exc.sentence} I keep using the current login."
+    return (
+        f"Logged in to Instagram as @{username}: downloads use this login from now on, also after a restart."
     )
 
 
+async def document_in_group(update: Update, context: Context) -> None:
+    """A login file sent in a group: never downloaded; deleted where the bot may, and the sender
+    is told to send it in a private chat (everyone in the group could read it)."""
+    message = update.effective_message
+    if not looks_like_login_file(message.document.file_name):
+        return  # the group's own files are none of the bot's business
+    note = await _delete(message)
+    await message.reply_text(f"Send login files to me in a private chat only, never in a group.{note}")
+
+
+def looks_like_login_file(name: str | None) -> bool:
+    """cookies.txt exports and instaloader session files, by the names they are written with."""
+    name = (name or "").lower()
+    return "cookie" in name or "instagram" in name or name.startswith("session")
+
+
 async def _delete(message: Message) -> str:
-    """Delete the owner's message holding cookies; say whether that worked."""
+    """Delete the owner's message holding the file; say whether that worked."""
     try:
         await message.delete()
-    except (BadRequest, Forbidden) as exc:
+    except TelegramError as exc:  # too old, not an admin in a group, network trouble
         log.info("could not delete the message holding a login file: %s", exc)
         return " I could not delete your message holding the file: please delete it yourself."
     return " I deleted your message holding the file from this chat."

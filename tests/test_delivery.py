@@ -202,7 +202,8 @@ async def test_summary_mode_says_one_line_and_nothing_when_nothing_is_new(parts,
         assert line.params["text"] == "@alice: 5 new posts, 1 new reel, 1 new story"
         mark = world.say("/download alice")  # nothing new: says nothing
         await finished(world, mark)
-        instagram.profiles["alice"].stories.append(FakeStoryItem(3_600_000_000_000_000_009, NEWEST + 86_400))
+        newer = FakeStoryItem(3_600_000_000_000_000_009, taken_at=NEWEST + 86_400)  # moves the tray's time
+        instagram.profiles["alice"].stories.append(newer)
         world.say("/download alice")
         line = await telegram.await_for("sendMessage", chat_id=OWNER, after=mark, predicate=summary)
         assert line.params["text"] == "@alice: 1 new story"  # the next summary is this run's
@@ -349,7 +350,9 @@ async def test_a_blocked_chat_costs_one_attempt_per_run_and_is_only_logged(parts
         await world.reply("/notify alice summary")
         telegram.blocked.add(GROUP)  # the bot was removed from the group
         for number in range(4):
-            stories.append(FakeStoryItem(3_600_000_000_000_000_020 + number, taken_at=NEWEST + number * 3600))
+            # Each new story is newer than every archived one (the tray's time moves each run).
+            taken_at = NEWEST + (number + 1) * 3600
+            stories.append(FakeStoryItem(3_600_000_000_000_000_020 + number, taken_at=taken_at))
             mark = world.say("/download alice")
             await telegram.await_for("sendMessage", chat_id=OWNER, after=mark, predicate=_summary)
             await failed_call(telegram, "sendPhoto", mark, status=403)

@@ -116,34 +116,34 @@ async def test_session_file_beats_the_configured_login(net, data_dir, tmp_path, 
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "expected", "deleted"),
+    ("name", "content", "expected"),
     [
-        ("notes.pdf", b"%PDF-1.7 binary \x00\x01", "neither a cookies.txt", False),
+        ("notes.pdf", b"%PDF-1.7 binary \x00\x01", "neither a cookies.txt"),
         (
             "cookies.txt",
             b"# Netscape HTTP Cookie File\n.example.org\tTRUE\t/\tTRUE\t0\tsid\tx\n",
             "no instagram.com",
-            True,
         ),
         (
             "cookies.txt",
             b".instagram.com\tTRUE\t/\tTRUE\t0\tcsrftoken\tabc\n.instagram.com\tTRUE\t/\tTRUE\t0\tmid\tm\n",
             "no Instagram sessionid cookie",
-            True,
         ),
-        ("session-x", pickle.dumps(["not", "a", "dict"]), "neither a cookies.txt", False),
-        ("big.txt", b"#" * (65 * 1024), "at most 64 KB", False),
+        ("session-x", pickle.dumps(["not", "a", "dict"]), "neither a cookies.txt"),
+        ("big.txt", b"#" * (65 * 1024), "at most 64 KB"),
     ],
 )
 async def test_bad_files_are_refused_and_change_nothing(
-    net, data_dir, tmp_path, instagram, telegram, name, content, expected, deleted
+    net, data_dir, tmp_path, instagram, telegram, name, content, expected
 ):
     async with running_bot(settings_for(data_dir, net, telegram)) as app:
         world = World(telegram, instagram, FakeTikTok(net), app)
         source = app.bot_data.service.sources["instagram"]
         answer, file_message = await send_file(world, name, content)
         assert expected in answer and "othing changed" in answer
-        assert telegram.message(OWNER, file_message).deleted is deleted
+        # Refused files may hold secrets too: deleted from the chat all the same.
+        assert "deleted your message holding the file" in answer
+        assert telegram.message(OWNER, file_message).deleted
         assert app.bot_data.service.sources["instagram"] is source
         assert login_files(data_dir) == [] and await queries.get_setting(SETTING) is None
         assert instagram.api_count() == 0
@@ -194,3 +194,46 @@ async def test_expired_files_keep_the_old_login_and_expiry_asks_for_a_new_file(
         await world.reply("/download alice highlights")
         failed = await world.message_with("Failed:")
         assert "send me a new cookies.txt or session file (/login explains how)" in failed.plain
+
+
+async def test_a_login_that_cannot_be_stored_is_explained_and_its_message_deleted(
+    net, data_dir, tmp_path, instagram, telegram
+):
+    cookies = write_cookies_txt(tmp_path / "cookies.txt", instagram.login()).read_bytes()
+    async with running_bot(settings_for(data_dir, net, telegram)) as app:
+        (data_dir / "sessions").write_text("not a folder")  # the disk refuses: no folder can be made
+        world = World(telegram, instagram, FakeTikTok(net), app)
+        source = app.bot_data.service.sources["instagram"]
+        answer, file_message = await send_file(world, "cookies.txt", cookies)
+        assert answer.startswith("I could not store that login on the server")
+        assert "deleted your message holding the file" in answer and "Traceback" not in answer
+        assert telegram.message(OWNER, file_message).deleted
+        assert app.bot_data.service.sources["instagram"] is source
+        assert await queries.get_setting(SETTING) is None and instagram.api_count() == 0
+        assert not [m for m in world.bot_messages() if "something went wrong" in m.plain]
+
+
+async def test_a_login_file_in_a_group_is_never_downloaded(net, data_dir, tmp_path, instagram, telegram):
+    group = -100500600
+    cookies = write_cookies_txt(tmp_path / "cookies.txt", instagram.login()).read_bytes()
+    async with running_bot(settings_for(data_dir, net, telegram)):
+        mark = len(telegram.calls)
+        sent = telegram.send_document(OWNER, "cookies.txt", cookies, chat_id=group)
+        call = await telegram.await_for("sendMessage", chat_id=group, after=mark, timeout=20)
+        assert call.params["text"] == (
+            "Send login files to me in a private chat only, never in a group. I could not delete "
+            "your message holding the file: please delete it yourself."
+        )
+        [delete] = [c for c in telegram.calls if c.method == "deleteMessage"]
+        assert delete.params["message_id"] == sent["message"]["message_id"] and delete.status == 400
+        # The group's other files and strangers' files get no answer at all.
+        telegram.send_document(OWNER, "holiday.pdf", b"%PDF-1.7", chat_id=group)
+        telegram.send_document(STRANGER, "cookies.txt", cookies, chat_id=group)
+        mark = len(telegram.calls)
+        telegram.send_message(OWNER, "/help", chat_id=group, chat_type="group")
+        await telegram.await_for("sendMessage", chat_id=group, after=mark, timeout=20)  # a marker
+        answers = [c for c in telegram.calls if c.method == "sendMessage" and c.params["chat_id"] == group]
+        assert len(answers) == 2  # the one sentence and /help
+        assert len([c for c in telegram.calls if c.method == "deleteMessage"]) == 1
+    assert not [c for c in telegram.calls if c.method == "getFile"] and telegram.downloads == []
+    assert login_files(data_dir) == [] and instagram.api_count() == 0

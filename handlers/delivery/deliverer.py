@@ -4,6 +4,10 @@ What is pending is derived from the database (files archived since the chat's se
 was turned on, not yet settled in that chat), and a file counts as delivered only once
 Telegram confirmed it, so a crash or restart never loses or repeats a delivery (a send
 cut off mid-way may be repeated once). Delivery never makes a platform request.
+
+A pass stopped by network trouble or Telegram's 429 counts no attempt: it is tried again
+by the periodic pick-up (every ``retry_interval`` seconds), which also delivers files
+archived by the command line while the bot runs.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from db import delivery_queries as dq
 from db.models import Account, Job, MediaItem, NotifySetting
 from downloader.events import JobFinished, SyncFinished
 from handlers.delivery.captions import account_label, backlog_line, given_up_line, summary_counts
-from handlers.delivery.sender import Sender
+from handlers.delivery.sender import Outcome, Sender
 from handlers.ratelimit import BACKGROUND
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 3  # sends of one file to one chat before it is given up and reported
+RETRY_INTERVAL = 180.0  # seconds between pick-ups of what is still undelivered
 FINAL = ("completed", "failed", "cancelled")
 
 
@@ -56,9 +61,13 @@ def within_limit(units: list[list[MediaItem]], limit: int) -> tuple[list[list[Me
 class Deliverer:
     """Subscribes to the download service; one worker per chat sends in order."""
 
-    def __init__(self, sender: Sender, service, *, backlog_limit: int = 20):
+    def __init__(
+        self, sender: Sender, service, *, backlog_limit: int = 20, retry_interval: float = RETRY_INTERVAL
+    ):
         self.sender = sender
         self.backlog_limit = backlog_limit
+        self.retry_interval = retry_interval
+        self._ticker: asyncio.Task | None = None
         self._events: asyncio.Queue = asyncio.Queue()
         self._consumer: asyncio.Task | None = None
         self._wanted: dict[int, list[int]] = {}  # chat -> accounts to look at, in order
@@ -127,36 +136,67 @@ class Deliverer:
         if worker is None or worker.done():
             self._workers[chat_id] = asyncio.get_running_loop().create_task(self._work(chat_id))
 
-    async def pick_up(self) -> None:
-        """At start: whatever was archived but not delivered before the restart."""
+    async def start(self) -> None:
+        """At start: what was archived but not delivered before the restart; then pick up periodically."""
+        await self.pick_up()
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def pick_up(self, *, skip_downloading: bool = False) -> None:
+        """Look for undelivered files of every (chat, account) in media mode.
+
+        ``skip_downloading``: leave accounts being downloaded to the end of their job
+        (a post's files are only complete then)."""
+        busy = await dq.accounts_downloading() if skip_downloading else set()
         for setting in await dq.media_settings():
-            self.want(setting.chat_id, setting.account_id)
+            if setting.account_id not in busy:
+                self.want(setting.chat_id, setting.account_id)
+
+    async def _tick(self) -> None:
+        """Every ``retry_interval``: retry passes stopped by network trouble, deliver outside files."""
+        while not self._stopping:
+            await asyncio.sleep(self.retry_interval)
+            try:
+                await self.pick_up(skip_downloading=True)
+            except Exception:  # the next tick tries again; the bot stays up
+                log.exception("periodic delivery pick-up failed")
 
     async def _work(self, chat_id: int) -> None:
         while self._wanted.get(chat_id) and not self._stopping:
             account_id = self._wanted[chat_id].pop(0)
             try:
-                await self._pass(chat_id, account_id)
+                outage = await self._pass(chat_id, account_id)
             except Exception:
                 log.exception("delivering to chat %s failed", chat_id)
+                continue
+            if outage:  # the other accounts would fail the same way: all wait for the next pick-up
+                self._wanted.pop(chat_id, None)
 
-    async def _pass(self, chat_id: int, account_id: int) -> None:
-        """Send what is pending for one account in one chat, at most the backlog limit."""
+    async def _pass(self, chat_id: int, account_id: int) -> bool:
+        """Send what is pending for one account in one chat, at most the backlog limit.
+
+        Returns True when Telegram could not be reached (nothing counted; tried again later)."""
         setting = await NotifySetting.get_or_none(chat_id=chat_id, account_id=account_id)
         account = await Account.get_or_none(id=account_id)
         if setting is None or setting.mode != "media" or account is None:
-            return
+            return False
         platform = account.platform
         pending = await dq.pending(setting, platform)
         units, rest = within_limit(units_of(pending), self.backlog_limit)
         await dq.settle(chat_id, platform, [item.media_id for item in rest], "skipped")
         given_up: list[str] = []
+        outage = False
         for unit in units:
             if self._stopping:
-                return
-            stop = await self._send(chat_id, account, unit, given_up)
-            if stop:
-                log.warning("delivery to chat %s paused until the next run: %s", chat_id, stop)
+                return False
+            outcome = await self._send(chat_id, account, unit, given_up)
+            if outcome.outage:
+                wait = self.retry_interval
+                log.warning("delivery to chat %s waits %.0f s for Telegram: %s", chat_id, wait, outcome.stop)
+                outage = True
+                break
+            if outcome.stop:
+                log.warning("delivery to chat %s paused until the next run: %s", chat_id, outcome.stop)
                 break
         if rest:
             await self._say(chat_id, backlog_line(platform, account.username, len(rest)))
@@ -164,22 +204,28 @@ class Deliverer:
             line = given_up_line(platform, account.username, len(given_up), ATTEMPTS, given_up[-1])
             log.warning("chat %s: %s", chat_id, line)
             await self._say(chat_id, line)
+        return outage
 
-    async def _send(self, chat_id: int, account: Account, unit: list[MediaItem], given_up: list[str]):
-        """Send one post; record what Telegram confirmed and count what failed. Returns a stop reason."""
+    async def _send(
+        self, chat_id: int, account: Account, unit: list[MediaItem], given_up: list[str]
+    ) -> Outcome:
+        """Send one post; Telegram's confirmations are recorded as they come, failures counted
+        (a refusing chat counts for every unsent file; network trouble and 429 count nothing)."""
         platform = account.platform
-        outcome = await self.sender.send_unit(chat_id, platform, account.username, unit)
-        await dq.settle(chat_id, platform, [item.media_id for item in outcome.sent], "sent")
-        await dq.settle(chat_id, platform, [item.media_id for item in outcome.too_large], "too_large")
+
+        async def confirm(rows: list[MediaItem], state: str) -> None:
+            await dq.settle(chat_id, platform, [item.media_id for item in rows], state)
+
+        outcome = await self.sender.send_unit(chat_id, platform, account.username, unit, confirm=confirm)
         failures = list(outcome.failed)
-        if outcome.stop:
+        if outcome.stop and not outcome.outage:
             handled = {item.media_id for item in outcome.sent + outcome.too_large}
             handled |= {item.media_id for item, _ in failures}
             failures += [(item, outcome.stop) for item in unit if item.media_id not in handled]
         for item, reason in failures:
             if await dq.failed_attempt(chat_id, platform, item.media_id, reason, ATTEMPTS):
                 given_up.append(reason)
-        return outcome.stop
+        return outcome
 
     async def _say(self, chat_id: int, text: str) -> None:
         """A plain line in a chat; a chat that refuses is only logged."""
@@ -192,6 +238,8 @@ class Deliverer:
     async def stop(self, timeout: float = 5.0) -> None:
         """Finish the file being sent (briefly), then stop; the rest is picked up at the next start."""
         self._stopping = True
+        if self._ticker is not None:
+            self._ticker.cancel()
         tasks = [t for t in [self._consumer, *self._workers.values()] if t is not None and not t.done()]
         if not tasks:
             return

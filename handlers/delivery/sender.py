@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,9 @@ class Piece:
     sent_as: str | None
 
 
+Confirm = Callable[[list[MediaItem], str], Awaitable[None]]
+
+
 @dataclass
 class Outcome:
     """What happened to one post's files in one chat."""
@@ -54,10 +58,22 @@ class Outcome:
     too_large: list[MediaItem] = field(default_factory=list)
     failed: list[tuple[MediaItem, str]] = field(default_factory=list)
     stop: str | None = None  # set when the chat itself refuses (blocked, gone) or the network is down
+    outage: bool = False  # the stop is network trouble or 429: try again later, nothing counted
+    confirm: Confirm | None = field(default=None, repr=False)  # records files as Telegram confirms them
+
+    async def settled(self, rows: list[MediaItem], state: str) -> None:
+        """Files Telegram confirmed (sent) or that were named in a line (too_large), recorded at once."""
+        (self.sent if state == "sent" else self.too_large).extend(rows)
+        if self.confirm is not None:
+            await self.confirm(rows, state)
 
 
 class ChatProblem(Exception):
-    """The chat refuses everything (bot blocked, chat gone) or Telegram cannot be reached."""
+    """The chat refuses everything (bot blocked, chat gone): tried a bounded number of times."""
+
+
+class Unreachable(Exception):
+    """Telegram cannot be reached or asks to slow down: stop now, try again later, count nothing."""
 
 
 class KeyedLocks:
@@ -102,10 +118,20 @@ class Sender:
         self._locks = KeyedLocks()
 
     async def send_unit(
-        self, chat_id: int, platform: str, username: str, rows: list[MediaItem], *, urgent: bool = False
+        self,
+        chat_id: int,
+        platform: str,
+        username: str,
+        rows: list[MediaItem],
+        *,
+        urgent: bool = False,
+        confirm: Confirm | None = None,
     ) -> Outcome:
-        """Send the files of one post (album), story or video with its caption."""
-        outcome = Outcome()
+        """Send the files of one post (album), story or video with its caption.
+
+        ``confirm`` is awaited after each message or album Telegram confirmed, so a crash
+        between the two albums of a long carousel never sends the first one again."""
+        outcome = Outcome(confirm=confirm)
         pieces = await asyncio.to_thread(self._inspect, rows)
         outcome.failed = [(p.row, MISSING) for p in pieces if p.size < 0]
         pieces = [p for p in pieces if p.size >= 0]
@@ -130,13 +156,24 @@ class Sender:
                     await self._send_chunk(chat_id, platform, chunk, text, outcome, options)
                     text = ""  # the caption goes with the first message only
             if large:
-                line = too_large_line(((p.path.name, p.size) for p in large), self.limit)
-                body = f"{text}\n{line}" if text else line
-                await self.bot.send_message(chat_id, body, parse_mode=ParseMode.HTML, **options)
-                outcome.too_large = [p.row for p in large]
+                await self._send_large_line(chat_id, large, text, outcome, options)
         except ChatProblem as exc:
             outcome.stop = str(exc)
+        except Unreachable as exc:
+            outcome.stop, outcome.outage = str(exc), True
         return outcome
+
+    async def _send_large_line(self, chat_id: int, large: list[Piece], text: str, outcome, options) -> None:
+        """One text line naming the files over the upload limit (with the caption when nothing else went)."""
+        line = too_large_line(((p.path.name, p.size) for p in large), self.limit)
+        body = f"{text}\n{line}" if text else line
+        try:
+            await self.bot.send_message(chat_id, body, parse_mode=ParseMode.HTML, **options)
+        except TelegramError as exc:
+            _raise_stop(exc)
+            outcome.failed.extend((p.row, exc.message) for p in large)
+            return
+        await outcome.settled([p.row for p in large], "too_large")
 
     def _inspect(self, rows: list[MediaItem]) -> list[Piece]:
         """Stat each file (in a thread) and choose how it goes: photo, video, document or not at all."""
@@ -185,30 +222,21 @@ class Sender:
                 messages = [await self._send_one(chat_id, chunk[0], text, options)]
             else:
                 messages = await self._send_album(chat_id, chunk, text, options)
-        except BadRequest as exc:
-            if _chat_refuses(exc):
-                raise ChatProblem(exc.message) from None
-            if len(chunk) == 1:
-                outcome.failed.append((chunk[0][0].row, exc.message))
-                return
-            log.info("album refused in chat %s (%s); sending its files one by one", chat_id, exc.message)
-            for number, single in enumerate(chunk):
-                first = text if number == 0 else ""
-                await self._send_chunk(chat_id, platform, [single], first, outcome, options)
-            return
-        except (Forbidden, RetryAfter, NetworkError) as exc:
-            if isinstance(exc, NetworkError) and "too large" in str(exc).lower():
-                outcome.failed.append((chunk[0][0].row, str(exc)))
-                return
-            raise ChatProblem(_reason(exc)) from None
         except TelegramError as exc:
-            outcome.failed.extend((piece.row, str(exc)) for piece, _ in chunk)
+            _raise_stop(exc)
+            if isinstance(exc, BadRequest) and len(chunk) > 1:
+                log.info("album refused in chat %s (%s); sending its files one by one", chat_id, exc.message)
+                for number, single in enumerate(chunk):
+                    first = text if number == 0 else ""
+                    await self._send_chunk(chat_id, platform, [single], first, outcome, options)
+                return
+            outcome.failed.extend((piece.row, exc.message) for piece, _ in chunk)
             return
         for (piece, file_id), message in zip(chunk, messages, strict=False):
-            outcome.sent.append(piece.row)
             new_id = _file_id_of(message, piece.sent_as)
             if new_id and not file_id:
                 await dq.remember_file_id(platform, piece.row.media_id, piece.sent_as, new_id)
+        await outcome.settled([piece.row for piece, _ in chunk[: len(messages)]], "sent")
 
     async def _input(self, piece: Piece, file_id: str | None):
         """What to put in the request: a file_id, a file:// path (local server) or the bytes."""
@@ -266,6 +294,18 @@ def _file_id_of(message: Message, sent_as: str) -> str | None:
     return found.file_id if found else None
 
 
+def _raise_stop(exc: TelegramError) -> None:
+    """Raise ChatProblem when the chat refuses everything, Unreachable on network trouble or 429;
+    return when the error is about this file only (too big, bad format...)."""
+    # BadRequest and TimedOut are NetworkErrors in PTB: the file's own problems are told apart first.
+    if isinstance(exc, Forbidden) or (isinstance(exc, BadRequest) and _chat_refuses(exc)):
+        raise ChatProblem(_reason(exc)) from None
+    if isinstance(exc, BadRequest) or "too large" in exc.message.lower():
+        return  # 400, or 413 Request Entity Too Large: this file, not the chat
+    if isinstance(exc, RetryAfter | NetworkError):
+        raise Unreachable(_reason(exc)) from None
+
+
 def _chat_refuses(exc: BadRequest) -> bool:
     """Bad requests that are about the chat, not the file."""
     text = exc.message.lower()
@@ -274,7 +314,7 @@ def _chat_refuses(exc: BadRequest) -> bool:
 
 def _reason(exc: TelegramError) -> str:
     """A short cause for the log and the one report."""
-    if isinstance(exc, Forbidden):
+    if isinstance(exc, Forbidden | BadRequest):
         return f"Telegram refused: {exc.message}"
     if isinstance(exc, RetryAfter):
         return "Telegram asked to slow down"

@@ -354,6 +354,9 @@ class FakeTelegram:
         self.local_mode = False
         self.received: list[Received] = []
         self.blocked: set[int] = set()  # chats where the user blocked the bot (or removed it)
+        # Method -> how many more of its calls are answered; every later one gets 502 Bad Gateway,
+        # as Telegram's front end answers while its back end is in trouble. Clear it to recover.
+        self.bad_gateway: dict[str, int] = {}
         self.calls: list[Call] = []
         self.rate_limited = 0
         self.commands: list = []
@@ -608,6 +611,10 @@ class FakeTelegram:
         if name not in self._handlers:
             raise ApiError(404, "Not Found: method not found")
         with self._lock:
+            if name in self.bad_gateway:
+                if self.bad_gateway[name] <= 0:
+                    raise ApiError(502, "Bad Gateway")
+                self.bad_gateway[name] -= 1
             if name in RATE_LIMITED and params.get("chat_id") in self.blocked:
                 raise ApiError(403, "Forbidden: bot was blocked by the user")
             limited = name in RATE_LIMITED and self.rate_limits
