@@ -427,7 +427,10 @@ def test_translate_maps_instaloader_errors():
     )
     assert isinstance(translate(LoginRequiredException("Login required."), logged_in=True), SessionExpired)
     forbidden = translate(QueryReturnedForbiddenException("403 Forbidden when accessing cdn"), "bob")
-    assert isinstance(forbidden, Transient) and "@bob" in forbidden.sentence
+    # A refusal is not network trouble: the service does not wait and retry it for minutes.
+    assert (
+        not isinstance(forbidden, Transient) and "403" in forbidden.sentence and "@bob" in forbidden.sentence
+    )
     assert isinstance(translate(requests.ConnectionError("reset")), Transient)
     assert isinstance(
         translate(ConnectionException(f"500 Internal Server Error when accessing {URL}")), Transient
