@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from telegram import Update
@@ -139,9 +140,21 @@ def make_sources(
     return {"instagram": instagram, "tiktok": tiktok}
 
 
+def size_thread_pool(download_concurrency: int) -> None:
+    """Give the event loop's default thread pool room for every download slot and more.
+
+    A yt-dlp download holds a worker thread for its whole file, and the Instagram listing,
+    disk writes and fsyncs share the same pool; the default (cores + 4 threads) would make
+    them wait behind the downloads once DOWNLOAD_CONCURRENCY is larger than that.
+    """
+    workers = download_concurrency + 8
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(workers, thread_name_prefix="worker"))
+
+
 async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") -> Services:
     """Open the database and build the download service (``kind``: "bot", "cli" or "worker")."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    size_thread_pool(settings.download_concurrency)
     network = network_of(settings)
     network.apply_to_environment(settings.data_dir)
     await open_database(settings.effective_database_url)

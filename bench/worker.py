@@ -1,6 +1,6 @@
 """Child process: one download by our real service (harness.services_for + run_download).
 
-``python -m bench.worker DATA_DIR SESSION_FILE USERNAME`` with the fake's proxy and CA in
+``python -m bench.worker DATA_DIR SESSION_FILE USERNAME [--concurrency N]`` with the fake's proxy and CA in
 the environment (HTTPS_PROXY, CA_BUNDLE); prints one JSON line: state, files per phase,
 seconds inside run_download, and the process's peak RSS.
 """
@@ -34,10 +34,12 @@ def peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-async def download(data_dir: Path, session: Path, username: str) -> dict:
+async def download(data_dir: Path, session: Path, username: str, concurrency: int | None = None) -> dict:
     """Open the services as the bot does, run one job, close; report what happened."""
     fake = SimpleNamespace(proxy_url=os.environ["HTTPS_PROXY"], ca_path=os.environ["CA_BUNDLE"])
-    settings = make_settings(data_dir, net=fake, instagram_session_file=session)
+    # None: the default DOWNLOAD_CONCURRENCY from config.py, as a user who sets nothing gets.
+    chosen = {} if concurrency is None else {"download_concurrency": concurrency}
+    settings = make_settings(data_dir, net=fake, instagram_session_file=session, **chosen)
     services = await services_for(settings)
     try:
         start = time.perf_counter()
@@ -61,8 +63,10 @@ def main() -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("session_file", type=Path)
     parser.add_argument("username")
+    parser.add_argument("--concurrency", type=int, help="DOWNLOAD_CONCURRENCY (default: config.py's)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(download(args.data_dir, args.session_file, args.username))))
+    report = asyncio.run(download(args.data_dir, args.session_file, args.username, args.concurrency))
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,11 @@ class BenchInstagram(FakeInstagram):
             self._index = super()._media_index()
         return self._index
 
+    def cdn_bytes(self) -> int:
+        """Bytes of the media files the CDN was asked for since the last clear()."""
+        index = self._media_index()
+        return sum(index.get(request.path, 0) for request in self.cdn_requests())
+
 
 @contextmanager
 def fake_instagram(

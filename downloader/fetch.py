@@ -8,6 +8,10 @@ worker thread: a slow USB disk or NFS share must not stall the bot.
 We ask for ``Accept-Encoding: identity``; a server that compresses anyway with
 gzip or deflate is decoded, any other encoding is refused, so a compressed body
 is never stored under a ``.jpg`` or ``.mp4`` name.
+
+The client is aiohttp, not httpx: a full download is bound by this process's CPU,
+and aiohttp's C parser and asyncio's TLS read path spend about a third of httpx's
+CPU per byte (measured with ``python -m bench``; see README, Performance).
 """
 
 from __future__ import annotations
@@ -17,19 +21,22 @@ import logging
 import os
 import secrets
 import ssl
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 from downloader.errors import DownloadError, Transient
 from downloader.paths import TEMP_SUFFIX
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
-# Content-Encodings we decode (httpx does it with the standard library); others are refused.
+# Content-Encodings we decode (with zlib, here, so aiohttp never refuses or guesses); others are refused.
 DECODABLE = {"identity", "gzip", "deflate"}
-CHUNK = 256 * 1024
+CHUNK = 256 * 1024  # bytes gathered before one write: one thread hand-off per chunk, not per packet
+# What a broken transfer looks like: aiohttp's errors, and a read or connect timeout.
+NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
 class MediaGone(DownloadError):
@@ -54,7 +61,7 @@ class Fetcher:
     """Downloads URLs to files with retries; one instance shared by all jobs.
 
     Concurrency is bounded by the caller (the service), which checks for pause and
-    cancel between items.
+    cancel between items; ``connections`` caps the kept-alive connections.
     """
 
     def __init__(
@@ -67,22 +74,30 @@ class Fetcher:
         backoff: float = 1.0,
         timeout: float = 60.0,
     ):
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        self._client = httpx.AsyncClient(
-            proxy=proxy,
-            verify=ssl_context if ssl_context is not None else True,
-            timeout=httpx.Timeout(timeout, connect=20.0),
-            limits=limits,
-            follow_redirects=True,
-            # Media are compressed already; a server that compresses anyway is decoded.
-            headers={
-                "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) archive-bot",
-                "Accept-Encoding": "identity",
-            },
-            trust_env=False,  # the proxy comes from our settings, not ambient variables
-        )
+        self._proxy = proxy
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._connections = connections
+        # No total limit (a large video may take long); a stalled read or connect fails.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=20.0, sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
         self._retries = retries
         self._backoff = backoff
+
+    def _client(self) -> aiohttp.ClientSession:
+        """The shared session, opened on first use (aiohttp wants a running event loop)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl),
+                timeout=self._timeout,
+                # Media are compressed already; a server that compresses anyway is decoded.
+                headers={
+                    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) archive-bot",
+                    "Accept-Encoding": "identity",
+                },
+                trust_env=False,  # the proxy comes from our settings, not ambient variables
+                auto_decompress=False,  # raw bytes, so Content-Length can be checked; decoded below
+            )
+        return self._session
 
     async def fetch(
         self,
@@ -107,14 +122,14 @@ class Fetcher:
         """One attempt: stream to a temp file, verify size, rename."""
         temp = temp_path_for(final)
         try:
-            async with self._client.stream("GET", url, headers=headers) as response:
+            async with self._client().get(url, headers=headers, proxy=self._proxy) as response:
                 _raise_for_status(response)
                 _check_encoding(response)
-                await _stream_to(response, temp, on_progress)
-                _check_complete(response)
+                received = await _stream_to(response, temp, on_progress)
+                _check_complete(response, received)
             # fsync can take long on slow disks; keep the event loop (and the bot) responsive.
             return await asyncio.to_thread(publish, temp, final)
-        except httpx.HTTPError as exc:
+        except NETWORK_ERRORS as exc:
             raise Transient(
                 f"The connection broke while downloading this file ({type(exc).__name__}); "
                 "the next sync fetches it again."
@@ -124,26 +139,28 @@ class Fetcher:
 
     async def aclose(self) -> None:
         """Close the shared client."""
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
-def _raise_for_status(response: httpx.Response) -> None:
+def _raise_for_status(response: aiohttp.ClientResponse) -> None:
     """Map HTTP status codes to our errors."""
-    if response.status_code in (403, 404, 410):
-        raise MediaGone(f"The platform refused this media file (HTTP {response.status_code}).")
-    if response.status_code in RETRY_STATUS:
-        raise Transient(f"The media server answered HTTP {response.status_code}.")
-    if response.status_code >= 400:
-        raise DownloadError(f"The media server answered HTTP {response.status_code}.")
+    if response.status in (403, 404, 410):
+        raise MediaGone(f"The platform refused this media file (HTTP {response.status}).")
+    if response.status in RETRY_STATUS:
+        raise Transient(f"The media server answered HTTP {response.status}.")
+    if response.status >= 400:
+        raise DownloadError(f"The media server answered HTTP {response.status}.")
 
 
-def _encodings(response: httpx.Response) -> list[str]:
+def _encodings(response: aiohttp.ClientResponse) -> list[str]:
     """The Content-Encoding values, in the order they were applied."""
-    values = response.headers.get_list("content-encoding", split_commas=True)
-    return [value.strip().lower() for value in values]
+    values = response.headers.getall("Content-Encoding", [])
+    return [part.strip().lower() for value in values for part in value.split(",") if part.strip()]
 
 
-def _check_encoding(response: httpx.Response) -> None:
+def _check_encoding(response: aiohttp.ClientResponse) -> None:
     """Refuse a body compressed in a way we cannot undo (it would be stored compressed)."""
     unknown = [value for value in _encodings(response) if value not in DECODABLE]
     if unknown:
@@ -153,36 +170,100 @@ def _check_encoding(response: httpx.Response) -> None:
         )
 
 
-def _content_length(response: httpx.Response) -> int | None:
+def _content_length(response: aiohttp.ClientResponse) -> int | None:
     """The size of the file when it is sent as is (a compressed body's size says nothing)."""
     if any(value != "identity" for value in _encodings(response)):
         return None
     return _header_length(response)
 
 
-def _header_length(response: httpx.Response) -> int | None:
-    value = response.headers.get("content-length")
+def _header_length(response: aiohttp.ClientResponse) -> int | None:
+    value = response.headers.get("Content-Length")
     return int(value) if value and value.isdigit() else None
 
 
-def _check_complete(response: httpx.Response) -> None:
-    """Every byte the server announced arrived (counted before any decoding)."""
-    expected, received = _header_length(response), response.num_bytes_downloaded
+def _check_complete(response: aiohttp.ClientResponse, received: int) -> None:
+    """Every byte the server announced arrived (counted before any decoding).
+
+    aiohttp raises ClientPayloadError when the connection ends before Content-Length;
+    this also catches a server that sends more than it announced.
+    """
+    expected = _header_length(response)
     if expected is not None and received != expected:
         raise Transient(f"Download was cut short ({received} of {expected} bytes).")
 
 
-async def _stream_to(response: httpx.Response, temp: Path, on_progress) -> int:
-    """Write the (decoded) body to ``temp`` chunk by chunk, off the event loop; return bytes written."""
+class _Decoder:
+    """Undoes the response's gzip/deflate layers (last applied first), chunk by chunk."""
+
+    def __init__(self, encodings: list[str]):
+        self._layers = [_layer(e) for e in reversed(encodings) if e != "identity"]
+
+    def feed(self, data: bytes) -> bytes:
+        """Decoded bytes for the next raw chunk."""
+        for layer in self._layers:
+            data = layer.decompress(data)
+        return data
+
+    def flush(self) -> bytes:
+        """What the layers still hold at the end of the body."""
+        data = b""
+        for layer in self._layers:
+            data = layer.decompress(data) + layer.flush()
+        return data
+
+
+def _layer(encoding: str):
+    """A zlib decompressor: gzip framing, or deflate as servers send it (zlib-wrapped or raw)."""
+    if encoding == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    return _Deflate()
+
+
+class _Deflate:
+    """HTTP "deflate" is zlib-wrapped by the standard, raw by some servers: try the first, fall back."""
+
+    def __init__(self):
+        self._inner = zlib.decompressobj()
+        self._started = False
+
+    def decompress(self, data: bytes) -> bytes:
+        """Decode the next chunk."""
+        if not self._started and data:
+            self._started = True
+            try:
+                return self._inner.decompress(data)
+            except zlib.error:
+                self._inner = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._inner.decompress(data)
+
+    def flush(self) -> bytes:
+        """The rest of the decoded body."""
+        return self._inner.flush()
+
+
+async def _stream_to(response: aiohttp.ClientResponse, temp: Path, on_progress) -> int:
+    """Write the decoded body to ``temp`` in chunks of CHUNK, off the event loop; return raw bytes read."""
     expected = _content_length(response)
-    written = 0
+    decoder = _Decoder(_encodings(response))
+    received = written = 0
+    buffer = bytearray()
     handle = await asyncio.to_thread(open, temp, "wb")
     try:
-        async for chunk in response.aiter_bytes(CHUNK):
-            await asyncio.to_thread(handle.write, chunk)
-            written += len(chunk)
-            if on_progress is not None:
-                on_progress(written, expected)
+        while True:
+            data = await response.content.read(CHUNK)
+            received += len(data)
+            buffer += decoder.feed(data) if data else decoder.flush()
+            if buffer and (not data or len(buffer) >= CHUNK):
+                await asyncio.to_thread(handle.write, bytes(buffer))
+                written += len(buffer)
+                buffer.clear()
+                if on_progress is not None:
+                    on_progress(written, expected)
+            if not data:
+                break
+    except zlib.error as exc:
+        raise Transient(f"The compressed answer could not be decoded ({exc}).") from exc
     finally:
         await asyncio.to_thread(handle.close)
-    return written
+    return received

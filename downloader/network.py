@@ -1,6 +1,6 @@
 """One place that applies HTTPS_PROXY / NO_PROXY / CA_BUNDLE to every HTTP client.
 
-httpx (PTB, our fetcher) takes an SSL context; requests (instaloader) reads
+httpx (PTB) and aiohttp (our fetcher) take an SSL context; requests (instaloader) reads
 REQUESTS_CA_BUNDLE and the proxy variables from the environment; yt-dlp gets the
 proxy as an option and the CA file through its ssl context. CA_BUNDLE holds
 *extra* authorities, so they are added to the system store, never replace it.

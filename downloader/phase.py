@@ -142,11 +142,18 @@ class PhaseRunner:
         boundary = self._boundary(result.phase)
         pending: deque[PageWork] = deque()
         run = 0
+        listing: asyncio.Future | None = None
         try:
             while not self.control.request:
-                page = await asyncio.to_thread(next, pages, _END)
+                page = await (listing or _next_page(pages))
+                listing = None
                 if page is _END:
                     return
+                if boundary is None:
+                    # Ask for the next page while this one is checked against the archive:
+                    # the page chain is the bound of a full download. Not when a run of
+                    # archived posts may stop the listing: that page would be a wasted request.
+                    listing = _next_page(pages)
                 work, run = await self._start(page, result, run, boundary)
                 pending.append(work)
                 await self._commit(pending, result)
@@ -164,6 +171,9 @@ class PhaseRunner:
                     task.cancel()
             raise
         finally:
+            if listing is not None:
+                # A page asked for before a stop: never started, so listed again on resume.
+                await asyncio.gather(listing, return_exceptions=True)
             for work in pending:
                 await asyncio.gather(*work.tasks, return_exceptions=True)
             await self._commit(pending, result)
@@ -321,6 +331,11 @@ class PhaseRunner:
         self.job.cursor = cursor
         self.job.counts = self.job.counts | {result.phase: result.to_dict()}
         await self.job.save(update_fields=["cursor", "counts", "updated_at"])
+
+
+def _next_page(pages) -> asyncio.Future:
+    """The source's next page (or _END), asked for in a worker thread."""
+    return asyncio.ensure_future(asyncio.to_thread(next, pages, _END))
 
 
 def _unit(item: MediaItem) -> str:

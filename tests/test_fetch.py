@@ -30,7 +30,13 @@ def cdn(
     ``encoding`` compresses the body as a server ignoring ``Accept-Encoding: identity`` would.
     """
     calls = {"n": 0, "accept_encoding": []}
-    compress = {None: bytes, "gzip": gzip.compress, "deflate": zlib.compress, "br": lambda b: b"\x0b" + b}
+    compress = {
+        None: bytes,
+        "gzip": gzip.compress,
+        "deflate": zlib.compress,
+        "raw deflate": _raw_deflate,
+        "br": lambda b: b"\x0b" + b,
+    }
 
     async def handler(request: web.Request) -> web.StreamResponse:
         calls["n"] += 1
@@ -39,12 +45,18 @@ def cdn(
             return web.Response(status=status)
         if calls["n"] <= fail_first:
             return web.Response(status=503)
-        headers = {"Content-Encoding": encoding} if encoding else None
+        headers = {"Content-Encoding": encoding.split()[-1]} if encoding else None
         data = compress[encoding](body)
         return await net.send_bytes(request, data, headers=headers, abort_after=cut_after)
 
     net.add_host("scontent.cdninstagram.com", handler)
     return calls
+
+
+def _raw_deflate(body: bytes) -> bytes:
+    """Deflate without the zlib wrapper, as some servers send "Content-Encoding: deflate"."""
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(body) + packer.flush()
 
 
 def fetcher_for(net, **kwargs) -> Fetcher:
@@ -127,7 +139,7 @@ async def test_untrusted_certificate_is_refused(net, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw deflate"])
 async def test_a_compressed_answer_is_stored_decoded(net, tmp_path, encoding):
     calls = cdn(net, encoding=encoding)
     fetcher = fetcher_for(net)
