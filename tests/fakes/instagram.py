@@ -1,7 +1,6 @@
 """A fake Instagram (www, i.instagram.com and the CDN) for real instaloader 4.16, behind FakeInternet.
 
-It answers the requests instaloader makes (see TESTING.md, "Instagram facts",
-and instagram_requests.txt):
+It answers the requests instaloader makes (as recorded from real runs):
 
 - ``GET www.instagram.com/<user>/``: HTML embedding two ``xig_user_by_username``
   query results (details; and, unless private, the first page of post codes).

@@ -1,7 +1,7 @@
 """A strict fake Telegram Bot API server that the real python-telegram-bot talks to over HTTP.
 
 It answers the methods our bot uses with real Telegram shapes and real Telegram
-errors (TESTING.md section 1): 401 for a wrong token, 400 for an edit that
+errors: 401 for a wrong token, 400 for an edit that
 changes nothing, for unknown messages, empty or too long text and malformed
 HTML, 413 for files over 50 MB, and 429 with ``retry_after`` when a chat, a
 group or the bot as a whole sends faster than Telegram allows. A bot that

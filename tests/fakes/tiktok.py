@@ -1,7 +1,6 @@
 """A fake TikTok (web pages, item_list API and a video CDN) for real yt-dlp, behind FakeInternet.
 
-It answers the requests yt-dlp's TikTok extractors make (see TESTING.md, "TikTok
-facts" and tiktok_requests.txt):
+It answers the requests yt-dlp's TikTok extractors make (as recorded from real runs):
 
 - ``GET https://www.tiktok.com/@<user>``: HTML whose
   ``__UNIVERSAL_DATA_FOR_REHYDRATION__`` script holds ``webapp.user-detail``
