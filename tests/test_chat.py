@@ -58,7 +58,7 @@ async def test_tiktok_download_shows_only_the_videos_phase(world, data_dir):
 
 
 async def test_second_download_points_at_the_running_one(world):
-    world.instagram.media_delay = 0.0002  # slow enough to still be running
+    world.instagram.media_delay = 0.002  # ~6 s per image: still running
     await world.reply("/download alice")
     status = await world.message_with("@alice · Instagram")
     mark = world.say("/download @alice")
@@ -73,7 +73,7 @@ async def test_second_download_points_at_the_running_one(world):
 
 
 async def test_pause_resume_and_cancel_buttons(world, data_dir):
-    world.instagram.media_delay = 0.0002
+    world.instagram.media_delay = 0.001
     await world.reply("/download alice")
     status = await world.message_with("@alice · Instagram")
     await world.message_with("Downloading @alice posts")
@@ -94,7 +94,7 @@ async def test_pause_resume_and_cancel_buttons(world, data_dir):
 
 
 async def test_cancel_keeps_finished_files(world, data_dir):
-    world.instagram.media_delay = 0.0002
+    world.instagram.media_delay = 0.001
     await world.reply("/download alice")
     status = await world.message_with("Downloading @alice posts")
     assert "Cancelling" in await world.press(status, "Cancel")
@@ -232,7 +232,7 @@ async def test_forged_button_cannot_touch_another_chats_job(world):
 async def test_syncall_pause_and_resume_keep_one_message_and_totals(world):
     await world.reply("/add alice")
     await world.reply("/add bob.dance tiktok")
-    world.instagram.media_delay = 0.0002
+    world.instagram.media_delay = 0.001
     await world.reply("/syncall")
     status = await world.message_with("Sync all")
     await world.message_with("@alice posts…")  # alice is running

@@ -77,7 +77,7 @@ async def wait_for(condition, what: str, timeout: float = 60) -> None:
 async def test_syncall_leaves_an_account_that_is_downloading_alone(world, data_dir):
     await world.reply("/add alice")
     await world.reply("/add carol")
-    world.instagram.media_delay = 0.0002  # alice's download is still running when /syncall comes
+    world.instagram.media_delay = 0.001  # alice's download is still running when /syncall comes
     await world.reply("/download alice")
     await world.message_with("Downloading @alice posts")
     await world.reply("/syncall")

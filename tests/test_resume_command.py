@@ -18,7 +18,7 @@ async def paused_messages(chat, count: int, timeout: float = 30) -> None:
 
 
 async def test_resume_with_one_paused_download_continues_it(world, data_dir):  # noqa: F811
-    world.instagram.media_delay = 0.0002
+    world.instagram.media_delay = 0.001
     await world.reply("/download alice")
     status = await world.message_with("Downloading @alice posts")
     assert "Pausing" in await world.reply("/pause")
@@ -34,7 +34,7 @@ async def test_resume_with_one_paused_download_continues_it(world, data_dir):  #
 
 
 async def test_resume_with_two_offers_resume_all(world, data_dir):  # noqa: F811
-    world.instagram.media_delay = 0.0002
+    world.instagram.media_delay = 0.001
     await world.reply("/download alice")
     await world.message_with("Downloading @alice posts")
     await world.reply("/download carol")
