@@ -102,6 +102,8 @@ async def cluster(net, data_dir, tmp_path):
             "INSTAGRAM_REQUEST_DELAY": "0",
             "INSTAGRAM_SESSION_FILE": str(session),
             "DOWNLOAD_RETRIES": "0",
+            # Few slots, so a Pause or a kill -9 lands while files are still to come.
+            "DOWNLOAD_CONCURRENCY": "2",
             "YTDLP_OPTIONS": '{"retries": 0, "extractor_retries": 0, "socket_timeout": 5}',
             "PYTHONUNBUFFERED": "1",
         }
