@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from tortoise.expressions import Q
 
-from db.models import Account, Job, Process
+from db.models import Account, Process
 from db.queries import now
 
 
@@ -88,8 +88,3 @@ async def leased_accounts(exclude: str) -> list[tuple[str, str, str]]:
         "platform", "username", "lease_owner"
     )
     return [row for row in rows if row[2] != exclude]
-
-
-async def active_jobs_by_owner() -> list[Job]:
-    """Queued or running jobs, with their owner token."""
-    return await Job.filter(state__in=("queued", "running")).prefetch_related("account")
