@@ -10,11 +10,9 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -26,63 +24,15 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
 from tests.harness import TOKEN, files_under, make_settings, media_on_disk, running_bot
 from tests.postgres import own_database
+from tests.workers_kit import BOT, RABBIT, WorkerProcess, started_jobs, unreachable, videos_once, worker_env
 
-BOT = Path(__file__).resolve().parent.parent / "bot.py"
-RABBIT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 pytestmark = pytest.mark.timeout(180)
-
-
-def unreachable(host: str, port: int) -> str | None:
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except OSError as exc:
-        return f"RabbitMQ is not reachable at {host}:{port} ({exc.strerror or exc})"
-    return None
-
-
-class WorkerProcess:
-    """One `python bot.py worker` with its own log."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str], name: str, *args: str):
-        self.name = name
-        self.log_path = tmp_path / f"{name}.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        env = env | {"WORKER_NAME": name}
-        self.process = subprocess.Popen(
-            [sys.executable, str(BOT), "worker", *args],
-            cwd=tmp_path,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    async def wait_for(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.output:
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise AssertionError(f"{text!r} not in {self.name}'s log:\n{self.output[-3000:]}")
-            await asyncio.sleep(0.05)
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        try:
-            code = self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
-        self._log.close()
-        return code
 
 
 @pytest.fixture
 async def cluster(net, data_dir, tmp_path):
     """PostgreSQL of our own, a fresh queue name on RabbitMQ, the bot, and a way to start workers."""
-    reason = await pg_skip_reason() or unreachable("127.0.0.1", 5672)
+    reason = await pg_skip_reason() or unreachable(RABBIT)
     if reason:
         pytest.skip(reason)
     instagram, tiktok = FakeInstagram(net), FakeTikTok(net, page_size=5)
@@ -90,23 +40,9 @@ async def cluster(net, data_dir, tmp_path):
     prefix = f"test-{secrets.token_hex(4)}"
     workers: list[WorkerProcess] = []
     async with own_database() as db_url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INSTAGRAM_"))}
-        env |= {
-            "DATA_DIR": str(data_dir),
-            "DATABASE_URL": db_url,
-            "QUEUE_URL": RABBIT,
-            "QUEUE_NAME": prefix,
-            "HTTPS_PROXY": net.proxy_url,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "CA_BUNDLE": net.ca_path,
-            "INSTAGRAM_REQUEST_DELAY": "0",
-            "INSTAGRAM_SESSION_FILE": str(session),
-            "DOWNLOAD_RETRIES": "0",
-            # Few slots, so a Pause or a kill -9 lands while files are still to come.
-            "DOWNLOAD_CONCURRENCY": "2",
-            "YTDLP_OPTIONS": '{"retries": 0, "extractor_retries": 0, "socket_timeout": 5}',
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = worker_env(
+            data_dir=data_dir, db_url=db_url, queue_url=RABBIT, prefix=prefix, net=net, session=session
+        )
 
         def start(name: str, *args: str) -> WorkerProcess:
             worker = WorkerProcess(tmp_path, env, name, *args)
@@ -123,17 +59,6 @@ async def cluster(net, data_dir, tmp_path):
             finally:
                 for worker in workers:
                     worker.stop(signal.SIGKILL)
-
-
-def started_jobs(worker: WorkerProcess) -> int:
-    return worker.output.count(" running\n")
-
-
-def videos_once(data_dir: Path) -> list[str]:
-    names = [n for n in media_on_disk(data_dir) if n.startswith("tiktok/") and n.endswith(".mp4")]
-    assert len(names) == len(set(names))
-    assert not [n for n in files_under(data_dir / "downloads") if n.endswith(".part")]
-    return names
 
 
 async def test_syncall_spreads_over_two_workers_and_status_lists_them(cluster, data_dir):

@@ -1,0 +1,113 @@
+"""Building blocks for tests with a real task queue: broker URLs, worker processes, their env.
+
+The bot runs in the test's process against the fake Telegram; each worker is a real
+`python bot.py worker` subprocess with its own log, sharing DATA_DIR and the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.harness import files_under, media_on_disk
+
+BOT = Path(__file__).resolve().parent.parent / "bot.py"
+RABBIT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+BROKERS = {"rabbitmq": RABBIT, "redis": REDIS}
+
+
+def unreachable(url: str) -> str | None:
+    """None when something listens at the broker URL's host and port, else why not."""
+    parts = urlsplit(url)
+    port = parts.port or (6379 if parts.scheme.startswith("redis") else 5672)
+    name = "Redis" if parts.scheme.startswith("redis") else "RabbitMQ"
+    try:
+        socket.create_connection((parts.hostname, port), timeout=2).close()
+    except OSError as exc:
+        return f"{name} is not reachable at {parts.hostname}:{port} ({exc.strerror or exc})"
+    return None
+
+
+def worker_env(
+    *, data_dir: Path, db_url: str, queue_url: str, prefix: str, net, session: Path
+) -> dict[str, str]:
+    """The environment of a worker process: this test's fakes, database, queue and folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INSTAGRAM_"))}
+    return env | {
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": db_url,
+        "QUEUE_URL": queue_url,
+        "QUEUE_NAME": prefix,
+        "HTTPS_PROXY": net.proxy_url,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "CA_BUNDLE": net.ca_path,
+        "INSTAGRAM_REQUEST_DELAY": "0",
+        "INSTAGRAM_SESSION_FILE": str(session),
+        "DOWNLOAD_RETRIES": "0",
+        # Few slots, so a Pause or a kill -9 lands while files are still to come.
+        "DOWNLOAD_CONCURRENCY": "2",
+        "YTDLP_OPTIONS": '{"retries": 0, "extractor_retries": 0, "socket_timeout": 5}',
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+class WorkerProcess:
+    """One `python bot.py worker` with its own log."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], name: str, *args: str):
+        self.name = name
+        self.log_path = tmp_path / f"{name}.log"
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        env = env | {"WORKER_NAME": name}
+        self.process = subprocess.Popen(
+            [sys.executable, str(BOT), "worker", *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    async def wait_for(self, text: str, timeout: float = 60) -> None:
+        """Wait until ``text`` is in the worker's log (fails if the worker exits first)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"{text!r} not in {self.name}'s log:\n{self.output[-3000:]}")
+            await asyncio.sleep(0.05)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send ``sig`` and wait for the exit (SIGKILL after 30 s); the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._log.close()
+        return code
+
+
+def started_jobs(worker: WorkerProcess) -> int:
+    """How many jobs the worker started (its log says "job N running" for each)."""
+    return worker.output.count(" running\n")
+
+
+def videos_once(data_dir: Path) -> list[str]:
+    """The TikTok videos on disk, asserting none is there twice or partial."""
+    names = [n for n in media_on_disk(data_dir) if n.startswith("tiktok/") and n.endswith(".mp4")]
+    assert len(names) == len(set(names))
+    assert not [n for n in files_under(data_dir / "downloads") if n.endswith(".part")]
+    return names
