@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from bot import build_application, open_services
 from config import Settings
 from db import queries
 
+BOT = Path(__file__).resolve().parent.parent / "bot.py"
 TOKEN = "123456:TEST-TOKEN"
 OWNER = 4242
 STRANGER = 777
@@ -33,6 +35,24 @@ def make_settings(data_dir: Path, *, net=None, telegram=None, **overrides) -> Se
     if telegram is not None:
         values["telegram_api_url"] = telegram.url
     return Settings(_env_file=None, **(values | overrides))
+
+
+def process_env(data_dir: Path, net, **extra: str) -> dict[str, str]:
+    """The environment of a `python bot.py ...` child: this test's folder and fakes, no real login."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INSTAGRAM_"))}
+    return (
+        env
+        | {
+            "DATA_DIR": str(data_dir),
+            "HTTPS_PROXY": net.proxy_url,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "CA_BUNDLE": net.ca_path,
+            "INSTAGRAM_REQUEST_DELAY": "0",
+            "DOWNLOAD_RETRIES": "0",
+            "YTDLP_OPTIONS": '{"retries": 0, "extractor_retries": 0, "socket_timeout": 5}',
+        }
+        | extra
+    )
 
 
 async def services_for(settings: Settings):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,22 +10,12 @@ import pytest
 
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
 from tests.fakes.tiktok import FakeTikTok
-
-BOT = Path(__file__).resolve().parent.parent / "bot.py"
+from tests.harness import BOT, process_env
 
 
 def download(tmp_path: Path, net, *args: str, **env: str) -> subprocess.CompletedProcess:
     """Run the download sub-command with settings pointing at the fakes."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INSTAGRAM_"))}
-    clean |= {
-        "DATA_DIR": str(tmp_path / "data"),
-        "HTTPS_PROXY": net.proxy_url,
-        "NO_PROXY": "127.0.0.1,localhost",
-        "CA_BUNDLE": net.ca_path,
-        "INSTAGRAM_REQUEST_DELAY": "0",
-        "DOWNLOAD_RETRIES": "0",
-        "YTDLP_OPTIONS": '{"retries": 0, "extractor_retries": 0, "socket_timeout": 5}',
-    }
+    clean = process_env(tmp_path / "data", net)
     return subprocess.run(
         [sys.executable, str(BOT), "download", *args],
         cwd=tmp_path,

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
-from contextlib import asynccontextmanager
 
 import pytest
 
 from db.models import Account, Delivery, NotifySetting
-from tests.chat import World
+from tests.delivery_kit import GROUP, MB, bot, failed_call, finished, received, sha, too_many, world_parts
 from tests.fakes.instagram import (
     NEWEST,
     FakeChild,
@@ -22,14 +20,14 @@ from tests.fakes.instagram import (
 )
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
-from tests.harness import OWNER, TOKEN, make_settings, run_download, running_bot, services_for
-
-GROUP = -100200300
-MB = 1024 * 1024
+from tests.harness import OWNER, TOKEN, make_settings, run_download, services_for
 
 
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+@pytest.fixture
+def parts(net, tmp_path):
+    """Fake Telegram, Instagram (alice: 6 posts, 1 story, no highlights) and TikTok."""
+    with world_parts(net, tmp_path) as found:
+        yield found
 
 
 def new_carousel(pk: int, day: int = 1) -> FakePost:
@@ -42,49 +40,6 @@ def new_carousel(pk: int, day: int = 1) -> FakePost:
 
 def carousel_urls(post: FakePost) -> list[str]:
     return [child.video_url or child.image_url for child in post.children]
-
-
-@asynccontextmanager
-async def bot(world_parts, data_dir, **overrides):
-    """The real bot against the fakes (startable twice on the same data: a restart)."""
-    telegram, instagram, tiktok, session = world_parts
-    settings = make_settings(
-        data_dir,
-        net=instagram.internet,
-        telegram=telegram,
-        instagram_session_file=session,
-        status_edit_interval=1.2,
-        download_retries=0,
-        **overrides,
-    )
-    async with running_bot(settings) as app:
-        yield World(telegram, instagram, tiktok, app)
-
-
-@pytest.fixture
-def parts(net, tmp_path):
-    """Fake Telegram, Instagram (alice: 6 posts, 1 story, no highlights) and TikTok."""
-    instagram = FakeInstagram(net)
-    instagram.add_profile(make_profile("alice", 1001, posts=6, stories=1, highlights=()))
-    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
-    tiktok = FakeTikTok(net, page_size=5)
-    with FakeTelegram(TOKEN) as telegram:
-        yield telegram, instagram, tiktok, session
-
-
-async def finished(world: World, mark: int, chat: int = OWNER):
-    """Wait for the status message of the run started after ``mark`` to say Completed."""
-    return await world.telegram.await_for(
-        "editMessageText",
-        chat_id=chat,
-        after=mark,
-        predicate=lambda c: "Completed:" in str(c.params.get("text")),
-        timeout=60,
-    )
-
-
-def received(telegram: FakeTelegram, chat: int = OWNER) -> list:
-    return [r for r in telegram.received if r.chat_id == chat]
 
 
 async def test_new_posts_and_story_arrive_once_across_a_restart(parts, data_dir):
@@ -128,15 +83,6 @@ async def test_new_posts_and_story_arrive_once_across_a_restart(parts, data_dir)
             sha(instagram.expected_bytes(story2.image_url)),
         ]
         assert world.telegram.rate_limited == 0, too_many(telegram)
-
-
-def too_many(telegram: FakeTelegram) -> list:
-    """The calls answered 429, to show in a failure."""
-    return [
-        (c.method, c.params.get("chat_id"), round(c.time % 1000, 2))
-        for c in telegram.calls
-        if c.status == 429
-    ]
 
 
 async def test_too_large_video_becomes_a_line_and_photos_over_10_mb_go_as_documents(parts, data_dir):
@@ -302,15 +248,6 @@ async def test_notify_lists_settings_with_buttons_that_change_them(parts, data_d
         assert "Already so" in await world.reply("/notify alice media")
         assert "No more messages about @alice" in await world.reply("/notify alice off")
         assert (await NotifySetting.get(chat_id=OWNER)).mode == "off"
-
-
-async def failed_call(telegram: FakeTelegram, method: str, after: int, status: int = 400):
-    """Wait for a refused ``method`` call (await_for only sees successes)."""
-    deadline = time.monotonic() + 60
-    while not (found := [c for c in telegram.calls[after:] if c.method == method and c.status == status]):
-        assert time.monotonic() < deadline, f"no {method} answered {status}"
-        await asyncio.sleep(0.05)
-    return found[0]
 
 
 async def test_a_refused_file_is_tried_three_times_then_reported_once(parts, data_dir):

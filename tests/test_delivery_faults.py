@@ -5,29 +5,21 @@ from __future__ import annotations
 import pytest
 
 from db.models import Delivery
+from tests.delivery_kit import GROUP, MB, bot, failed_call, finished, received, sha, too_many, world_parts
 from tests.fakes.instagram import (
     NEWEST,
     FakeChild,
-    FakeInstagram,
     FakePost,
     FakeStoryItem,
-    make_profile,
-    write_session_file,
 )
-from tests.fakes.telegram import FakeTelegram
-from tests.fakes.tiktok import FakeTikTok
-from tests.harness import OWNER, TOKEN
-from tests.test_delivery import GROUP, MB, bot, failed_call, finished, received, sha, too_many
+from tests.harness import OWNER
 
 
 @pytest.fixture
 def parts(net, tmp_path):
     """Fake Telegram, Instagram (alice: 6 posts, 1 story, no highlights) and TikTok."""
-    instagram = FakeInstagram(net)
-    instagram.add_profile(make_profile("alice", 1001, posts=6, stories=1, highlights=()))
-    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
-    with FakeTelegram(TOKEN) as telegram:
-        yield telegram, instagram, FakeTikTok(net, page_size=5), session
+    with world_parts(net, tmp_path) as found:
+        yield found
 
 
 def long_carousel(pk: int, files: int = 12) -> FakePost:

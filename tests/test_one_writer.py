@@ -16,9 +16,16 @@ from db.models import Job, MediaItem
 from tests.chat import World
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import OWNER, TOKEN, files_under, make_settings, media_on_disk, running_bot
-
-BOT = Path(__file__).resolve().parent.parent / "bot.py"
+from tests.harness import (
+    BOT,
+    OWNER,
+    TOKEN,
+    files_under,
+    make_settings,
+    media_on_disk,
+    process_env,
+    running_bot,
+)
 
 
 @pytest.fixture
@@ -46,16 +53,7 @@ async def world(net, data_dir, instagram, session):
 
 def cli(tmp_path: Path, net, session: Path, *args: str) -> subprocess.Popen:
     """`python bot.py download ...` with the same DATA_DIR as the bot under test."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "INSTAGRAM_"))}
-    env |= {
-        "DATA_DIR": str(tmp_path / "data"),
-        "HTTPS_PROXY": net.proxy_url,
-        "NO_PROXY": "127.0.0.1,localhost",
-        "CA_BUNDLE": net.ca_path,
-        "INSTAGRAM_REQUEST_DELAY": "0",
-        "INSTAGRAM_SESSION_FILE": str(session),
-        "DOWNLOAD_RETRIES": "0",
-    }
+    env = process_env(tmp_path / "data", net, INSTAGRAM_SESSION_FILE=str(session))
     return subprocess.Popen(
         [sys.executable, str(BOT), "download", *args],
         cwd=tmp_path,
