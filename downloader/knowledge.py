@@ -39,16 +39,15 @@ def stored_account(account: Account) -> SourceAccount:
 async def prefetch_reels(sources: dict[str, Source], jobs: list[Job]) -> None:
     """Stories and highlights of many accounts in batched requests, before their jobs run."""
     for platform, source in sources.items():
-        fetch = getattr(source, "prefetch", None)
         mine = [job for job in jobs if job.account.platform == platform and job.account.platform_user_id]
         for phase in ("stories", "highlights"):
             wanted = [job.account for job in mine if phase in job.phases]
-            if fetch is None or len(wanted) < 2:
+            if len(wanted) < 2:
                 continue
             accounts = [stored_account(a) for a in wanted]
             known = {a.username: await known_about(a) for a in wanted}
             try:
-                await asyncio.to_thread(fetch, phase, accounts, known)
+                await asyncio.to_thread(source.prefetch, phase, accounts, known)
             except (DownloadError, StopRequested) as exc:  # each job then asks for itself
                 log.info("prefetch of %s %s failed: %s", platform, phase, exc)
 

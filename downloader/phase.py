@@ -312,8 +312,7 @@ class PhaseRunner:
             await self.tools.writer.metadata(item, self.account, row.phase)
             return None
         if item.url is None:
-            revive = getattr(self.source, "revive", None)
-            item = await asyncio.to_thread(revive, self.info, item) if revive else None
+            item = await asyncio.to_thread(self.source.revive, self.info, item)
         if item is not None and item.highlight_id:
             item.subdir = await self.highlights.folder(item.highlight_id, item.highlight_title or item.subdir)
         return item

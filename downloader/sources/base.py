@@ -117,6 +117,16 @@ class Source(Protocol):
         """Yield pages of media for one phase, starting after ``cursor``."""
         ...
 
+    def prefetch(self, phase: str, accounts: list[Account], known: dict[str, Known]) -> None:
+        """Fetch one phase of many accounts in batched requests ahead of their pages() calls
+        (a platform without batching does nothing)."""
+        ...
+
+    def revive(self, account: Account, item: MediaItem) -> MediaItem | None:
+        """A file that failed in an earlier run and has no stored URL, made downloadable again
+        (None: it cannot be)."""
+        ...
+
     def close(self) -> None:
         """Release sessions and connections."""
         ...

@@ -278,6 +278,9 @@ class TikTokSource:
                 items.append(self._media_item(account, post))
         return Page(items=items, cursor=cursor, total=account.media_count, skipped=skipped)
 
+    def prefetch(self, phase: str, accounts: list[Account], known: dict[str, Known]) -> None:
+        """TikTok has no batched listing: each job lists its own account."""
+
     def revive(self, account: Account, item: MediaItem) -> MediaItem:
         """A video that failed in an earlier run, downloadable again (its page is fetched then)."""
         url = VIDEO_URL.format(username=account.username, video_id=item.media_id)

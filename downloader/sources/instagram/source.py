@@ -22,7 +22,7 @@ from downloader.errors import (
     RateLimited,
     StopRequested,
 )
-from downloader.sources.base import Account, Known, Page
+from downloader.sources.base import Account, Known, MediaItem, Page
 from downloader.sources.instagram import posts
 from downloader.sources.instagram.api import InstagramAPI
 from downloader.sources.instagram.errors import LOGIN_SENTENCE, rate_limited, translate
@@ -115,6 +115,10 @@ class InstagramSource:
         self._require_login()
         with self._guard(None):
             self._reels.prefetch(phase, accounts, known)
+
+    def revive(self, account: Account, item: MediaItem) -> MediaItem | None:
+        """Instagram items are retried from their stored URL: one without it cannot be rebuilt."""
+        return None
 
     def check_login(self) -> str:
         """The username the configured session belongs to (exactly one request)."""
