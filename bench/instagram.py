@@ -156,8 +156,7 @@ def _download_rows(media: str, ours: Measured, ref: Measured, size: Size, defaul
             ours.api <= ref.api,
         ),
         Row(
-            f"1. Full download: time in run_download vs the physical floor "
-            f"(DOWNLOAD_CONCURRENCY={default})",
+            f"1. Full download: time in run_download vs the physical floor (DOWNLOAD_CONCURRENCY={default})",
             seconds(ours.inside),
             f"floor {seconds(lowest)}",
             times(ours.inside / lowest),

@@ -50,8 +50,7 @@ class SessionExpired(LoginRequired):
     """A session was configured but the platform no longer accepts it."""
 
     default_sentence = (
-        "The Instagram session has expired: send me a new cookies.txt or session file "
-        "(/login explains how)."
+        "The Instagram session has expired: send me a new cookies.txt or session file (/login explains how)."
     )
 
 

@@ -60,6 +60,7 @@ class JobResult:
     phases: list[PhaseResult]
     error: str | None = None
     requests: str | None = None  # the platform's request budget after the job, for people
+
     @property
     def new_items(self) -> int:
         """Files downloaded in this job, all phases."""
