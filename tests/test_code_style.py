@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -23,3 +24,50 @@ def test_ruff_finds_nothing():
 def test_every_file_is_formatted():
     done = ruff("format", "--no-cache", "--check", ".")
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def top_level_imports(path: Path, known: set[str]) -> set[str]:
+    """Our modules imported when ``path`` is imported (function-level imports are lazy: not counted)."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            # "from package import module" needs the module, not a finished package
+            whole = [node.module] if any(name not in known for name in submodules) else []
+            names = whole + submodules
+        else:
+            continue
+        found |= {name for name in names if name in known}
+    return found
+
+
+def test_no_import_cycles():
+    files = [
+        p for p in ROOT.rglob("*.py") if p.relative_to(ROOT).parts[0] in {"handlers", "downloader", "db"}
+    ]
+    files += list(ROOT.glob("*.py"))
+    modules = {module_name(p): p for p in files if "migrations" not in p.parts}
+    graph = {name: top_level_imports(path, set(modules)) - {name} for name, path in modules.items()}
+    cycles, state = [], {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = "open"
+        for other in sorted(graph[name]):
+            if state.get(other) == "open":
+                cycles.append(" -> ".join([*trail[trail.index(other) :], other]))
+            elif other not in state:
+                visit(other, [*trail, other])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert sorted(graph["bot"])  # the walk sees our imports at all
+    assert cycles == []
