@@ -1,8 +1,9 @@
 """The disk is part of the archive's state: a marker file proves the archive folder is there.
 
-The marker is written into DATA_DIR/downloads when the archive is created. Database
-rows without the marker mean "not mounted" (a USB disk, a network share), never
-"deleted by the user": no job runs and nothing is forgotten until it is back.
+The marker is written into DATA_DIR/downloads when the archive is created, and its id is
+kept in the database. Database rows without the marker mean "not mounted" (a USB disk, a
+network share), never "deleted by the user"; a marker with another id means another
+archive's folder is mounted there. Either way no job runs and nothing is forgotten.
 """
 
 from __future__ import annotations
@@ -23,12 +24,20 @@ SETTING = "archive_id"
 
 
 class ArchiveMissing(DownloadError):
-    """The archive folder is missing or not mounted."""
+    """The archive folder is missing, not mounted, or another archive's folder."""
 
 
 def missing_sentence(root: Path) -> str:
     """What the owner reads, in chat and on the terminal."""
     return f"The archive folder {root} is missing or not mounted; nothing was downloaded."
+
+
+def foreign_sentence(root: Path) -> str:
+    """A folder is mounted, but its marker names another archive than this database's."""
+    return (
+        f"The archive folder {root} belongs to another archive (its {MARKER} does not match "
+        "this database); nothing was downloaded."
+    )
 
 
 class ArchiveGuard:
@@ -43,8 +52,12 @@ class ArchiveGuard:
         marker = self.root / MARKER
         stored = await queries.get_setting(SETTING)
         if await asyncio.to_thread(marker.is_file):
+            found = (await asyncio.to_thread(marker.read_text)).strip()
             if stored is None:
-                await queries.set_setting(SETTING, (await asyncio.to_thread(marker.read_text)).strip())
+                await queries.set_setting(SETTING, found)
+            elif found != stored:  # another archive's folder (or disk) mounted here
+                log.warning("archive marker %s says %s, the database %s; no job runs", marker, found, stored)
+                raise ArchiveMissing(foreign_sentence(self.root))
             return
         if stored is None and await self._new_or_present():
             await self._create(marker)

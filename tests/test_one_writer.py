@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from db.models import Job, MediaItem
 from tests.chat import World
-from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
+from tests.fakes.instagram import NEWEST, FakeInstagram, FakePost, make_profile, write_session_file
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import (
     BOT,
@@ -103,6 +104,36 @@ async def test_a_missing_archive_folder_is_one_sentence_in_chat(world, data_dir)
     assert await world.reply("/syncall") == answer
     assert world.instagram.api_count() == calls
     assert await MediaItem.all().count() == 5  # forgotten: nothing
+
+
+async def test_another_archives_folder_mounted_in_its_place_is_refused_until_ours_is_back(world, data_dir):
+    await world.reply("/add carol")
+    await world.reply("/download carol")
+    await world.message_with("Completed:")
+    ours = data_dir / "downloads"
+    ours.rename(data_dir / "ours")
+    (ours / "instagram").mkdir(parents=True)
+    (ours / ".archive-id").write_text("0123456789abcdef\n")  # another archive's disk
+    calls = world.instagram.api_count()
+    answer = await world.reply("/download carol")
+    assert answer == (
+        f"The archive folder {ours.resolve()} belongs to another archive (its .archive-id does not "
+        "match this database); nothing was downloaded."
+    )
+    assert world.instagram.api_count() == calls
+    assert sorted(p.name for p in ours.rglob("*")) == [".archive-id", "instagram"]  # nothing written
+    assert await MediaItem.all().count() == 5
+    shutil.rmtree(ours)
+    (data_dir / "ours").rename(ours)
+    world.instagram.profiles["carol"].posts.insert(
+        0, FakePost(3_003_000_000_000_000_777, "image", NEWEST + 60)
+    )
+    mark = world.say("/download carol")
+    done = await world.telegram.await_for(
+        "editMessageText", after=mark, predicate=lambda c: "Completed:" in str(c.params.get("text"))
+    )
+    assert "Completed: 1 post" in done.params["text"]
+    assert await MediaItem.all().count() == 6
 
 
 async def test_the_command_line_refuses_an_account_the_bot_is_downloading(world, tmp_path, net, session):

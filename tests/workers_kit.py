@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.harness import files_under, media_on_disk
+import pytest
+
+from tests.chat import World
+from tests.fakes.instagram import FakeInstagram, write_session_file
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.tiktok import FakeTikTok
+from tests.harness import TOKEN, files_under, make_settings, media_on_disk, running_bot
+from tests.postgres import own_database, postgres_unavailable
 
 BOT = Path(__file__).resolve().parent.parent / "bot.py"
 RABBIT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -98,6 +107,45 @@ class WorkerProcess:
             code = self.process.wait()
         self._log.close()
         return code
+
+
+@asynccontextmanager
+async def running_cluster(net, data_dir: Path, tmp_path: Path, queue_url: str = RABBIT, **settings):
+    """PostgreSQL of our own, a fresh queue name, the bot against the fake Telegram, and
+    ``start(name, *args, **env)`` for worker processes; skips with the reason when a server is missing."""
+    reason = await postgres_unavailable() or unreachable(queue_url)
+    if reason:
+        pytest.skip(reason)
+    instagram, tiktok = FakeInstagram(net), FakeTikTok(net, page_size=5)
+    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+    prefix = f"test-{secrets.token_hex(4)}"
+    workers: list[WorkerProcess] = []
+    async with own_database() as db_url:
+        env = worker_env(
+            data_dir=data_dir, db_url=db_url, queue_url=queue_url, prefix=prefix, net=net, session=session
+        )
+
+        def start(name: str, *args: str, **more: str) -> WorkerProcess:
+            worker = WorkerProcess(tmp_path, env | more, name, *args)
+            workers.append(worker)
+            return worker
+
+        with FakeTelegram(TOKEN) as telegram:
+            config = make_settings(
+                data_dir,
+                net=net,
+                telegram=telegram,
+                database_url=db_url,
+                queue_url=queue_url,
+                queue_name=prefix,
+                **settings,
+            )
+            try:
+                async with running_bot(config) as app:
+                    yield World(telegram, instagram, tiktok, app), start
+            finally:
+                for worker in workers:
+                    worker.stop(signal.SIGKILL)
 
 
 def started_jobs(worker: WorkerProcess) -> int:
