@@ -183,6 +183,7 @@ async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") ->
         platform_slots={"tiktok": settings.syncall_tiktok_concurrency},
         registry=registry,
     )
+    service.guard.may_mark = kind != "worker"  # workers only check the shared folder's marker
     sleep = sleep or service.wait_in_thread
     budget = RequestBudget(settings.instagram_daily_request_budget)
     await budget.load()

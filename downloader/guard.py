@@ -43,9 +43,12 @@ def foreign_sentence(root: Path) -> str:
 class ArchiveGuard:
     """Checks the marker before any job; creates it for a new (or pre-marker) archive."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, *, may_mark: bool = True):
         self.root = downloads_root(data_dir)
         self.data_dir = Path(data_dir).resolve()
+        # A download worker only checks: marking is the bot's, or a worker whose share is not
+        # mounted would mark its own empty folder as the archive.
+        self.may_mark = may_mark
 
     async def check(self) -> None:
         """Raise ArchiveMissing unless the archive folder is there."""
@@ -59,7 +62,7 @@ class ArchiveGuard:
                 log.warning("archive marker %s says %s, the database %s; no job runs", marker, found, stored)
                 raise ArchiveMissing(foreign_sentence(self.root))
             return
-        if stored is None and await self._new_or_present():
+        if self.may_mark and stored is None and await self._new_or_present():
             await self._create(marker)
             return
         log.warning("archive marker %s is missing; no job runs", marker)
