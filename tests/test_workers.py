@@ -22,47 +22,45 @@ from tests.conftest import pg_skip_reason
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
-from tests.harness import TOKEN, files_under, make_settings, media_on_disk, running_bot
+from tests.harness import TOKEN, files_under, make_settings, media_on_disk
 from tests.postgres import own_database
-from tests.workers_kit import BOT, RABBIT, WorkerProcess, started_jobs, unreachable, videos_once, worker_env
+from tests.workers_kit import (
+    BOT,
+    BROKERS,
+    Cluster,
+    forgotten_after,
+    started_jobs,
+    unreachable,
+    videos_once,
+    worker_env,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture
-async def cluster(net, data_dir, tmp_path):
-    """PostgreSQL of our own, a fresh queue name on RabbitMQ, the bot, and a way to start workers."""
-    reason = await pg_skip_reason() or unreachable(RABBIT)
+@pytest.fixture(params=sorted(BROKERS), ids=sorted(BROKERS))
+async def cluster(request, net, data_dir, tmp_path):
+    """PostgreSQL of our own, a fresh queue name on the broker, the bot, and a way to start workers."""
+    queue_url = BROKERS[request.param]
+    reason = await pg_skip_reason() or unreachable(queue_url)
     if reason:
         pytest.skip(reason)
     instagram, tiktok = FakeInstagram(net), FakeTikTok(net, page_size=5)
     session = write_session_file(tmp_path / "session-archivebot", instagram.login())
     prefix = f"test-{secrets.token_hex(4)}"
-    workers: list[WorkerProcess] = []
-    async with own_database() as db_url:
+    async with own_database() as db_url, forgotten_after(queue_url, prefix):
         env = worker_env(
-            data_dir=data_dir, db_url=db_url, queue_url=RABBIT, prefix=prefix, net=net, session=session
+            data_dir=data_dir, db_url=db_url, queue_url=queue_url, prefix=prefix, net=net, session=session
         )
-
-        def start(name: str, *args: str) -> WorkerProcess:
-            worker = WorkerProcess(tmp_path, env, name, *args)
-            workers.append(worker)
-            return worker
-
         with FakeTelegram(TOKEN) as telegram:
-            settings = make_settings(
-                data_dir, net=net, telegram=telegram, database_url=db_url, queue_url=RABBIT, queue_name=prefix
-            )
-            try:
-                async with running_bot(settings) as app:
-                    yield World(telegram, instagram, tiktok, app), start
-            finally:
-                for worker in workers:
-                    worker.stop(signal.SIGKILL)
+            queue = {"queue_url": queue_url, "queue_name": prefix}
+            settings = make_settings(data_dir, net=net, telegram=telegram, database_url=db_url, **queue)
+            async with Cluster(settings, env, tmp_path, World(telegram, instagram, tiktok, None)) as running:
+                yield running
 
 
 async def test_syncall_spreads_over_two_workers_and_status_lists_them(cluster, data_dir):
-    world, start = cluster
+    world, start = cluster.world, cluster.start
     names = [f"dancer.{i}" for i in range(6)]
     for name in names:
         world.tiktok.add_account(name, videos=3, size=20_000)
@@ -91,7 +89,7 @@ async def test_syncall_spreads_over_two_workers_and_status_lists_them(cluster, d
 
 
 async def test_a_worker_killed_mid_job_is_replaced_and_every_file_comes_once(cluster, data_dir):
-    world, start = cluster
+    world, start = cluster.world, cluster.start
     world.tiktok.add_account("long.one", videos=12, size=60_000)
     world.tiktok.media_delay = 0.05
     first = start("w-first", "--platform", "tiktok")
@@ -116,7 +114,7 @@ async def test_a_worker_killed_mid_job_is_replaced_and_every_file_comes_once(clu
 
 
 async def test_pause_from_chat_reaches_the_worker_then_resume_finishes(cluster, data_dir):
-    world, start = cluster
+    world, start = cluster.world, cluster.start
     world.tiktok.add_account("slow.one", videos=8, size=60_000)
     world.tiktok.media_delay = 0.05
     worker = start("w-pause", "--platform", "tiktok")
@@ -137,7 +135,7 @@ async def test_pause_from_chat_reaches_the_worker_then_resume_finishes(cluster, 
 
 
 async def test_two_workers_with_one_instagram_session_take_turns(cluster, data_dir):
-    world, start = cluster
+    world, start = cluster.world, cluster.start
     world.instagram.add_profile(make_profile("alice", 1001, posts=6, stories=0, highlights=()))
     world.instagram.add_profile(make_profile("bob", 1002, posts=6, stories=0, highlights=()))
     world.instagram.media_delay = 0.00002

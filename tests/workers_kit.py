@@ -7,6 +7,7 @@ The bot runs in the test's process against the fake Telegram; each worker is a r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.harness import files_under, media_on_disk
+from tests.harness import files_under, media_on_disk, running_bot
 
 BOT = Path(__file__).resolve().parent.parent / "bot.py"
 RABBIT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -111,3 +112,55 @@ def videos_once(data_dir: Path) -> list[str]:
     assert len(names) == len(set(names))
     assert not [n for n in files_under(data_dir / "downloads") if n.endswith(".part")]
     return names
+
+
+class Cluster:
+    """The bot (which a test may restart) and the workers a test starts; all stopped at the end."""
+
+    def __init__(self, settings, env: dict[str, str], tmp_path: Path, world):
+        self.settings, self.env, self.tmp_path, self.world = settings, env, tmp_path, world
+        self.workers: list[WorkerProcess] = []
+        self._bot: contextlib.AbstractAsyncContextManager | None = None
+
+    def start(self, name: str, *args: str) -> WorkerProcess:
+        """Start a worker process called ``name`` (extra command-line ``args``)."""
+        worker = WorkerProcess(self.tmp_path, self.env, name, *args)
+        self.workers.append(worker)
+        return worker
+
+    async def start_bot(self) -> None:
+        """Start the bot with the cluster's settings (same fake Telegram, same database)."""
+        self._bot = running_bot(self.settings)
+        self.world.app = await self._bot.__aenter__()
+
+    async def stop_bot(self) -> None:
+        """Stop the bot as SIGTERM would; the workers carry on."""
+        bot, self._bot = self._bot, None
+        if bot is not None:
+            await bot.__aexit__(None, None, None)
+
+    async def __aenter__(self) -> Cluster:
+        await self.start_bot()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        try:
+            await self.stop_bot()
+        finally:
+            for worker in self.workers:
+                worker.stop(signal.SIGKILL)
+
+
+@contextlib.asynccontextmanager
+async def forgotten_after(queue_url: str, prefix: str):
+    """Redis: delete the streams and locks of this test's queue prefix afterwards."""
+    try:
+        yield
+    finally:
+        if queue_url.startswith("redis"):
+            from redis.asyncio import Redis
+
+            async with Redis.from_url(queue_url) as redis:
+                keys = [k async for k in redis.scan_iter(match=f"*{prefix}*")]
+                if keys:
+                    await redis.delete(*keys)
