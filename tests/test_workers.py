@@ -113,6 +113,84 @@ async def test_a_worker_killed_mid_job_is_replaced_and_every_file_comes_once(clu
     assert len({r.path for r in fetched}) == 12
 
 
+async def test_a_bot_restart_leaves_the_running_worker_alone(cluster, data_dir):
+    world, start = cluster.world, cluster.start
+    world.tiktok.add_account("steady.one", videos=12, size=60_000)
+    world.tiktok.media_delay = 0.05
+    worker = start("w-steady", "--platform", "tiktok")
+    await worker.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@steady.one")
+    status = await world.message_with("Downloading @steady.one")
+    await until_files(data_dir / "downloads/tiktok/steady.one/videos", 2)
+    world.tiktok.media_delay = 0.5  # the job outlasts the restart
+    await cluster.stop_bot()
+    await cluster.start_bot()
+    assert "completed" not in worker.output
+    world.tiktok.media_delay = 0
+    await world.message_with("Completed: 12 videos", timeout=90)
+    final = world.telegram.message(status.chat_id, status.message_id)
+    assert "Completed: 12 videos" in final.plain  # the same status message, edited on
+    assert len([m for m in world.bot_messages() if m.plain.startswith("@steady.one")]) == 1
+    assert started_jobs(worker) == 1 and "handed" not in worker.output
+    assert len(videos_once(data_dir)) == 12
+    assert await MediaItem.filter(platform="tiktok").count() == 12
+    fetched = [r.path for r in world.tiktok.internet.requests if "/video/tos/" in r.path]
+    assert len(fetched) == len(set(fetched)) == 12
+
+
+async def test_a_job_that_ends_while_the_bot_is_down_shows_its_end_after_the_restart(cluster, data_dir):
+    world, start = cluster.world, cluster.start
+    world.tiktok.add_account("quick.one", videos=6, size=60_000)
+    world.tiktok.media_delay = 0.05
+    worker = start("w-quick", "--platform", "tiktok")
+    await worker.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@quick.one")
+    status = await world.message_with("Downloading @quick.one")
+    await cluster.stop_bot()
+    world.tiktok.media_delay = 0
+    await worker.wait_for("completed: @quick.one")
+    assert "Completed" not in world.telegram.message(status.chat_id, status.message_id).plain
+    await cluster.start_bot()
+    await world.message_with("Completed: 6 videos", timeout=30)
+    final = world.telegram.message(status.chat_id, status.message_id)
+    assert "Completed: 6 videos" in final.plain
+    assert len([m for m in world.bot_messages() if m.plain.startswith("@quick.one")]) == 1
+    assert started_jobs(worker) == 1 and len(videos_once(data_dir)) == 6
+
+
+async def test_a_worker_stopped_with_sigterm_hands_its_job_to_another(cluster, data_dir):
+    world, start = cluster.world, cluster.start
+    world.tiktok.add_account("handed.one", videos=12, size=60_000)
+    world.tiktok.media_delay = 0.1
+    first = start("w-leaving", "--platform", "tiktok")
+    await first.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@handed.one")
+    status = await world.message_with("Downloading @handed.one")
+    second = start("w-staying", "--platform", "tiktok")
+    await second.wait_for("takes tiktok jobs")
+    await until_files(data_dir / "downloads/tiktok/handed.one/videos", 3)
+    assert first.stop(signal.SIGTERM) == 0
+    job = await Job.get(kind="download")
+    assert f"job {job.id} handed back to the queue" in first.output
+    world.tiktok.media_delay = 0
+    await world.message_with("Completed: 12 videos", timeout=90)
+    final = world.telegram.message(status.chat_id, status.message_id)
+    assert "Completed: 12 videos" in final.plain
+    assert started_jobs(first) == 1 and started_jobs(second) == 1
+    assert len(videos_once(data_dir)) == 12
+    assert await MediaItem.filter(platform="tiktok").count() == 12
+    fetched = {r.path for r in world.tiktok.internet.requests if "/video/tos/" in r.path}
+    assert len(fetched) == 12
+
+
+async def until_files(folder, count: int, timeout: float = 60) -> None:
+    """Wait until ``folder`` holds ``count`` finished videos (the job is well under way)."""
+    deadline = time.monotonic() + timeout
+    while len([n for n in files_under(folder) if n.endswith(".mp4")] if folder.exists() else []) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} videos in {folder}"
+        await asyncio.sleep(0.05)
+
+
 async def test_pause_from_chat_reaches_the_worker_then_resume_finishes(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("slow.one", videos=8, size=60_000)

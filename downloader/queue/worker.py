@@ -57,6 +57,7 @@ class Worker:
         await self._announce()
         await self.relay.start({CONTROL: self._on_control})
         self.service.subscribe(self._publish)
+
         async def download(job_id: int) -> None:
             await self.download(job_id)
 
