@@ -191,6 +191,53 @@ async def until_files(folder, count: int, timeout: float = 60) -> None:
         await asyncio.sleep(0.05)
 
 
+async def test_a_job_outlasting_the_redelivery_time_stays_on_its_live_worker(cluster, data_dir):
+    world, start = cluster.world, cluster.start
+    world.tiktok.add_account("long.haul", videos=12, size=60_000)
+    world.tiktok.add_account("short.one", videos=2, size=20_000)
+    world.tiktok.media_delay = 0.3  # about 7 s: more than twice QUEUE_REDELIVER_AFTER
+    soon = {"QUEUE_REDELIVER_AFTER": "3"}
+    busy = start("w-busy", "--platform", "tiktok", env=soon | {"SYNCALL_TIKTOK_CONCURRENCY": "1"})
+    await busy.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@long.haul")
+    await busy.wait_for(" running\n")
+    idle = start("w-idle", "--platform", "tiktok", env=soon)
+    await idle.wait_for("takes tiktok jobs")
+    await asyncio.sleep(4)  # the long job's message is older than QUEUE_REDELIVER_AFTER now
+    await world.reply("/download tiktok.com/@short.one")  # the idle worker looks for silent jobs
+    await world.message_with("Completed: 2 videos", timeout=60)
+    await world.message_with("Completed: 12 videos", timeout=90)
+    assert started_jobs(busy) == 1 and started_jobs(idle) == 1
+    for worker in (busy, idle):
+        assert "already runs on another worker" not in worker.output
+        assert "went silent" not in worker.output
+    assert len(videos_once(data_dir)) == 14
+
+
+async def test_a_job_of_a_killed_worker_is_continued_without_the_bot(cluster, data_dir):
+    world, start = cluster.world, cluster.start
+    world.tiktok.add_account("orphan.one", videos=12, size=60_000)
+    world.tiktok.media_delay = 0.1
+    soon = {"QUEUE_REDELIVER_AFTER": "3"}
+    doomed = start("w-doomed", "--platform", "tiktok", env=soon)
+    await doomed.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@orphan.one")
+    status = await world.message_with("Downloading @orphan.one")
+    await until_files(data_dir / "downloads/tiktok/orphan.one/videos", 2)
+    world.tiktok.media_delay = 0.5  # the job outlasts the bot's stop
+    await cluster.stop_bot()  # nobody hands the job out again: the broker must
+    doomed.stop(signal.SIGKILL)
+    assert "completed" not in doomed.output
+    world.tiktok.media_delay = 0
+    heir = start("w-heir", "--platform", "tiktok", env=soon)
+    await heir.wait_for("its worker is gone; continuing it from its saved place", timeout=30)
+    await cluster.start_bot()
+    await world.message_with("Completed: 12 videos", timeout=60)
+    assert "Completed: 12 videos" in world.telegram.message(status.chat_id, status.message_id).plain
+    assert started_jobs(heir) == 1 and len(videos_once(data_dir)) == 12
+    assert await MediaItem.filter(platform="tiktok").count() == 12
+
+
 async def test_pause_from_chat_reaches_the_worker_then_resume_finishes(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("slow.one", videos=8, size=60_000)

@@ -122,9 +122,9 @@ class Cluster:
         self.workers: list[WorkerProcess] = []
         self._bot: contextlib.AbstractAsyncContextManager | None = None
 
-    def start(self, name: str, *args: str) -> WorkerProcess:
-        """Start a worker process called ``name`` (extra command-line ``args``)."""
-        worker = WorkerProcess(self.tmp_path, self.env, name, *args)
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> WorkerProcess:
+        """Start a worker process called ``name`` (extra command-line ``args``, settings ``env``)."""
+        worker = WorkerProcess(self.tmp_path, self.env | (env or {}), name, *args)
         self.workers.append(worker)
         return worker
 
