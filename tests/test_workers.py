@@ -29,6 +29,7 @@ from tests.workers_kit import (
     BROKERS,
     Cluster,
     forgotten_after,
+    redis_consumers,
     started_jobs,
     unreachable,
     videos_once,
@@ -162,6 +163,7 @@ async def test_a_worker_stopped_with_sigterm_hands_its_job_to_another(cluster, d
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("handed.one", videos=12, size=60_000)
     world.tiktok.media_delay = 0.1
+    prefix = cluster.settings.queue_name
     first = start("w-leaving", "--platform", "tiktok")
     await first.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@handed.one")
@@ -172,6 +174,8 @@ async def test_a_worker_stopped_with_sigterm_hands_its_job_to_another(cluster, d
     assert first.stop(signal.SIGTERM) == 0
     job = await Job.get(kind="download")
     assert f"job {job.id} handed back to the queue" in first.output
+    consumers = await redis_consumers(cluster.settings.queue, f"{prefix}.tiktok", f"{prefix}-workers")
+    assert [c for c in consumers if c.startswith("w-leaving")] == []  # it left the Redis group
     world.tiktok.media_delay = 0
     await world.message_with("Completed: 12 videos", timeout=90)
     final = world.telegram.message(status.chat_id, status.message_id)

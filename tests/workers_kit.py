@@ -164,3 +164,13 @@ async def forgotten_after(queue_url: str, prefix: str):
                 keys = [k async for k in redis.scan_iter(match=f"*{prefix}*")]
                 if keys:
                     await redis.delete(*keys)
+
+
+async def redis_consumers(queue_url: str, stream: str, group: str) -> list[str]:
+    """The names of a Redis consumer group's consumers ([] for RabbitMQ)."""
+    if not queue_url.startswith("redis"):
+        return []
+    from redis.asyncio import Redis
+
+    async with Redis.from_url(queue_url) as redis:
+        return [c["name"].decode() for c in await redis.xinfo_consumers(stream, group)]

@@ -80,6 +80,9 @@ class Streams(RedisStreamBroker):
                     )
                     entries = [entry for _, batch in fetched or [] for entry in batch]
                 for message_id, fields in entries:
+                    if not fields:  # trimmed from the stream meanwhile (Redis 6.2 still lists it)
+                        await redis.xack(self.queue_name, self.consumer_group_name, message_id)
+                        continue
                     yield self._message(message_id, fields)
 
     def _message(self, message_id: bytes, fields: dict) -> AckableMessage:
