@@ -43,7 +43,7 @@ pytestmark = pytest.mark.timeout(180)
 async def cluster(request, net, data_dir, tmp_path):
     """PostgreSQL of our own, a fresh queue name on the broker, the bot, and a way to start workers."""
     queue_url = BROKERS[request.param]
-    reason = await pg_skip_reason() or unreachable(queue_url)
+    reason = await pg_skip_reason() or await unreachable(queue_url)
     if reason:
         pytest.skip(reason)
     instagram, tiktok = FakeInstagram(net), FakeTikTok(net, page_size=5)

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,16 +24,34 @@ REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BROKERS = {"rabbitmq": RABBIT, "redis": REDIS}
 
 
-def unreachable(url: str) -> str | None:
-    """None when something listens at the broker URL's host and port, else why not."""
+async def unreachable(url: str) -> str | None:
+    """None when the broker at the URL answers (a Redis PING, an AMQP login) within 5 s, else why not."""
     parts = urlsplit(url)
-    port = parts.port or (6379 if parts.scheme.startswith("redis") else 5672)
-    name = "Redis" if parts.scheme.startswith("redis") else "RabbitMQ"
+    redis = parts.scheme.startswith("redis")
+    port = parts.port or (6379 if redis else 5672)
+    name, where = "Redis" if redis else "RabbitMQ", f"{parts.hostname}:{port}"
     try:
-        socket.create_connection((parts.hostname, port), timeout=2).close()
-    except OSError as exc:
-        return f"{name} is not reachable at {parts.hostname}:{port} ({exc.strerror or exc})"
+        async with asyncio.timeout(5):  # a wedged broker takes connections but never answers
+            await (_ping_redis(url) if redis else _login_amqp(url))
+    except TimeoutError:
+        return f"{name} at {where} takes connections but does not answer within 5 s"
+    except Exception as exc:
+        return f"{name} is not reachable at {where} ({getattr(exc, 'strerror', None) or exc})"
     return None
+
+
+async def _ping_redis(url: str) -> None:
+    from redis.asyncio import Redis
+
+    async with Redis.from_url(url) as redis:
+        await redis.ping()
+
+
+async def _login_amqp(url: str) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    await connection.close()
 
 
 def worker_env(
