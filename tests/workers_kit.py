@@ -25,7 +25,18 @@ BROKERS = {"rabbitmq": RABBIT, "redis": REDIS}
 
 
 async def unreachable(url: str) -> str | None:
-    """None when the broker at the URL answers (a Redis PING, an AMQP login) within 5 s, else why not."""
+    """None when the broker at the URL answers (a Redis PING, an AMQP login) within 5 s, else why not.
+
+    Asked once per test session: a wedged broker costs 5 s once, not per test."""
+    if url not in _PROBED:
+        _PROBED[url] = await _probe(url)
+    return _PROBED[url]
+
+
+_PROBED: dict[str, str | None] = {}
+
+
+async def _probe(url: str) -> str | None:
     parts = urlsplit(url)
     redis = parts.scheme.startswith("redis")
     port = parts.port or (6379 if redis else 5672)
