@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     worker_name: str | None = None  # how /status names this worker (default: host-pid)
     # Prefix of the broker's queues: two installs can share one RabbitMQ or Redis.
     queue_name: str = Field(default="archive", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Redis: seconds before the job of a worker that went silent (killed) goes to another worker.
+    queue_redeliver_after: float = Field(default=60.0, ge=3.0, le=86_400.0)
 
     @field_validator("allowed_user_ids", mode="before")
     @classmethod

@@ -6,8 +6,9 @@ from html import escape
 
 from telegram.ext import Application
 
-from db import cluster
+from db import cluster, queries
 from db.models import Job
+from downloader.queue.remote import ENDED, LEFT
 from handlers.context import BotData
 
 
@@ -41,4 +42,16 @@ async def reattach(app: Application) -> int:
         elif job.chat_id is not None:
             await data.board.attach_job(job, job.chat_id)
         data.jobs.start(job)
+    await _show_ended_meanwhile(data)
     return len(jobs)
+
+
+async def _show_ended_meanwhile(data: BotData) -> None:
+    """Jobs the previous bot left to workers and that ended before this start: their final status."""
+    left = await queries.get_setting(LEFT, [])
+    if not left:
+        return
+    ended = await Job.filter(id__in=left, state__in=ENDED, parent=None).prefetch_related("account")
+    for job in ended:
+        await data.board.show_final(job)
+    await queries.set_setting(LEFT, [])

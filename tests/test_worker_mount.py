@@ -13,10 +13,11 @@ pytestmark = pytest.mark.timeout(180)
 async def test_a_worker_without_the_shared_folder_refuses_and_marks_nothing(net, data_dir, tmp_path):
     unmounted = tmp_path / "mnt" / "archive"  # an empty mount point on the worker's machine
     unmounted.mkdir(parents=True)
-    async with running_cluster(net, data_dir, tmp_path) as (world, start):
+    async with running_cluster(net, data_dir, tmp_path) as cluster:
+        world, start = cluster.world, cluster.start
         world.tiktok.add_account("dancer", videos=3, size=20_000)
         assert "Now tracking" in await world.reply("/add tiktok.com/@dancer")
-        lost = start("w-lost", "--platform", "tiktok", DATA_DIR=str(unmounted))
+        lost = start("w-lost", "--platform", "tiktok", env={"DATA_DIR": str(unmounted)})
         await lost.wait_for("takes tiktok jobs")
         root = (unmounted / "downloads").resolve()
         sentence = f"The archive folder {root} is missing or not mounted; nothing was downloaded."

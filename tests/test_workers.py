@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -17,52 +16,29 @@ import time
 import pytest
 
 from db.models import Job, MediaItem, Process
-from tests.chat import World
-from tests.conftest import pg_skip_reason
-from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
-from tests.fakes.telegram import FakeTelegram
-from tests.fakes.tiktok import FakeTikTok
-from tests.harness import TOKEN, files_under, make_settings, media_on_disk, running_bot
-from tests.postgres import own_database
-from tests.workers_kit import BOT, RABBIT, WorkerProcess, started_jobs, unreachable, videos_once, worker_env
+from tests.fakes.instagram import make_profile
+from tests.harness import files_under, media_on_disk
+from tests.workers_kit import (
+    BOT,
+    BROKERS,
+    redis_consumers,
+    running_cluster,
+    started_jobs,
+    videos_once,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture
-async def cluster(net, data_dir, tmp_path):
-    """PostgreSQL of our own, a fresh queue name on RabbitMQ, the bot, and a way to start workers."""
-    reason = await pg_skip_reason() or unreachable(RABBIT)
-    if reason:
-        pytest.skip(reason)
-    instagram, tiktok = FakeInstagram(net), FakeTikTok(net, page_size=5)
-    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
-    prefix = f"test-{secrets.token_hex(4)}"
-    workers: list[WorkerProcess] = []
-    async with own_database() as db_url:
-        env = worker_env(
-            data_dir=data_dir, db_url=db_url, queue_url=RABBIT, prefix=prefix, net=net, session=session
-        )
-
-        def start(name: str, *args: str) -> WorkerProcess:
-            worker = WorkerProcess(tmp_path, env, name, *args)
-            workers.append(worker)
-            return worker
-
-        with FakeTelegram(TOKEN) as telegram:
-            settings = make_settings(
-                data_dir, net=net, telegram=telegram, database_url=db_url, queue_url=RABBIT, queue_name=prefix
-            )
-            try:
-                async with running_bot(settings) as app:
-                    yield World(telegram, instagram, tiktok, app), start
-            finally:
-                for worker in workers:
-                    worker.stop(signal.SIGKILL)
+@pytest.fixture(params=sorted(BROKERS), ids=sorted(BROKERS))
+async def cluster(request, net, data_dir, tmp_path):
+    """PostgreSQL of our own, a fresh queue name on the broker, the bot, and a way to start workers."""
+    async with running_cluster(net, data_dir, tmp_path, BROKERS[request.param]) as running:
+        yield running
 
 
 async def test_syncall_spreads_over_two_workers_and_status_lists_them(cluster, data_dir):
-    world, start = cluster
+    world, start = cluster.world, cluster.start
     names = [f"dancer.{i}" for i in range(6)]
     for name in names:
         world.tiktok.add_account(name, videos=3, size=20_000)
@@ -91,7 +67,7 @@ async def test_syncall_spreads_over_two_workers_and_status_lists_them(cluster, d
 
 
 async def test_a_worker_killed_mid_job_is_replaced_and_every_file_comes_once(cluster, data_dir):
-    world, start = cluster
+    world, start = cluster.world, cluster.start
     world.tiktok.add_account("long.one", videos=12, size=60_000)
     world.tiktok.media_delay = 0.05
     first = start("w-first", "--platform", "tiktok")
@@ -115,8 +91,136 @@ async def test_a_worker_killed_mid_job_is_replaced_and_every_file_comes_once(clu
     assert len({r.path for r in fetched}) == 12
 
 
+async def test_a_bot_restart_leaves_the_running_worker_alone(cluster, data_dir):
+    world, start = cluster.world, cluster.start
+    world.tiktok.add_account("steady.one", videos=12, size=60_000)
+    world.tiktok.media_delay = 0.05
+    worker = start("w-steady", "--platform", "tiktok")
+    await worker.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@steady.one")
+    status = await world.message_with("Downloading @steady.one")
+    await until_files(data_dir / "downloads/tiktok/steady.one/videos", 2)
+    world.tiktok.media_delay = 0.5  # the job outlasts the restart
+    await cluster.stop_bot()
+    await cluster.start_bot()
+    assert "completed" not in worker.output
+    world.tiktok.media_delay = 0
+    await world.message_with("Completed: 12 videos", timeout=90)
+    final = world.telegram.message(status.chat_id, status.message_id)
+    assert "Completed: 12 videos" in final.plain  # the same status message, edited on
+    assert len([m for m in world.bot_messages() if m.plain.startswith("@steady.one")]) == 1
+    assert started_jobs(worker) == 1 and "handed" not in worker.output
+    assert len(videos_once(data_dir)) == 12
+    assert await MediaItem.filter(platform="tiktok").count() == 12
+    fetched = [r.path for r in world.tiktok.internet.requests if "/video/tos/" in r.path]
+    assert len(fetched) == len(set(fetched)) == 12
+
+
+async def test_a_job_that_ends_while_the_bot_is_down_shows_its_end_after_the_restart(cluster, data_dir):
+    world, start = cluster.world, cluster.start
+    world.tiktok.add_account("quick.one", videos=6, size=60_000)
+    world.tiktok.media_delay = 0.05
+    worker = start("w-quick", "--platform", "tiktok")
+    await worker.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@quick.one")
+    status = await world.message_with("Downloading @quick.one")
+    await cluster.stop_bot()
+    world.tiktok.media_delay = 0
+    await worker.wait_for("completed: @quick.one")
+    assert "Completed" not in world.telegram.message(status.chat_id, status.message_id).plain
+    await cluster.start_bot()
+    await world.message_with("Completed: 6 videos", timeout=30)
+    final = world.telegram.message(status.chat_id, status.message_id)
+    assert "Completed: 6 videos" in final.plain
+    assert len([m for m in world.bot_messages() if m.plain.startswith("@quick.one")]) == 1
+    assert started_jobs(worker) == 1 and len(videos_once(data_dir)) == 6
+
+
+async def test_a_worker_stopped_with_sigterm_hands_its_job_to_another(cluster, data_dir):
+    world, start = cluster.world, cluster.start
+    world.tiktok.add_account("handed.one", videos=12, size=60_000)
+    world.tiktok.media_delay = 0.1
+    prefix = cluster.settings.queue_name
+    first = start("w-leaving", "--platform", "tiktok")
+    await first.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@handed.one")
+    status = await world.message_with("Downloading @handed.one")
+    second = start("w-staying", "--platform", "tiktok")
+    await second.wait_for("takes tiktok jobs")
+    await until_files(data_dir / "downloads/tiktok/handed.one/videos", 3)
+    assert first.stop(signal.SIGTERM) == 0
+    job = await Job.get(kind="download")
+    assert f"job {job.id} handed back to the queue" in first.output
+    consumers = await redis_consumers(cluster.settings.queue, f"{prefix}.tiktok", f"{prefix}-workers")
+    assert [c for c in consumers if c.startswith("w-leaving")] == []  # it left the Redis group
+    world.tiktok.media_delay = 0
+    await world.message_with("Completed: 12 videos", timeout=90)
+    final = world.telegram.message(status.chat_id, status.message_id)
+    assert "Completed: 12 videos" in final.plain
+    assert started_jobs(first) == 1 and started_jobs(second) == 1
+    assert len(videos_once(data_dir)) == 12
+    assert await MediaItem.filter(platform="tiktok").count() == 12
+    fetched = {r.path for r in world.tiktok.internet.requests if "/video/tos/" in r.path}
+    assert len(fetched) == 12
+
+
+async def until_files(folder, count: int, timeout: float = 60) -> None:
+    """Wait until ``folder`` holds ``count`` finished videos (the job is well under way)."""
+    deadline = time.monotonic() + timeout
+    while len([n for n in files_under(folder) if n.endswith(".mp4")] if folder.exists() else []) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} videos in {folder}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_job_outlasting_the_redelivery_time_stays_on_its_live_worker(cluster, data_dir):
+    world, start = cluster.world, cluster.start
+    world.tiktok.add_account("long.haul", videos=12, size=60_000)
+    world.tiktok.add_account("short.one", videos=2, size=20_000)
+    world.tiktok.media_delay = 0.3  # about 7 s: more than twice QUEUE_REDELIVER_AFTER
+    soon = {"QUEUE_REDELIVER_AFTER": "3"}
+    busy = start("w-busy", "--platform", "tiktok", env=soon | {"SYNCALL_TIKTOK_CONCURRENCY": "1"})
+    await busy.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@long.haul")
+    await busy.wait_for(" running\n")
+    idle = start("w-idle", "--platform", "tiktok", env=soon)
+    await idle.wait_for("takes tiktok jobs")
+    await asyncio.sleep(4)  # the long job's message is older than QUEUE_REDELIVER_AFTER now
+    await world.reply("/download tiktok.com/@short.one")  # the idle worker looks for silent jobs
+    await world.message_with("Completed: 2 videos", timeout=60)
+    await world.message_with("Completed: 12 videos", timeout=90)
+    assert started_jobs(busy) == 1 and started_jobs(idle) == 1
+    for worker in (busy, idle):
+        assert "already runs on another worker" not in worker.output
+        assert "went silent" not in worker.output
+    assert len(videos_once(data_dir)) == 14
+
+
+async def test_a_job_of_a_killed_worker_is_continued_without_the_bot(cluster, data_dir):
+    world, start = cluster.world, cluster.start
+    world.tiktok.add_account("orphan.one", videos=12, size=60_000)
+    world.tiktok.media_delay = 0.1
+    soon = {"QUEUE_REDELIVER_AFTER": "3"}
+    doomed = start("w-doomed", "--platform", "tiktok", env=soon)
+    await doomed.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@orphan.one")
+    status = await world.message_with("Downloading @orphan.one")
+    await until_files(data_dir / "downloads/tiktok/orphan.one/videos", 2)
+    world.tiktok.media_delay = 0.5  # the job outlasts the bot's stop
+    await cluster.stop_bot()  # nobody hands the job out again: the broker must
+    doomed.stop(signal.SIGKILL)
+    assert "completed" not in doomed.output
+    world.tiktok.media_delay = 0
+    heir = start("w-heir", "--platform", "tiktok", env=soon)
+    await heir.wait_for("its worker is gone; continuing it from its saved place", timeout=30)
+    await cluster.start_bot()
+    await world.message_with("Completed: 12 videos", timeout=60)
+    assert "Completed: 12 videos" in world.telegram.message(status.chat_id, status.message_id).plain
+    assert started_jobs(heir) == 1 and len(videos_once(data_dir)) == 12
+    assert await MediaItem.filter(platform="tiktok").count() == 12
+
+
 async def test_pause_from_chat_reaches_the_worker_then_resume_finishes(cluster, data_dir):
-    world, start = cluster
+    world, start = cluster.world, cluster.start
     world.tiktok.add_account("slow.one", videos=8, size=60_000)
     world.tiktok.media_delay = 0.05
     worker = start("w-pause", "--platform", "tiktok")
@@ -137,7 +241,7 @@ async def test_pause_from_chat_reaches_the_worker_then_resume_finishes(cluster, 
 
 
 async def test_two_workers_with_one_instagram_session_take_turns(cluster, data_dir):
-    world, start = cluster
+    world, start = cluster.world, cluster.start
     world.instagram.add_profile(make_profile("alice", 1001, posts=6, stories=0, highlights=()))
     world.instagram.add_profile(make_profile("bob", 1002, posts=6, stories=0, highlights=()))
     world.instagram.media_delay = 0.00002

@@ -7,14 +7,13 @@ The bot runs in the test's process against the fake Telegram; each worker is a r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,16 +32,45 @@ REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BROKERS = {"rabbitmq": RABBIT, "redis": REDIS}
 
 
-def unreachable(url: str) -> str | None:
-    """None when something listens at the broker URL's host and port, else why not."""
+async def unreachable(url: str) -> str | None:
+    """None when the broker at the URL answers (a Redis PING, an AMQP login) within 5 s, else why not.
+
+    Asked once per test session: a wedged broker costs 5 s once, not per test."""
+    if url not in _PROBED:
+        _PROBED[url] = await _probe(url)
+    return _PROBED[url]
+
+
+_PROBED: dict[str, str | None] = {}
+
+
+async def _probe(url: str) -> str | None:
     parts = urlsplit(url)
-    port = parts.port or (6379 if parts.scheme.startswith("redis") else 5672)
-    name = "Redis" if parts.scheme.startswith("redis") else "RabbitMQ"
+    redis = parts.scheme.startswith("redis")
+    port = parts.port or (6379 if redis else 5672)
+    name, where = "Redis" if redis else "RabbitMQ", f"{parts.hostname}:{port}"
     try:
-        socket.create_connection((parts.hostname, port), timeout=2).close()
-    except OSError as exc:
-        return f"{name} is not reachable at {parts.hostname}:{port} ({exc.strerror or exc})"
+        async with asyncio.timeout(5):  # a wedged broker takes connections but never answers
+            await (_ping_redis(url) if redis else _login_amqp(url))
+    except TimeoutError:
+        return f"{name} at {where} takes connections but does not answer within 5 s"
+    except Exception as exc:
+        return f"{name} is not reachable at {where} ({getattr(exc, 'strerror', None) or exc})"
     return None
+
+
+async def _ping_redis(url: str) -> None:
+    from redis.asyncio import Redis
+
+    async with Redis.from_url(url) as redis:
+        await redis.ping()
+
+
+async def _login_amqp(url: str) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    await connection.close()
 
 
 def worker_env(
@@ -109,45 +137,6 @@ class WorkerProcess:
         return code
 
 
-@asynccontextmanager
-async def running_cluster(net, data_dir: Path, tmp_path: Path, queue_url: str = RABBIT, **settings):
-    """PostgreSQL of our own, a fresh queue name, the bot against the fake Telegram, and
-    ``start(name, *args, **env)`` for worker processes; skips with the reason when a server is missing."""
-    reason = await postgres_unavailable() or unreachable(queue_url)
-    if reason:
-        pytest.skip(reason)
-    instagram, tiktok = FakeInstagram(net), FakeTikTok(net, page_size=5)
-    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
-    prefix = f"test-{secrets.token_hex(4)}"
-    workers: list[WorkerProcess] = []
-    async with own_database() as db_url:
-        env = worker_env(
-            data_dir=data_dir, db_url=db_url, queue_url=queue_url, prefix=prefix, net=net, session=session
-        )
-
-        def start(name: str, *args: str, **more: str) -> WorkerProcess:
-            worker = WorkerProcess(tmp_path, env | more, name, *args)
-            workers.append(worker)
-            return worker
-
-        with FakeTelegram(TOKEN) as telegram:
-            config = make_settings(
-                data_dir,
-                net=net,
-                telegram=telegram,
-                database_url=db_url,
-                queue_url=queue_url,
-                queue_name=prefix,
-                **settings,
-            )
-            try:
-                async with running_bot(config) as app:
-                    yield World(telegram, instagram, tiktok, app), start
-            finally:
-                for worker in workers:
-                    worker.stop(signal.SIGKILL)
-
-
 def started_jobs(worker: WorkerProcess) -> int:
     """How many jobs the worker started (its log says "job N running" for each)."""
     return worker.output.count(" running\n")
@@ -159,3 +148,103 @@ def videos_once(data_dir: Path) -> list[str]:
     assert len(names) == len(set(names))
     assert not [n for n in files_under(data_dir / "downloads") if n.endswith(".part")]
     return names
+
+
+class Cluster:
+    """The bot (which a test may restart) and the workers a test starts; all stopped at the end."""
+
+    def __init__(self, settings, env: dict[str, str], tmp_path: Path, world):
+        self.settings, self.env, self.tmp_path, self.world = settings, env, tmp_path, world
+        self.workers: list[WorkerProcess] = []
+        self._bot: contextlib.AbstractAsyncContextManager | None = None
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> WorkerProcess:
+        """Start a worker process called ``name`` (extra command-line ``args``, settings ``env``)."""
+        worker = WorkerProcess(self.tmp_path, self.env | (env or {}), name, *args)
+        self.workers.append(worker)
+        return worker
+
+    async def start_bot(self) -> None:
+        """Start the bot with the cluster's settings (same fake Telegram, same database)."""
+        self._bot = running_bot(self.settings)
+        self.world.app = await self._bot.__aenter__()
+
+    async def stop_bot(self) -> None:
+        """Stop the bot as SIGTERM would; the workers carry on."""
+        bot, self._bot = self._bot, None
+        if bot is not None:
+            await bot.__aexit__(None, None, None)
+
+    async def __aenter__(self) -> Cluster:
+        await self.start_bot()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        try:
+            await self.stop_bot()
+        finally:
+            for worker in self.workers:
+                worker.stop(signal.SIGKILL)
+
+
+@contextlib.asynccontextmanager
+async def forgotten_after(queue_url: str, prefix: str):
+    """Delete what this test's queue prefix left on the broker: Redis streams and locks, or
+    RabbitMQ queues and exchange (left behind, hundreds of them slow a RabbitMQ to a halt)."""
+    try:
+        yield
+    finally:
+        if queue_url.startswith("redis"):
+            from redis.asyncio import Redis
+
+            async with Redis.from_url(queue_url) as redis:
+                keys = [k async for k in redis.scan_iter(match=f"*{prefix}*")]
+                if keys:
+                    await redis.delete(*keys)
+        else:
+            await _forget_amqp(queue_url, prefix)
+
+
+async def _forget_amqp(queue_url: str, prefix: str) -> None:
+    import aio_pika
+
+    async with asyncio.timeout(20):
+        connection = await aio_pika.connect(queue_url)
+        async with connection:
+            channel = await connection.channel()
+            for name in (*(f"{prefix}.{p}" for p in ("instagram", "tiktok")), f"{prefix}.dead_letter"):
+                await channel.queue_delete(name)
+            await channel.exchange_delete(prefix)
+
+
+@contextlib.asynccontextmanager
+async def running_cluster(net, data_dir: Path, tmp_path: Path, queue_url: str = RABBIT, **settings):
+    """PostgreSQL of our own, a fresh queue name on the broker, the bot against the fake Telegram,
+    and a Cluster to start workers; skips with the reason when a server is missing."""
+    reason = await postgres_unavailable() or await unreachable(queue_url)
+    if reason:
+        pytest.skip(reason)
+    instagram, tiktok = FakeInstagram(net), FakeTikTok(net, page_size=5)
+    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+    prefix = f"test-{secrets.token_hex(4)}"
+    async with own_database() as db_url, forgotten_after(queue_url, prefix):
+        env = worker_env(
+            data_dir=data_dir, db_url=db_url, queue_url=queue_url, prefix=prefix, net=net, session=session
+        )
+        with FakeTelegram(TOKEN) as telegram:
+            queue = {"queue_url": queue_url, "queue_name": prefix}
+            config = make_settings(
+                data_dir, net=net, telegram=telegram, database_url=db_url, **queue, **settings
+            )
+            async with Cluster(config, env, tmp_path, World(telegram, instagram, tiktok, None)) as running:
+                yield running
+
+
+async def redis_consumers(queue_url: str, stream: str, group: str) -> list[str]:
+    """The names of a Redis consumer group's consumers ([] for RabbitMQ)."""
+    if not queue_url.startswith("redis"):
+        return []
+    from redis.asyncio import Redis
+
+    async with Redis.from_url(queue_url) as redis:
+        return [c["name"].decode() for c in await redis.xinfo_consumers(stream, group)]

@@ -14,8 +14,6 @@ log = logging.getLogger(__name__)
 PLATFORMS = ("instagram", "tiktok")
 TASK = "archive.download"  # the one task: run (or continue) download job <id>
 BACKOFF = (1, 2, 5, 10, 20, 30)  # seconds between attempts to reach the broker; then every 30 s
-# Redis hands a message whose worker went silent to another worker after this long (ms).
-REDIS_IDLE_MS = 300_000
 
 
 def queue_name(prefix: str, platform: str) -> str:
@@ -29,19 +27,24 @@ def where(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}".rstrip(":")
 
 
-def make_broker(url: str, platform: str, *, worker: bool, prefix: str = "archive") -> AsyncBroker:
-    """A broker for one platform's queue; ``worker``: it also consumes (one message at a time)."""
-    if url.startswith(("redis://", "rediss://")):
-        from taskiq_redis import RedisStreamBroker
+def make_broker(
+    url: str,
+    platform: str,
+    *,
+    worker: bool,
+    prefix: str = "archive",
+    consumer: str = "bot",
+    redeliver_after: float = 60,
+) -> AsyncBroker:
+    """A broker for one platform's queue; ``worker``: it also consumes (one message at a time).
 
-        broker = RedisStreamBroker(
-            url,
-            queue_name=queue_name(prefix, platform),
-            consumer_group_name=f"{prefix}-workers",
-            consumer_id="0",  # messages sent before the first worker started are kept
-            xread_count=1,  # take one job at a time: the others stay for other workers
-            idle_timeout=REDIS_IDLE_MS,
-        )
+    Redis only: ``consumer`` names this process in the consumer group (unique per process),
+    ``redeliver_after`` is how many seconds a job of a silent worker waits for another one."""
+    if url.startswith(("redis://", "rediss://")):
+        from downloader.queue.streams import Streams
+
+        stream, group = queue_name(prefix, platform), f"{prefix}-workers"
+        broker = Streams(url, stream=stream, group=group, consumer=consumer, redeliver_after=redeliver_after)
     else:
         from taskiq_aio_pika import AioPikaBroker, Exchange, Queue
 

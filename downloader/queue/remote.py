@@ -26,6 +26,7 @@ TICK = 0.25  # seconds: how quickly a Pause or Cancel goes out
 RESEND = 1.0  # seconds between repeats of a request (a worker may pick the job up meanwhile)
 CHECK = 3.0  # seconds between looks at the job row (a missed event, a dead worker)
 ENDED = ("completed", "failed", "cancelled", "paused")
+LEFT = "queue_left_jobs"  # setting: jobs this bot stopped following at its shutdown
 
 
 class RemoteRunner:
@@ -40,6 +41,7 @@ class RemoteRunner:
         self.relay = Relay(database_url)
         self._results: dict[int, JobResult] = {}
         self._signals: dict[int, asyncio.Event] = {}
+        self._left: set[int] = set()  # followed until this bot stopped; workers carry on
 
     async def start(self, stop: asyncio.Event | None = None) -> bool:
         """Reach the broker (waiting as long as it takes) and listen for workers' events."""
@@ -51,8 +53,11 @@ class RemoteRunner:
         return True
 
     async def close(self) -> None:
-        """Stop listening and disconnect from the broker."""
+        """Stop listening, note the jobs left to workers (for the next start), disconnect."""
         await self.relay.close()
+        if self._left:  # a job ending before the next start still gets its final status message
+            with contextlib.suppress(Exception):
+                await queries.set_setting(LEFT, sorted(self._left))
         for broker in self.brokers.values():
             with contextlib.suppress(Exception):
                 await broker.shutdown()
@@ -89,6 +94,7 @@ class RemoteRunner:
             if job.id in self._results:
                 return self._results.pop(job.id)
             if control.request == "interrupted":  # this bot stops; the worker carries on
+                self._left.add(job.id)
                 raise asyncio.CancelledError()
             now = time.monotonic()
             if control.request and now - sent_at >= RESEND:

@@ -45,8 +45,11 @@ class Worker:
         self.slots = {"instagram": 1, "tiktok": options.get("tiktok_jobs", 2)}
         prefix = options.get("prefix", "archive")
         self.relay = Relay(database_url)
+        # Unique per process (two workers may share a WORKER_NAME), readable in XINFO CONSUMERS.
+        consumer = f"{self.name}-{self.registry.token[:6]}"
+        redis = {"consumer": consumer, "redeliver_after": options.get("redeliver_after", 60.0)}
         make = brokers.make_broker
-        self.brokers = {p: make(queue_url, p, worker=True, prefix=prefix) for p in self.platforms}
+        self.brokers = {p: make(queue_url, p, worker=True, prefix=prefix, **redis) for p in self.platforms}
         instagram = self.service.sources.get("instagram")
         self.session = getattr(instagram, "login_name", None) if "instagram" in self.platforms else None
         self.stopping = False
@@ -235,6 +238,7 @@ async def run_worker(settings, platform: str | None, open_services) -> int:
         name=settings.worker_name,
         tiktok_jobs=settings.syncall_tiktok_concurrency,
         prefix=settings.queue_name,
+        redeliver_after=settings.queue_redeliver_after,
     )
     try:
         return await worker.run(stop)
