@@ -20,6 +20,7 @@ log = logging.getLogger("downloader.queue.broker")
 SAME_ATTEMPT = 2.0  # seconds: lines about one broker within this window are one attempt
 BACK = "the task queue at %s is reachable again"
 _said: dict[str, float] = {}  # (broker address and kind of line) -> when it was last logged
+_down: set[str] = set()  # brokers whose loss was logged and whose return was not yet
 
 
 def reason(exc: BaseException) -> str:
@@ -37,6 +38,7 @@ class QuietAmqp(logging.Filter):
         text = str(record.msg)
         if text.startswith("Connection attempt to") and len(record.args or ()) == 3:
             conn, exc, delay = record.args
+            _down.add(_where(conn))
             _once(
                 f"{_where(conn)} attempt",
                 "The task queue at %s is not reachable (%s); trying again in %g s.",
@@ -47,17 +49,21 @@ class QuietAmqp(logging.Filter):
             return False
         if text.startswith("Connection to %s closed. Reconnecting"):
             conn, delay = record.args
-            _once(
-                f"{_where(conn)} gone",
-                "The task queue at %s went away; reconnecting in %g s.",
-                _where(conn),
-                delay,
-            )
+            if _where(conn) not in _down:  # logged again after every failed attempt: say it once
+                _down.add(_where(conn))
+                log.warning("The task queue at %s went away; reconnecting in %g s.", _where(conn), delay)
             return False
         # The lost connection's own reports: reader errors, transport errors, closed channels.
         if text.startswith(("Cancelling cause reader", "error when creating transport")):
             return False
-        return not (text.startswith("Callback %r error") and "closed" in str(record.args or ""))
+        return not (text.startswith("Callback %r error") and _lost_connection(record.args))
+
+
+def _lost_connection(args) -> bool:
+    """A callback failed because its connection or channel is gone."""
+    exc = args[-1] if isinstance(args, tuple) and args else None
+    closed = isinstance(exc, RuntimeError) and "closed" in str(exc)
+    return closed or isinstance(exc, ConnectionError) or type(exc).__module__.startswith("aiormq")
 
 
 def quiet_amqp_logs() -> None:
@@ -72,7 +78,12 @@ def watch_amqp(broker, url: str) -> None:
     """Say once when RabbitMQ's connection of ``broker`` came back by itself."""
     for conn in (getattr(broker, "read_conn", None), getattr(broker, "write_conn", None)):
         if conn is not None and hasattr(conn, "reconnect_callbacks"):
-            conn.reconnect_callbacks.add(lambda *_: _once(f"{where(url)} back", BACK, where(url)))
+            conn.reconnect_callbacks.add(lambda *_: _back(where(url)))
+
+
+def _back(address: str) -> None:
+    _down.discard(address)
+    _once(f"{address} back", BACK, address)
 
 
 def _once(key: str, message: str, *args) -> None:

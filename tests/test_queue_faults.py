@@ -1,0 +1,165 @@
+"""The task queue down at start, or going away mid-run and coming back (RabbitMQ and Redis).
+
+A TCP relay (tests/fakes/outage.py) stands between the bot and workers and the real broker:
+while down it refuses connections and cuts the open ones; it only forwards bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import signal
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from db.models import MediaItem
+from tests.chat import World
+from tests.conftest import pg_skip_reason
+from tests.fakes.instagram import FakeInstagram, write_session_file
+from tests.fakes.outage import Relay
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.tiktok import FakeTikTok
+from tests.harness import TOKEN, files_under, make_settings, running_bot
+from tests.postgres import own_database
+from tests.workers_kit import BROKERS, WorkerProcess, started_jobs, unreachable, videos_once, worker_env
+
+pytestmark = pytest.mark.timeout(180)
+ATTEMPT = re.compile(
+    r"The task queue at (amqp|redis)://127\.0\.0\.1:\d+ is not reachable \(.+\); trying again in (\d+) s\."
+)
+
+
+def gated_url(url: str, port: int) -> str:
+    """The broker URL with its port replaced by the relay's."""
+    real = urlsplit(url).port or (6379 if url.startswith("redis") else 5672)
+    return url.replace(f":{real}", f":{port}", 1)
+
+
+@pytest.fixture(params=sorted(BROKERS))
+async def gated(request, net, data_dir, tmp_path, caplog):
+    """The bot and workers reach the broker through a relay that starts down."""
+    real = BROKERS[request.param]
+    reason = await pg_skip_reason() or unreachable(real)
+    if reason:
+        pytest.skip(reason)
+    caplog.set_level(logging.INFO)
+    instagram, tiktok = FakeInstagram(net), FakeTikTok(net, page_size=5)
+    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+    prefix = f"test-{secrets.token_hex(4)}"
+    workers: list[WorkerProcess] = []
+    with Relay(urlsplit(real).port or (6379 if real.startswith("redis") else 5672)) as gate:
+        url = gated_url(real, gate.port)
+        async with own_database() as db_url:
+            env = worker_env(
+                data_dir=data_dir, db_url=db_url, queue_url=url, prefix=prefix, net=net, session=session
+            )
+
+            def start(name: str, *args: str) -> WorkerProcess:
+                worker = WorkerProcess(tmp_path, env, name, *args)
+                workers.append(worker)
+                return worker
+
+            with FakeTelegram(TOKEN) as telegram:
+                settings = make_settings(
+                    data_dir,
+                    net=net,
+                    telegram=telegram,
+                    database_url=db_url,
+                    queue_url=url,
+                    queue_name=prefix,
+                )
+                try:
+                    async with running_bot(settings) as app:
+                        yield World(telegram, instagram, tiktok, app), start, gate
+                finally:
+                    for worker in workers:
+                        worker.stop(signal.SIGKILL)
+
+
+def attempts(text: str) -> list[int]:
+    """The delays of the "not reachable" lines in a log, in order."""
+    return [int(m.group(2)) for m in ATTEMPT.finditer(text)]
+
+
+async def until(check, timeout: float = 60, what: str = "condition") -> None:
+    """Wait until ``check()`` is true."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def bot_log(caplog) -> str:
+    return caplog.text  # formatted when logged (a library's argument may change later)
+
+
+def tracebacks(caplog) -> list[str]:
+    """Records with a traceback logged by the bot's event loop (the main thread).
+
+    The fakes run event loops in threads of their own; garbage collection may run there,
+    and aio-pika's __del__ then closes a failed connection on that loop, which cannot work."""
+    return [str(r.msg) for r in caplog.records if r.exc_info and r.threadName == "MainThread"]
+
+
+async def test_bot_and_worker_started_while_the_queue_is_down_wait_then_work(gated, data_dir, caplog):
+    world, start, gate = gated
+    world.tiktok.add_account("early.bird", videos=4, size=20_000)
+    worker = start("w-early", "--platform", "tiktok")
+    answer = await world.reply("/list")  # chat works while the queue is down
+    assert answer and "Traceback" not in answer
+    await world.reply("/download tiktok.com/@early.bird")
+    waiting = await world.message_with("Waiting for the task queue at ")
+    assert "not reachable; the download starts once it is up" in waiting.plain
+    await until(lambda: len(attempts(worker.output)) >= 2, what="two attempts by the worker")
+    assert "takes tiktok jobs" not in worker.output
+    gate.up()
+    await world.message_with("Completed: 4 videos", timeout=60)
+    delays = attempts(worker.output)
+    assert delays[:2] == [1, 2] and len(delays) == worker.output.count("is not reachable")
+    assert worker.output.count("takes tiktok jobs") == 1 and "Traceback" not in worker.output
+    assert started_jobs(worker) == 1
+    assert len(videos_once(data_dir)) == 4
+    assert await MediaItem.filter(platform="tiktok").count() == 4
+    text = bot_log(caplog)
+    assert attempts(text) and text.count("waits for the task queue at") == 1
+    assert text.count("downloads go to workers through") == 1
+    assert tracebacks(caplog) == []
+
+
+async def test_queue_going_away_mid_job_loses_nothing_and_runs_nothing_twice(gated, data_dir, caplog):
+    world, start, gate = gated
+    gate.up()
+    remote = world.app.bot_data.extras["services"].remote
+    await until(remote.connected.is_set, what="the bot to reach the queue")
+    world.tiktok.add_account("long.one", videos=10, size=60_000)
+    world.tiktok.add_account("late.one", videos=3, size=20_000)
+    world.tiktok.media_delay = 0.1
+    worker = start("w-mid", "--platform", "tiktok")
+    await worker.wait_for("takes tiktok jobs")
+    await world.reply("/download tiktok.com/@long.one")
+    videos = data_dir / "downloads" / "tiktok" / "long.one" / "videos"
+    await until(lambda: videos.exists() and len(files_under(videos)) >= 2, what="the first files")
+    gate.down()
+    await world.reply("/download tiktok.com/@late.one")
+    waiting = await world.message_with("Waiting for the task queue at ")
+    assert "@late.one" in waiting.plain
+    await world.message_with("Completed: 10 videos", timeout=90)  # the running job does not need it
+    await worker.wait_for("went away")
+    await until(lambda: attempts(worker.output), what="the worker to try again")
+    world.tiktok.media_delay = 0
+    gate.up()
+    await world.message_with("Completed: 3 videos", timeout=90)
+    assert started_jobs(worker) == 2
+    assert worker.output.count("went away") == 1 and "Traceback" not in worker.output
+    assert worker.output.count("its acknowledgement was lost") == 1
+    assert len(videos_once(data_dir)) == 13
+    assert await MediaItem.filter(platform="tiktok").count() == 13
+    fetched = [r.path for r in world.tiktok.internet.requests if "/video/tos/" in r.path]
+    assert len(fetched) == len(set(fetched)) == 13
+    text = bot_log(caplog)
+    assert "job " in text and text.count("waits for the task queue at") >= 1
+    assert tracebacks(caplog) == []
