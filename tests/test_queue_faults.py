@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from db.models import MediaItem
+from db.models import Job, MediaItem
+from handlers.status_view import JobView, SyncView, render_job, render_sync
 from tests.chat import World
 from tests.conftest import pg_skip_reason
 from tests.fakes.instagram import FakeInstagram, write_session_file
@@ -93,6 +94,11 @@ async def until(check, timeout: float = 60, what: str = "condition") -> None:
         await asyncio.sleep(0.05)
 
 
+def waiting_messages(world) -> list:
+    """The status messages that say their download waits for the task queue."""
+    return [m for m in world.bot_messages() if "Waiting for the task queue at " in (m.plain or "")]
+
+
 def bot_log(caplog) -> str:
     return caplog.text  # formatted when logged (a library's argument may change later)
 
@@ -114,6 +120,12 @@ async def test_bot_and_worker_started_while_the_queue_is_down_wait_then_work(gat
     await world.reply("/download tiktok.com/@early.bird")
     waiting = await world.message_with("Waiting for the task queue at ")
     assert "not reachable; the download starts once it is up" in waiting.plain
+    world.tiktok.add_account("never.mind", videos=2, size=20_000)
+    await world.reply("/download tiktok.com/@never.mind")
+    await until(lambda: len(waiting_messages(world)) == 2, what="a second waiting download")
+    other = next(m for m in waiting_messages(world) if "@never.mind" in m.plain)
+    await world.press(other, "Cancel")  # settled by the bot: it never reached the queue
+    await world.message_with("Cancelled: 0 videos")
     await until(lambda: len(attempts(worker.output)) >= 2, what="two attempts by the worker")
     assert "takes tiktok jobs" not in worker.output
     gate.up()
@@ -121,11 +133,12 @@ async def test_bot_and_worker_started_while_the_queue_is_down_wait_then_work(gat
     delays = attempts(worker.output)
     assert delays[:2] == [1, 2] and len(delays) == worker.output.count("is not reachable")
     assert worker.output.count("takes tiktok jobs") == 1 and "Traceback" not in worker.output
-    assert started_jobs(worker) == 1
+    assert started_jobs(worker) == 1  # the cancelled one never ran
+    assert await Job.filter(kind="download", state="cancelled").count() == 1
     assert len(videos_once(data_dir)) == 4
     assert await MediaItem.filter(platform="tiktok").count() == 4
     text = bot_log(caplog)
-    assert attempts(text) and text.count("waits for the task queue at") == 1
+    assert attempts(text) and text.count("waits for the task queue at") == 2
     assert text.count("downloads go to workers through") == 1
     assert tracebacks(caplog) == []
 
@@ -163,3 +176,16 @@ async def test_queue_going_away_mid_job_loses_nothing_and_runs_nothing_twice(gat
     text = bot_log(caplog)
     assert "job " in text and text.count("waits for the task queue at") >= 1
     assert tracebacks(caplog) == []
+
+
+def test_the_status_says_a_download_waits_for_the_task_queue():
+    view = JobView(7, "tiktok", "alice", ["videos"], queue_wait="redis://10.0.0.5:6379")
+    text = render_job(view)
+    assert text.count("⏳") == 1 and "Starting" not in text
+    assert "Waiting for the task queue at redis://10.0.0.5:6379: not reachable;" in text
+    view.queue_wait = None
+    assert "Waiting for the task queue" not in render_job(view) and "Starting…" in render_job(view)
+    sync = SyncView(8, total=3, queue_wait="amqp://10.0.0.5:5672")
+    assert "⏳ Waiting for the task queue at amqp://10.0.0.5:5672: not reachable;" in render_sync(sync)
+    sync.state = "cancelled"
+    assert "Waiting for the task queue" not in render_sync(sync)
