@@ -7,6 +7,7 @@ while down it refuses connections and cuts the open ones; it only forwards bytes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -79,6 +80,27 @@ async def gated(request, net, data_dir, tmp_path, caplog):
                 finally:
                     for worker in workers:
                         worker.stop(signal.SIGKILL)
+                    await drop_queues(real, prefix)
+
+
+async def drop_queues(url: str, prefix: str) -> None:
+    """Delete this test's queues (RabbitMQ) or streams (Redis): a broker full of them slows down."""
+    names = [f"{prefix}.instagram", f"{prefix}.tiktok", f"{prefix}.dead_letter"]
+    with contextlib.suppress(Exception):  # best effort: the broker may be the thing under test
+        if url.startswith("redis"):
+            from redis.asyncio import Redis
+
+            async with Redis.from_url(url) as redis:
+                await redis.delete(*names)
+            return
+        import aio_pika
+
+        connection = await asyncio.wait_for(aio_pika.connect(url), 10)
+        async with connection:
+            channel = await connection.channel()
+            for name in names:
+                await channel.queue_delete(name)
+            await channel.exchange_delete(prefix)
 
 
 def attempts(text: str) -> list[int]:
