@@ -296,7 +296,7 @@ async def _use_workers(app: Application, services: Services, settings: Settings)
     """QUEUE_URL: downloads go to workers; follow the jobs they run (a restart disturbs none)."""
     url = settings.effective_database_url
     remote = RemoteRunner(services.service, services.registry, settings.queue, url, settings.queue_name)
-    await remote.start()  # waits for the broker, one line per attempt
+    await remote.start()  # the broker is reached in the background: chat works meanwhile
     services.remote = remote
     services.jobs.runner, services.jobs.remote = remote.run, True
     app.bot_data.extras["queue"] = True

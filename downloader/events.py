@@ -113,6 +113,14 @@ class Waiting:
 
 
 @dataclass(frozen=True)
+class QueueWait:
+    """With QUEUE_URL: the job waits for the task queue at ``where`` (None: handed over)."""
+
+    job_id: int
+    where: str | None
+
+
+@dataclass(frozen=True)
 class Warned:
     job_id: int
     phase: str | None
@@ -131,7 +139,17 @@ class JobFinished:
     result: JobResult
 
 
-Event = JobStarted | PhaseStarted | ItemDone | ItemProgress | Waiting | Warned | PhaseFinished | JobFinished
+Event = (
+    JobStarted
+    | PhaseStarted
+    | ItemDone
+    | ItemProgress
+    | Waiting
+    | QueueWait
+    | Warned
+    | PhaseFinished
+    | JobFinished
+)
 
 
 def summary_line(result: JobResult) -> str:

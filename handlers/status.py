@@ -26,6 +26,7 @@ from downloader.events import (
     PhaseFinished,
     PhaseResult,
     PhaseStarted,
+    QueueWait,
     SyncAccountDone,
     SyncFinished,
     SyncStarted,
@@ -213,6 +214,8 @@ class StatusBoard:
             )
         elif isinstance(event, JobFinished):
             view.current.pop(event.job_id, None)
+        elif isinstance(event, QueueWait):
+            view.queue_wait = event.where
         elif event.job_id in view.current:
             _apply(view.current[event.job_id], event)
         self._touch(tracked)
@@ -360,7 +363,9 @@ def _nothing_to_tell(tracked: Tracked) -> bool:
 def _apply(view: JobView, event) -> None:
     """Fold one service event into a job view."""
     if isinstance(event, JobStarted):
-        view.state = "running"
+        view.state, view.queue_wait = "running", None
+    elif isinstance(event, QueueWait):
+        view.queue_wait = event.where
     elif isinstance(event, PhaseStarted):
         view.phase, view.done, view.total = event.phase, 0, event.total
         view.finished.pop(event.phase, None)

@@ -35,6 +35,7 @@ class JobView:
     result: JobResult | None = None
     behind: str | None = None  # while queued: the running download it waits for ("@bob")
     reason: str | None = None  # why a paused or interrupted job stopped (a full disk, the network)
+    queue_wait: str | None = None  # while queued: the unreachable task queue it waits for
 
 
 @dataclass
@@ -52,6 +53,7 @@ class SyncView:
     problems: int = 0
     skipped: list[str] = field(default_factory=list)  # accounts left alone, with why
     requests: str | None = None  # the request budget after the last account (Instagram)
+    queue_wait: str | None = None  # the unreachable task queue an account waits for
 
 
 def progress_bar(done: int, total: int | None) -> str:
@@ -83,11 +85,18 @@ def render_job(view: JobView) -> str:
     elif view.state == "interrupted":
         why = escape(view.reason) if view.reason else "Interrupted (the bot stopped)"
         lines.append(f"\n⏸ {why} — press Resume or send /resume.")
+    elif view.state == "queued" and view.queue_wait:
+        lines.append(f"\n⏳ {queue_sentence(view.queue_wait)}")
     elif view.state == "queued" and view.behind:
         lines.append(f"\n⏳ Waiting for the running download of {escape(view.behind)} to finish first.")
     elif view.state == "queued":
         lines.append("\n⏳ Starting…")
     return _fit("\n".join(lines))
+
+
+def queue_sentence(where: str) -> str:
+    """What a job waiting for an unreachable task queue shows."""
+    return f"Waiting for the task queue at {escape(where)}: not reachable; the download starts once it is up."
 
 
 def _phase_line(view: JobView, phase: str) -> str:
@@ -125,6 +134,8 @@ def render_sync(view: SyncView) -> str:
         phase = child.phase or "starting"
         count = f" {child.done}/{child.total}" if child.total else f" {child.done}" if child.done else ""
         lines.append(f"⬇️ @{escape(child.username)} {phase}…{count}")
+    if view.queue_wait and view.state == "running":
+        lines.append(f"⏳ {queue_sentence(view.queue_wait)}")
     lines += limited(view.lines, MAX_LINES)
     lines += limited([f"⏭ {escape(line)}" for line in view.skipped], MAX_LINES)
     if view.state != "running":

@@ -15,10 +15,10 @@ import time
 from db import leases as lease_rows
 from db import queries
 from db.models import Job
-from downloader.events import JobFinished, JobResult, PhaseResult
+from downloader.events import JobFinished, JobResult, PhaseResult, QueueWait
 from downloader.leases import ProcessRegistry
 from downloader.queue import broker as brokers
-from downloader.queue import wire
+from downloader.queue import outage, wire
 from downloader.queue.relay import CONTROL, EVENTS, Relay
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ RESEND = 1.0  # seconds between repeats of a request (a worker may pick the job 
 CHECK = 3.0  # seconds between looks at the job row (a missed event, a dead worker)
 ENDED = ("completed", "failed", "cancelled", "paused")
 LEFT = "queue_left_jobs"  # setting: jobs this bot stopped following at its shutdown
+KICK_TIMEOUT = 10.0  # seconds a hand-off may take before it counts as failed
 
 
 class RemoteRunner:
@@ -42,18 +43,29 @@ class RemoteRunner:
         self._results: dict[int, JobResult] = {}
         self._signals: dict[int, asyncio.Event] = {}
         self._left: set[int] = set()  # followed until this bot stopped; workers carry on
+        self.connected = asyncio.Event()  # set once every broker is reached
+        self._connecting: asyncio.Task | None = None
+        outage.quiet_amqp_logs()
 
-    async def start(self, stop: asyncio.Event | None = None) -> bool:
-        """Reach the broker (waiting as long as it takes) and listen for workers' events."""
-        for broker in self.brokers.values():
-            if not await brokers.connect(broker, self.url, stop):
-                return False
+    async def start(self) -> None:
+        """Listen for workers' events; reach the broker in the background (downloads wait for it)."""
         await self.relay.start({EVENTS: self._on_event})
+        self._connecting = asyncio.create_task(self._connect(), name="queue-connect")
+
+    async def _connect(self) -> None:
+        """Wait for the broker as long as it takes, one line per attempt."""
+        for broker in self.brokers.values():
+            await brokers.connect(broker, self.url)
+            outage.watch_amqp(broker, self.url)
+        self.connected.set()
         log.info("downloads go to workers through %s", brokers.where(self.url))
-        return True
 
     async def close(self) -> None:
         """Stop listening, note the jobs left to workers (for the next start), disconnect."""
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
         await self.relay.close()
         if self._left:  # a job ending before the next start still gets its final status message
             with contextlib.suppress(Exception):
@@ -78,15 +90,53 @@ class RemoteRunner:
         await job.fetch_related("account")
         try:
             if not await self._held_by_live_worker(job):
-                await self._kick(job)
+                await self._kick(job, control)
             return await self._follow(job, control)
         finally:
             self.service.forget(job.id)
             self._signals.pop(job.id, None)
 
-    async def _kick(self, job: Job) -> None:
-        await brokers.kick(self.brokers[job.account.platform], job.id)
-        log.info("job %s handed to the %s workers", job.id, job.account.platform)
+    async def _kick(self, job: Job, control) -> None:
+        """Hand the job over; while the task queue is unreachable, retry with backoff (the status
+        message says so). Pause, Cancel or a stopping bot end the wait: _follow settles the job."""
+        attempt = 0
+        while not control.request:
+            if not self.connected.is_set():
+                await self._wait_for_queue(job, control)  # its connect() logs the attempts
+                attempt += 1
+                continue
+            try:
+                kick = brokers.kick(self.brokers[job.account.platform], job.id)
+                await asyncio.wait_for(kick, timeout=KICK_TIMEOUT)
+            except Exception as exc:  # refused, closed, timed out: the queue is away
+                await self._retry_later(job, control, attempt, outage.reason(exc))
+                attempt += 1
+                continue
+            log.info("job %s handed to the %s workers", job.id, job.account.platform)
+            if attempt:
+                self.service.emit(QueueWait(job.id, None))
+            return
+
+    async def _wait_for_queue(self, job: Job, control) -> None:
+        """Before the broker was first reached: wait for it (or a Pause/Cancel)."""
+        log.info("job %s waits for the task queue at %s", job.id, brokers.where(self.url))
+        self.service.emit(QueueWait(job.id, brokers.where(self.url)))
+        while not self.connected.is_set() and not control.request:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.connected.wait(), timeout=TICK)
+
+    async def _retry_later(self, job: Job, control, attempt: int, why: str) -> None:
+        """One line per failed hand-off; the status message says what the job waits for."""
+        delay = brokers.BACKOFF[min(attempt, len(brokers.BACKOFF) - 1)]
+        where = brokers.where(self.url)
+        log.warning(
+            "job %s waits for the task queue at %s (%s); trying again in %d s.", job.id, where, why, delay
+        )
+        if attempt == 0:
+            self.service.emit(QueueWait(job.id, where))
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not control.request:
+            await asyncio.sleep(TICK)
 
     async def _follow(self, job: Job, control) -> JobResult:
         sent_at, checked_at, kicked_for = 0.0, time.monotonic(), None
@@ -130,7 +180,7 @@ class RemoteRunner:
         lost = job.state == "interrupted" or (job.state == "running" and not await self._owner_alive(job))
         if lost and kicked_for != (job.owner or job.state):  # once per lost worker
             log.info("job %s lost its worker; handing it out again", job.id)
-            await self._kick(job)
+            await self._kick(job, self.service.control(job.id))
             return None, job.owner or job.state
         return None, kicked_for
 

@@ -14,7 +14,6 @@ import os
 import socket
 
 from taskiq.acks import AcknowledgeType
-from taskiq.receiver import Receiver
 
 from db import cluster
 from db import leases as lease_rows
@@ -23,7 +22,7 @@ from downloader.errors import Checkpoint, DownloadError
 from downloader.events import JobFinished
 from downloader.paths import remove_temp_files
 from downloader.queue import broker as brokers
-from downloader.queue import wire
+from downloader.queue import outage, wire
 from downloader.queue.relay import CONTROL, EVENTS, Relay
 from downloader.queue.remote import result_of
 from downloader.queue.sessions import SessionSlot
@@ -54,6 +53,7 @@ class Worker:
         self.session = getattr(instagram, "login_name", None) if "instagram" in self.platforms else None
         self.stopping = False
         self._current: dict[int, str] = {}
+        outage.quiet_amqp_logs()
 
     async def run(self, stop: asyncio.Event) -> int:
         """Work until ``stop`` is set; running jobs are saved and handed back to the queue."""
@@ -68,10 +68,10 @@ class Worker:
             broker.register_task(download, task_name=brokers.TASK)
             if not await brokers.connect(broker, self.url, stop):
                 return 0
+            outage.watch_amqp(broker, self.url)
         finishing = {p: asyncio.Event() for p in self.platforms}
         listening = [
-            asyncio.create_task(self._receiver(p).listen(finishing[p]), name=f"listen-{p}")
-            for p in self.platforms
+            asyncio.create_task(self._listen(p, finishing[p]), name=f"listen-{p}") for p in self.platforms
         ]
         takes = " and ".join(self.platforms)
         log.info("worker %s takes %s jobs from %s", self.name, takes, brokers.where(self.url))
@@ -79,8 +79,33 @@ class Worker:
         await self._stop(finishing, listening)
         return 0
 
-    def _receiver(self, platform: str) -> Receiver:
-        return Receiver(
+    async def _listen(self, platform: str, finishing: asyncio.Event) -> None:
+        """Take jobs until ``finishing``; when the task queue goes away, wait for it and go on.
+
+        Running jobs do not need the queue: they go on, and their late acknowledgement is
+        tried when they end. One Receiver throughout, so its job slots stay counted."""
+        receiver, broker = self._receiver(platform), self.brokers[platform]
+        while not finishing.is_set():
+            try:
+                await receiver.listen(finishing)
+                return
+            except Exception as exc:  # Redis: the connection error ends the listener
+                if finishing.is_set():
+                    return
+                log.warning(
+                    "The task queue at %s went away (%s); running jobs go on, new %s jobs wait for it.",
+                    brokers.where(self.url),
+                    outage.reason(exc),
+                    platform,
+                )
+            with contextlib.suppress(Exception):  # drops the dead connections
+                await broker.shutdown()
+            if not await brokers.connect(broker, self.url, finishing):
+                return
+            log.info("worker %s takes %s jobs again", self.name, platform)
+
+    def _receiver(self, platform: str) -> outage.LenientReceiver:
+        return outage.LenientReceiver(
             self.brokers[platform],
             max_async_tasks=self.slots[platform],
             max_prefetch=0,
@@ -147,6 +172,9 @@ class Worker:
         await job.refresh_from_db()
         if job.state != "running":
             log.info("job %s is %s: nothing to do", job.id, job.state)
+            return False
+        if job.owner == self.registry.token:  # delivered again after the task queue came back
+            log.info("job %s already runs on this worker", job.id)
             return False
         owner = await lease_rows.process(job.owner)
         if await self.registry.alive(owner):
