@@ -198,14 +198,17 @@ class Worker:
         extractor.initialize()
         return extractor
 
-    def download(self, url: str, target: Path, progress: ProgressFn) -> dict | None:
-        """Download one video to exactly ``target``; None when the archive already has it."""
+    def download(self, url: str, target: Path, progress: ProgressFn, extractor: str) -> dict | None:
+        """Download one video to exactly ``target`` with yt-dlp's ``extractor``; None if archived."""
         # Doubled "%" keeps the path literal through yt-dlp's template formatting.
         outtmpl = {**self.ydl.params["outtmpl"], "default": str(target).replace("%", "%%")}
         self.ydl.params["outtmpl"] = outtmpl
         self._progress = progress
         try:
-            return self.ydl.extract_info(url, download=True)
+            # Naming the extractor spares yt-dlp matching the URL against ~1,700 extractors'
+            # patterns: 0.25 CPU seconds for the first video of every process (it compiles
+            # them), a few ms for each one after.
+            return self.ydl.extract_info(url, download=True, ie_key=extractor)
         finally:
             self._progress = None
 
