@@ -29,8 +29,10 @@ def where(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}".rstrip(":")
 
 
-def make_broker(url: str, platform: str, *, worker: bool, prefix: str = "archive") -> AsyncBroker:
-    """A broker for one platform's queue; ``worker``: it also consumes (one message at a time)."""
+def make_broker(
+    url: str, platform: str, *, worker: bool, prefix: str = "archive", jobs: int = 1
+) -> AsyncBroker:
+    """A broker for one platform's queue; ``worker``: it also consumes, ``jobs`` messages at a time."""
     if url.startswith(("redis://", "rediss://")):
         from taskiq_redis import RedisStreamBroker
 
@@ -47,7 +49,9 @@ def make_broker(url: str, platform: str, *, worker: bool, prefix: str = "archive
 
         broker = AioPikaBroker(
             url,
-            qos=1,  # unacknowledged jobs per worker: a job waits in the queue, not in a busy worker
+            # Unacknowledged jobs per worker (acknowledged when they end): as many as it runs at
+            # once, so a job waits in the queue, not in a busy worker.
+            qos=jobs,
             exchange=Exchange(name=prefix),
             task_queues=[Queue(name=queue_name(prefix, platform))],
             dead_letter_queue=Queue(name=f"{prefix}.dead_letter"),

@@ -46,7 +46,9 @@ class Worker:
         prefix = options.get("prefix", "archive")
         self.relay = Relay(database_url)
         make = brokers.make_broker
-        self.brokers = {p: make(queue_url, p, worker=True, prefix=prefix) for p in self.platforms}
+        self.brokers = {
+            p: make(queue_url, p, worker=True, prefix=prefix, jobs=self.slots[p]) for p in self.platforms
+        }
         instagram = self.service.sources.get("instagram")
         self.session = getattr(instagram, "login_name", None) if "instagram" in self.platforms else None
         self.stopping = False
