@@ -336,6 +336,9 @@ def _ytdlp_params(proxy: str | None, archive: DatabaseArchive | None, test_mode:
         "logger": YtDlpLog(),
         "quiet": True,
         "noprogress": True,
+        # yt-dlp formats a progress line for every block it reads even when nothing is shown;
+        # at most one a second. Our progress hook is separate and sees every block.
+        "progress_delta": 1.0,
         # Trust the system store (and SSL_CERT_FILE) rather than certifi; ca_file is added.
         "compat_opts": ["no-certifi"],
         # Keep yt-dlp's "<path>.part" (renamed to the path at the end): with "nopart" its
