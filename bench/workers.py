@@ -46,6 +46,7 @@ class Timing:
     wall: float
     workers_cpu: float | None  # None where /proc is not there
     local_cpu: float  # this process: the bot side and the fake servers
+    busy: float | None  # share of the machine's CPU time in use (every process, the databases too)
 
     @property
     def cpu(self) -> float | None:
@@ -88,12 +89,32 @@ def _ceiling(one: Timing, three: Timing) -> Row:
     cores = os.cpu_count() or 1
     floor = three.cpu / cores
     return Row(
-        "8. same: CPU seconds (workers + bot and fakes) and the wall time they allow",
+        "8. same: CPU seconds (workers + bot and fakes) and the wall time they allow; machine busy",
         f"3 workers {three.workers_cpu:.1f} + {three.local_cpu:.1f} s = {three.cpu / ACCOUNTS:.3f} s per "
-        f"account; ≥ {seconds(floor)} on {cores} cores",
-        f"1 worker {one.workers_cpu:.1f} + {one.local_cpu:.1f} s",
+        f"account; ≥ {seconds(floor)} on {cores} cores; {_percent(three.busy)} busy",
+        f"1 worker {one.workers_cpu:.1f} + {one.local_cpu:.1f} s; {_percent(one.busy)} busy",
         f"at most {one.wall / floor:.1f}x",
     )
+
+
+def _percent(share: float | None) -> str:
+    return "?" if share is None else f"{share:.0%}"
+
+
+def _machine_ticks() -> tuple[int, int] | None:
+    """(busy, total) CPU ticks of the whole machine so far (Linux /proc/stat), or None."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _busy(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
 
 
 def _cpu_seconds(pids: list[int]) -> float | None:
@@ -156,11 +177,12 @@ async def _sync(net: FakeInternet, workers: int) -> Timing:
                     await asyncio.sleep(0.1)
                 parent, _ = await services.jobs.prepare_syncall(chat_id=None)
                 pids = [proc.pid for proc in procs]
-                cpu, local, started = _cpu_seconds(pids), time.process_time(), time.perf_counter()
+                ticks, cpu, local = _machine_ticks(), _cpu_seconds(pids), time.process_time()
+                started = time.perf_counter()
                 result = [(r.username, r.state, r.error) for r in await services.jobs.start(parent)][:3]
                 wall = time.perf_counter() - started
                 local = time.process_time() - local
-                after = _cpu_seconds(pids)
+                after, busy = _cpu_seconds(pids), _busy(ticks, _machine_ticks())
                 workers_cpu = None if cpu is None or after is None else after - cpu
                 done = await MediaItem.filter(platform="tiktok").count()
                 assert done == ACCOUNTS * VIDEOS, (done, result, parent.counts)
@@ -171,4 +193,4 @@ async def _sync(net: FakeInternet, workers: int) -> Timing:
                     proc.wait(timeout=30)
                 await services.close()
                 await close_database()
-    return Timing(wall, workers_cpu, local)
+    return Timing(wall, workers_cpu, local, busy)
