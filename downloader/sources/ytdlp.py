@@ -16,7 +16,7 @@ import stat
 import tempfile
 import threading
 from collections.abc import Container, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import yt_dlp
@@ -168,14 +168,30 @@ class DatabaseArchive:
 
     yt-dlp skips lookups when the archive is falsy and calls ``add`` after each
     download; the service records finished videos itself, and a file deleted from
-    disk must be downloadable again in the same process, so nothing is cached here.
+    disk must be downloadable again in the same process, so answers are kept only
+    for one download (``remembering``): yt-dlp asks three times per video.
     """
 
     def __init__(self, archive: Container[str]):
         self._archive = archive
+        self._local = threading.local()
 
     def __contains__(self, archive_id: object) -> bool:
-        return archive_id in self._archive
+        answers = getattr(self._local, "answers", None)
+        if answers is None:
+            return archive_id in self._archive
+        if archive_id not in answers:
+            answers[archive_id] = archive_id in self._archive
+        return answers[archive_id]
+
+    @contextmanager
+    def remembering(self) -> Iterator[None]:
+        """Within the block, this thread asks the database once per id."""
+        self._local.answers = {}
+        try:
+            yield
+        finally:
+            self._local.answers = None
 
     def __bool__(self) -> bool:
         return True
@@ -225,11 +241,14 @@ class Worker:
         self.ydl.params["outtmpl"] = outtmpl
         self._progress = progress
         self.ydl.get_info_extractor(extractor)  # registers it (see PlainYoutubeDL)
+        archive = self.ydl.params.get("download_archive")
+        remembering = archive.remembering() if isinstance(archive, DatabaseArchive) else nullcontext()
         try:
             # Naming the extractor spares yt-dlp matching the URL against ~1,700 extractors'
             # patterns: 0.25 CPU seconds for the first video of every process (it compiles
             # them), a few ms for each one after.
-            return self.ydl.extract_info(url, download=True, ie_key=extractor)
+            with remembering:
+                return self.ydl.extract_info(url, download=True, ie_key=extractor)
         finally:
             self._progress = None
 
