@@ -22,11 +22,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import aio_pika
+import aio_pika.exceptions
+
 import bot
 from bench.sizes import Size
 from bench.table import Row, Section, seconds
 from db import close_database
 from db.models import Account, MediaItem, Process
+from downloader.queue.broker import queue_name
 from downloader.queue.remote import RemoteRunner
 from tests.fakes.tiktok import FakeTikTok
 from tests.fakes.tls import FakeInternet
@@ -55,7 +59,7 @@ class Timing:
 
 def run(size: Size) -> Section:
     """Wall time with 1 and with 3 workers, same fake, same run."""
-    reason = asyncio.run(postgres_unavailable())
+    reason = asyncio.run(postgres_unavailable()) or asyncio.run(_rabbitmq_unavailable())
     if reason:
         return Section([Row(LABEL, f"skipped: {reason}")], [])
     with FakeInternet() as net:
@@ -130,6 +134,41 @@ def _cpu_seconds(pids: list[int]) -> float | None:
     return total / tick
 
 
+async def _rabbitmq_unavailable(timeout: float = 10) -> str | None:
+    """None when RabbitMQ answers a login within ``timeout``, else why not (it may accept
+    connections and never answer)."""
+    try:
+        connection = await asyncio.wait_for(aio_pika.connect(AMQP), timeout)
+    except TimeoutError:
+        return f"RabbitMQ at {AMQP.split('@')[-1]} did not answer in {timeout:.0f} s"
+    except Exception as exc:  # refused, wrong password: all mean "not here"
+        return f"RabbitMQ at {AMQP.split('@')[-1]} is not reachable ({type(exc).__name__})"
+    await connection.close()
+    return None
+
+
+async def _consuming(prefix: str, workers: int, timeout: float = 60) -> None:
+    """Wait until every worker consumes the TikTok queue (registered is not enough: it may
+    still be connecting to the broker, and the others would take all the jobs meanwhile)."""
+    connection = await aio_pika.connect(AMQP)
+    try:
+        channel = await connection.channel()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                queue = await channel.declare_queue(queue_name(prefix, "tiktok"), passive=True)
+                consumers = queue.declaration_result.consumer_count
+            except aio_pika.exceptions.ChannelClosed:  # not declared yet
+                channel, consumers = await connection.channel(), 0
+            if consumers >= workers and await Process.filter(kind="worker").count() >= workers:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{consumers} of {workers} workers consume the queue in {timeout:.0f} s")
+            await asyncio.sleep(0.1)
+    finally:
+        await connection.close()
+
+
 def _log():
     """Where workers write (BENCH_LOG to keep their logs)."""
     return open(os.environ.get("BENCH_LOG", os.devnull), "a")
@@ -173,8 +212,7 @@ async def _sync(net: FakeInternet, workers: int) -> Timing:
                 for _ in range(workers)
             ]
             try:
-                while await Process.filter(kind="worker").count() < workers:  # not timed
-                    await asyncio.sleep(0.1)
+                await _consuming(prefix, workers)  # not timed
                 parent, _ = await services.jobs.prepare_syncall(chat_id=None)
                 pids = [proc.pid for proc in procs]
                 ticks, cpu, local = _machine_ticks(), _cpu_seconds(pids), time.process_time()
