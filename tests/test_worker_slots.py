@@ -7,8 +7,7 @@ import re
 import pytest
 
 from db.models import MediaItem
-from tests.test_workers import cluster  # noqa: F401 - the fixture: bot, own database, queue, workers
-from tests.workers_kit import videos_once
+from tests.workers_kit import running_cluster, videos_once
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -22,18 +21,18 @@ def most_at_once(log: str) -> int:
     return peak
 
 
-async def test_one_worker_runs_two_tiktok_jobs_at_once(cluster, data_dir):  # noqa: F811
-    world, start = cluster
-    for name in ("slow.a", "slow.b", "slow.c"):
-        world.tiktok.add_account(name, videos=3, size=60_000)
-        await world.reply(f"/add tiktok.com/@{name}")
-    world.tiktok.media_delay = 0.05  # each job lasts long enough for the next to start beside it
-    worker = start("w-slots", "--platform", "tiktok")  # SYNCALL_TIKTOK_CONCURRENCY: the default 2
-    await worker.wait_for("takes tiktok jobs")
-    await world.reply("/syncall")
-    sync = await world.message_with("3/3 accounts", timeout=120)
-    assert "Failed" not in sync.plain
-    assert most_at_once(worker.output) == 2
-    assert worker.output.count(" running\n") == 3
-    assert len(videos_once(data_dir)) == 9
-    assert await MediaItem.filter(platform="tiktok").count() == 9
+async def test_one_worker_runs_two_tiktok_jobs_at_once(net, data_dir, tmp_path):
+    async with running_cluster(net, data_dir, tmp_path) as (world, start):
+        for name in ("slow.a", "slow.b", "slow.c"):
+            world.tiktok.add_account(name, videos=3, size=60_000)
+            await world.reply(f"/add tiktok.com/@{name}")
+        world.tiktok.media_delay = 0.05  # each job lasts long enough for the next to start beside it
+        worker = start("w-slots", "--platform", "tiktok", SYNCALL_TIKTOK_CONCURRENCY="2")
+        await worker.wait_for("takes tiktok jobs")
+        await world.reply("/syncall")
+        sync = await world.message_with("3/3 accounts", timeout=120)
+        assert "Failed" not in sync.plain
+        assert most_at_once(worker.output) == 2
+        assert worker.output.count(" running\n") == 3
+        assert len(videos_once(data_dir)) == 9
+        assert await MediaItem.filter(platform="tiktok").count() == 9
