@@ -119,7 +119,7 @@ async def test_a_bot_restart_leaves_the_running_worker_alone(cluster, data_dir):
 async def test_a_job_that_ends_while_the_bot_is_down_shows_its_end_after_the_restart(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("quick.one", videos=6, size=60_000)
-    world.tiktok.media_delay = 0.05
+    world.tiktok.media_delay = 0.5  # 2 s a video: the job outlasts the bot's stop
     worker = start("w-quick", "--platform", "tiktok")
     await worker.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@quick.one")

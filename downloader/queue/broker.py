@@ -33,10 +33,11 @@ def make_broker(
     *,
     worker: bool,
     prefix: str = "archive",
+    jobs: int = 1,
     consumer: str = "bot",
     redeliver_after: float = 60,
 ) -> AsyncBroker:
-    """A broker for one platform's queue; ``worker``: it also consumes (one message at a time).
+    """A broker for one platform's queue; ``worker``: it also consumes, ``jobs`` messages at a time.
 
     Redis only: ``consumer`` names this process in the consumer group (unique per process),
     ``redeliver_after`` is how many seconds a job of a silent worker waits for another one."""
@@ -50,7 +51,9 @@ def make_broker(
 
         broker = AioPikaBroker(
             url,
-            qos=1,  # unacknowledged jobs per worker: a job waits in the queue, not in a busy worker
+            # Unacknowledged jobs per worker (acknowledged when they end): as many as it runs at
+            # once, so a job waits in the queue, not in a busy worker.
+            qos=jobs,
             exchange=Exchange(name=prefix),
             task_queues=[Queue(name=queue_name(prefix, platform))],
             dead_letter_queue=Queue(name=f"{prefix}.dead_letter"),

@@ -48,7 +48,10 @@ class Worker:
         consumer = f"{self.name}-{self.registry.token[:6]}"
         redis = {"consumer": consumer, "redeliver_after": options.get("redeliver_after", 60.0)}
         make = brokers.make_broker
-        self.brokers = {p: make(queue_url, p, worker=True, prefix=prefix, **redis) for p in self.platforms}
+        self.brokers = {
+            p: make(queue_url, p, worker=True, prefix=prefix, jobs=self.slots[p], **redis)
+            for p in self.platforms
+        }
         instagram = self.service.sources.get("instagram")
         self.session = getattr(instagram, "login_name", None) if "instagram" in self.platforms else None
         self.stopping = False

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "tiktok"
 USER_URL = "https://www.tiktok.com/@{username}"
 VIDEO_URL = "https://www.tiktok.com/@{username}/video/{video_id}"
+VIDEO_EXTRACTOR = "TikTok"  # yt-dlp's extractor of VIDEO_URL pages
 PHOTO_REASON = "photo slideshow: yt-dlp cannot download TikTok photo posts"
 RATE_LIMITED = (
     "TikTok is rate limiting or has blocked this IP address; try again in an hour or so "
@@ -312,7 +313,7 @@ class TikTokSource:
         target = Path(temp_path)
         with self._workers.borrow() as worker:
             try:
-                info = worker.download(url, target, progress)
+                info = worker.download(url, target, progress, VIDEO_EXTRACTOR)
             except DownloadError:
                 raise  # ours, e.g. raised by the progress callback to cancel
             except (YoutubeDLError, OSError) as exc:
@@ -335,6 +336,9 @@ def _ytdlp_params(proxy: str | None, archive: DatabaseArchive | None, test_mode:
         "logger": YtDlpLog(),
         "quiet": True,
         "noprogress": True,
+        # yt-dlp formats a progress line for every block it reads even when nothing is shown;
+        # at most one a second. Our progress hook is separate and sees every block.
+        "progress_delta": 1.0,
         # Trust the system store (and SSL_CERT_FILE) rather than certifi; ca_file is added.
         "compat_opts": ["no-certifi"],
         # Keep yt-dlp's "<path>.part" (renamed to the path at the end): with "nopart" its
