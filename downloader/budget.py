@@ -46,10 +46,11 @@ def session_label(name: str) -> str:
     return f"session {name}" if name else "no login"
 
 
-def usage_text(label: str, hour: int, day: int, limit: int) -> str:
-    """ "Instagram requests (session alice): 12 last hour, 340 last 24 h of 2000"."""
+def usage_text(label: str | None, hour: int, day: int, limit: int) -> str:
+    """A line like "Instagram requests (session alice): 12 last hour, 340 last 24 h of 2000"."""
     of = f" of {limit}" if limit > 0 else ""
-    return f"Instagram requests ({label}): {hour} last hour, {day} last 24 h{of}"
+    named = f" ({label})" if label is not None else ""
+    return f"Instagram requests{named}: {hour} last hour, {day} last 24 h{of}"
 
 
 class RequestBudget:
@@ -285,7 +286,7 @@ class SessionBudget:
         return self.budget.allowed(self.name)
 
     def usage_line(self) -> str:
-        """ "Instagram requests (session alice): 12 last hour, 340 last 24 h of 2000"."""
+        """A line like "Instagram requests (session alice): 12 last hour, 340 last 24 h of 2000"."""
         return self.budget.usage_line(self.name)
 
 
