@@ -15,6 +15,9 @@ from db import close_database, open_database, tortoise_config
 from db.models import InstagramSession, RequestCount, RequestLog
 from downloader.budget import RequestBudget
 from downloader.errors import BudgetExhausted, RateLimited
+from downloader.events import Waiting
+from tests.fakes.instagram import make_profile
+from tests.harness import make_settings, run_download, services_for
 
 
 class Clock:
@@ -39,6 +42,16 @@ async def process(limit: int, clock: Clock, *sessions: str) -> RequestBudget:
         budget.session(name)
     await budget.load()
     return budget
+
+
+async def soon(condition, timeout: float = 10) -> None:
+    """Wait until ``await condition()`` is true (fails after ``timeout`` seconds)."""
+
+    async def poll() -> None:
+        while not await condition():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_counts_from_worker_threads_reach_the_database(db, clock):
@@ -218,3 +231,37 @@ async def test_counts_from_before_sessions_count_against_every_session(data_dir)
         budget.check("")
     finally:
         await close_database()
+
+
+async def test_a_process_waits_out_the_429_another_process_was_given(ig, net, data_dir, session_file):
+    ig.add_profile(make_profile("bob", 1002, posts=3, stories=0, highlights=()))
+    settings = make_settings(data_dir, net=net, instagram_session_file=session_file)
+    bot, cli = await services_for(settings), await services_for(settings)  # two processes, one login
+    waits: dict[str, list[Waiting]] = {"bot": [], "cli": []}
+    for name, services in (("bot", bot), ("cli", cli)):
+        services.service.subscribe(
+            lambda e, name=name: waits[name].append(e) if isinstance(e, Waiting) else None
+        )
+    try:
+        ig.rate_limit(1)
+        told = asyncio.create_task(run_download(bot, "instagram", "alice"))
+        stored = InstagramSession.filter(name="archivebot", rest_until__not_isnull=True).exists
+        await soon(stored)
+        waiting = asyncio.create_task(run_download(cli, "instagram", "bob"))
+        await soon(lambda: asyncio.sleep(0, waits["cli"]))
+
+        assert ig.api_count() == 1  # the bot's request answered 429; the command line asked nothing
+        until = waits["bot"][0].until
+        assert [w.reason for w in waits["cli"]] == [
+            "Instagram is rate limiting the bot's session archivebot; "
+            f"waiting until {until:%H:%M} UTC before asking again."
+        ]
+        assert abs((waits["cli"][0].until - until).total_seconds()) < 2
+        for services, wait in ((bot, waits["bot"][0]), (cli, waits["cli"][0])):
+            services.service.control(wait.job_id).ask("paused")  # the wait ends at once
+        results = await asyncio.wait_for(asyncio.gather(told, waiting), timeout=10)
+        assert [r.state for r in results] == ["paused", "paused"]
+        assert ig.api_count() == 1
+    finally:
+        await cli.close()
+        await bot.close()
