@@ -129,21 +129,23 @@ class RequestBudget:
                 self._read_at[name] = read_at
 
     async def _write(self) -> None:
-        # Caller holds the io lock.
+        # Caller holds the io lock. What could not be written stays for the next flush.
         with self._lock:
             pending, self._pending = self._pending, Counter()
             rests, self._rest_pending = self._rest_pending, {}
             self._flush_scheduled = False
-        for (hour, session, kind), count in pending.items():
-            row, created = await RequestCount.get_or_create(
-                hour=hour, session=session, kind=kind, defaults={"count": count}
-            )
-            if not created:
-                await RequestCount.filter(id=row.id).update(count=F("count") + count)
-        for name, until in rests.items():
-            await InstagramSession.get_or_create(name=name)
-            later = Q(rest_until__isnull=True) | Q(rest_until__lt=until)
-            await InstagramSession.filter(Q(name=name) & later).update(rest_until=until)
+        try:
+            for key in list(pending):
+                await _add(key, pending[key])
+                del pending[key]
+            for name in list(rests):
+                await _rest(name, rests[name])
+                del rests[name]
+        finally:
+            with self._lock:
+                self._pending.update(pending)
+                for name, until in rests.items():
+                    self._rest_pending[name] = max(until, self._rest_pending.get(name, until))
 
     def _io_lock(self) -> asyncio.Lock:
         if self._io is None:
@@ -305,6 +307,21 @@ async def usage_of_sessions(names: Iterable[str]) -> dict[str, tuple[int, int]]:
             usage[name][1] += count
             usage[name][0] += count if hour_of(hour) == now else 0
     return {name: (hour, day) for name, (hour, day) in usage.items()}
+
+
+async def _add(key: tuple[datetime, str, str], count: int) -> None:
+    hour, session, kind = key
+    row, created = await RequestCount.get_or_create(
+        hour=hour, session=session, kind=kind, defaults={"count": count}
+    )
+    if not created:
+        await RequestCount.filter(id=row.id).update(count=F("count") + count)
+
+
+async def _rest(name: str, until: datetime) -> None:
+    await InstagramSession.get_or_create(name=name)
+    later = Q(rest_until__isnull=True) | Q(rest_until__lt=until)
+    await InstagramSession.filter(Q(name=name) & later).update(rest_until=until)
 
 
 def _on(loop: asyncio.AbstractEventLoop) -> bool:
