@@ -124,8 +124,12 @@ class RequestBudget:
                     if session == name:
                         hours[hour] += count
                 self._hours[name] = hours
-                if rests.get(name) is not None:
-                    self._rest[name] = max(rests[name], self._rest.get(name, rests[name]))
+                # The database has every rest stored so far; ours not yet stored are pending.
+                known = [r for r in (rests.get(name), self._rest_pending.get(name)) if r is not None]
+                if known:
+                    self._rest[name] = max(known)
+                else:
+                    self._rest.pop(name, None)
                 self._read_at[name] = read_at
 
     async def _write(self) -> None:
