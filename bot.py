@@ -66,7 +66,7 @@ class Services:
     service: DownloadService
     jobs: JobManager
     fetcher: Fetcher
-    # Instagram API requests, counted per kind and hour; INSTAGRAM_DAILY_REQUEST_BUDGET.
+    # Instagram API requests per session, kind and hour; INSTAGRAM_DAILY_REQUEST_BUDGET.
     budget: RequestBudget
     logins: LoginSwitch
     # This process's heartbeat and account leases (one writer per account).
@@ -164,6 +164,7 @@ async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") ->
         pruned = await queries.prune_jobs(settings.job_history_days)
         if pruned:
             log.info("pruned %d finished job(s) older than %d days", pruned, settings.job_history_days)
+        await queries.prune_request_counts(settings.job_history_days)  # hourly counts, kept as long
 
     await prune()
     await registry.start(on_day=prune)
@@ -186,7 +187,6 @@ async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") ->
     service.guard.may_mark = kind != "worker"  # workers only check the shared folder's marker
     sleep = sleep or service.wait_in_thread
     budget = RequestBudget(settings.instagram_daily_request_budget)
-    await budget.load()
     chat_login = await stored_login_file(settings.data_dir)
     if chat_login is not None:
         log.info(
@@ -194,9 +194,12 @@ async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") ->
             "INSTAGRAM_SESSION_FILE and INSTAGRAM_COOKIES_FILE",
             chat_login.name,
         )
-    service.usage_lines["instagram"] = budget.usage_line
     sources = make_sources(settings, network, service.report_wait, sleep, budget, chat_login)
     service.sources.update(sources)
+    await budget.load()  # after the sources: it reads the sessions they use
+    # The current login's figure (a login file sent in chat switches the source, and so it).
+    service.usage_lines["instagram"] = lambda: service.sources["instagram"].budget.usage_line()
+    service.before_job["instagram"] = budget.refresh  # what other processes spent meanwhile
     make_instagram = instagram_factory(settings, service.report_wait, sleep, budget)
     logins = LoginSwitch(service, lambda path: make_instagram(cookies_file=path))
     return Services(service, JobManager(service), fetcher, budget, logins, registry)

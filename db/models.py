@@ -181,13 +181,18 @@ class InstagramSession(Model):
     until = fields.DatetimeField(null=True)
     checkpoint = fields.TextField(null=True)  # the sentence, while Instagram wants a security check
     updated_at = fields.DatetimeField(auto_now=True)
+    # Instagram told a process using this session to wait (429): no process asks before this.
+    rest_until = fields.DatetimeField(null=True)
 
     class Meta:
         table = "instagram_sessions"
 
 
 class RequestLog(Model):
-    """Instagram API requests made, counted per hour (UTC) and kind of request."""
+    """Instagram API requests made, counted per hour (UTC) and kind of request (before 0009).
+
+    Superseded by RequestCount, which names the session: migration 0009 copied these rows.
+    """
 
     id = fields.IntField(primary_key=True)
     hour = fields.DatetimeField()  # the start of the hour the requests were made in
@@ -197,6 +202,23 @@ class RequestLog(Model):
     class Meta:
         table = "request_log"
         unique_together = (("hour", "kind"),)
+
+
+class RequestCount(Model):
+    """Instagram API requests made with one session, counted per hour (UTC) and kind of request."""
+
+    id = fields.IntField(primary_key=True)
+    hour = fields.DatetimeField()  # the start of the hour the requests were made in
+    # The login account name (InstagramSession.name), empty without a login, or "*" for the
+    # requests counted before sessions were told apart: those count against every session.
+    session = fields.CharField(max_length=64)
+    kind = fields.CharField(max_length=32)  # profile, timeline, stories, reels, ...
+    count = fields.IntField(default=0)
+
+    class Meta:
+        table = "request_counts"
+        # Session first: every read is one session's (or all live sessions') last 24 hours.
+        unique_together = (("session", "hour", "kind"),)
 
 
 class NotifySetting(Model):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
 
-from db.models import Account, Job, MediaItem, Setting
+from db.models import Account, Job, MediaItem, RequestCount, Setting
 
 BATCH = 500  # ids per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
 ACTIVE_STATES = ("queued", "running")
@@ -138,6 +138,13 @@ async def prune_jobs(days: int) -> int:
         return 0
     await Job.filter(parent_id__in=ids).delete()
     return await Job.filter(id__in=ids).delete()
+
+
+async def prune_request_counts(days: int) -> int:
+    """Delete Instagram request counts older than ``days`` (0 keeps all; the budget needs one day)."""
+    if days <= 0:
+        return 0
+    return await RequestCount.filter(hour__lt=now() - timedelta(days=max(days, 2))).delete()
 
 
 async def get_or_create_account(platform: str, username: str, added_by: int | None = None):

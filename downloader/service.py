@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -92,6 +92,8 @@ class DownloadService:
         self._shutdown = threading.Event()  # ends waits of threads that belong to no job
         # Per platform: a line on the requests spent, shown with every finished job.
         self.usage_lines: dict[str, Callable[[], str]] = {}
+        # Per platform: awaited before each job's first request (the budget reads other processes').
+        self.before_job: dict[str, Callable[[], Awaitable[None]]] = {}
 
     # --- subscribers -------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -250,6 +252,8 @@ class DownloadService:
         log.info("job %s running", job.id)
         self.emit(JobStarted(job.id, account.platform, account.username, tuple(job.phases)))
         source = self.sources[account.platform]
+        if account.platform in self.before_job:
+            await self.before_job[account.platform]()
         try:
             info = await self._patiently(job, control, lambda: self._describe_account(source, account, job))
         except _Stopped:

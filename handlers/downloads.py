@@ -141,6 +141,9 @@ async def status(update: Update, context: Context) -> None:
     lines = ["<b>Status</b>", *(limited(lines, 30) if lines else ["Nothing is running."])]
     for name, when in context.bot_data.extras.get("next_runs", lambda: [])():
         lines.append(f"Next {escape(name)}: {when:%Y-%m-%d %H:%M %Z}")
+    services = context.bot_data.extras.get("services")
+    if services is not None:
+        await services.budget.refresh()  # what every process spent, not only this one
     lines += [escape(usage()) for usage in context.bot_data.service.usage_lines.values()]
     if context.bot_data.extras.get("queue"):
         lines += await worker_lines(context.bot_data.service.registry)

@@ -8,27 +8,36 @@ from telegram.ext import Application
 
 from db import cluster, queries
 from db.models import Job
+from downloader.budget import ANONYMOUS, session_label, usage_of_sessions, usage_text
 from downloader.queue.remote import ENDED, LEFT
 from handlers.context import BotData
 
 
 async def worker_lines(registry) -> list[str]:
-    """One line per live worker: its name, platforms, Instagram session and what it does."""
+    """One line per live worker: its name, platforms, Instagram session, what it does, and the
+    session's Instagram requests."""
+    live = [p for p in await cluster.workers() if await registry.alive(p)]
+    sessions = [_session(p.detail or {}) for p in live]
+    usage = await usage_of_sessions(s for s in sessions if s is not None)
     lines = []
-    for process in await cluster.workers():
-        if not await registry.alive(process):
-            continue
+    for process, session in zip(live, sessions, strict=True):
         detail = process.detail or {}
         name = detail.get("name") or f"{process.host}-{process.pid}"
         takes = "+".join(detail.get("platforms") or [])
-        session = detail.get("session")
-        login = f", session {session}" if session else (", no login" if "instagram" in takes else "")
+        login = f", {session_label(session)}" if session is not None else ""
         doing = detail.get("doing") or []
         now = f"downloading {', '.join(doing)}" if doing else "idle"
+        if session is not None:  # the session's figure, of every process that uses it
+            now += "; " + usage_text(None, *usage[session], detail.get("budget") or 0)
         lines.append(f"• {escape(name)} ({escape(takes)}{escape(login)}): {escape(now)}")
     if not lines:
         return ["<b>Workers</b>", "No worker is running: downloads wait in the queue (python bot.py worker)."]
     return ["<b>Workers</b>", *lines]
+
+
+def _session(detail: dict) -> str | None:
+    """The Instagram session a worker uses ("" without a login); None if it takes no Instagram jobs."""
+    return (detail.get("session") or ANONYMOUS) if "instagram" in (detail.get("platforms") or []) else None
 
 
 async def reattach(app: Application) -> int:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from db import queries
-from db.models import FailedItem, MediaItem
+from db.models import FailedItem, InstagramSession, MediaItem
 from downloader.events import Waiting
 from downloader.items import DISK_FULL
 from tests.fakes.instagram import WWW, FakeInstagram, make_profile, write_session_file
@@ -94,12 +94,16 @@ async def test_pause_acts_at_once_during_a_long_rate_limit_wait(instagram, net, 
     assert (waits[0].until - queries.now()).total_seconds() > 60  # instaloader's window, minutes
     assert "rate limit" in waits[0].reason.lower()
 
-    # After a restart (instaloader's own window starts afresh), the job completes.
+    # Instagram's wait is kept with the login: a restarted process honours it too.
+    rest = await InstagramSession.get(name="archivebot")
+    assert abs((rest.rest_until - waits[0].until).total_seconds()) < 1
     await logged_in.close()
     instagram.stop_rate_limit()
     again = await services_for(
         make_settings(data_dir, net=net, instagram_session_file=session, download_retries=0)
     )
+    # Once that time has passed (here: set back), the job completes.
+    await InstagramSession.filter(name="archivebot").update(rest_until=queries.now())
     try:
         stored = await job.__class__.get(id=job.id)
         done = await again.service.run(stored)

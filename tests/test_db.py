@@ -8,7 +8,7 @@ from pathlib import Path
 from tortoise import connections
 
 from db import close_database, connection_name, open_database, queries
-from db.models import Account, Job, MediaItem
+from db.models import Account, Job, MediaItem, RequestCount
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "db" / "migrations"
 
@@ -104,3 +104,15 @@ async def test_old_finished_jobs_are_pruned_and_the_archive_kept(any_db):
     assert await queries.prune_jobs(90) == 1
     assert sorted(await Job.all().values_list("id", flat=True)) == sorted([recent.id, paused.id])
     assert await MediaItem.all().count() == 1
+
+
+async def test_request_counts_older_than_the_job_history_are_pruned(any_db):
+    hour = queries.now().replace(minute=0, second=0, microsecond=0)
+    for days in (0, 1, 30, 91):
+        await RequestCount.create(
+            hour=hour - timedelta(days=days), session="archivebot", kind="timeline", count=3
+        )
+    assert await queries.prune_request_counts(0) == 0
+    assert await queries.prune_request_counts(90) == 1
+    assert await queries.prune_request_counts(1) == 1  # never the last two days: the budget reads them
+    assert sorted((hour - h).days for h in await RequestCount.all().values_list("hour", flat=True)) == [0, 1]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from instaloader import QueryReturnedBadRequestException
 
-from db.models import RequestLog
+from db.models import RequestCount
 from downloader.budget import RequestBudget
 from downloader.errors import BudgetExhausted, LoginRequired, RateLimited, SessionExpired, StopRequested
 from downloader.sources.base import Account, Known
@@ -301,14 +301,18 @@ async def test_every_request_is_counted_by_kind_and_stored(ig, make_source, sess
     await asyncio.to_thread(run)
     await budget.flush()
 
-    rows = {row.kind: row.count for row in await RequestLog.all()}
-    assert sum(rows.values()) == ig.api_count() == budget.usage()[1] == budget.usage()[0]
-    assert rows == {"profile": 1, "page": 1, "timeline": 3, "stories": 1, "highlights_tray": 1, "reels": 1}
+    rows = {(row.session, row.kind): row.count for row in await RequestCount.all()}
+    assert sum(rows.values()) == ig.api_count() == source.budget.usage()[1] == source.budget.usage()[0]
+    kinds = {"profile": 1, "page": 1, "timeline": 3, "stories": 1, "highlights_tray": 1, "reels": 1}
+    assert rows == {("archivebot", kind): count for kind, count in kinds.items()}
 
     again = RequestBudget(daily_limit=0)
+    session = again.session("archivebot")
     await again.load()  # a restart keeps the last 24 hours
-    assert again.usage() == (ig.api_count(), ig.api_count())
-    assert again.usage_line() == f"Instagram requests: {ig.api_count()} last hour, {ig.api_count()} last 24 h"
+    assert session.usage() == (ig.api_count(), ig.api_count())
+    assert session.usage_line() == (
+        f"Instagram requests (session archivebot): {ig.api_count()} last hour, {ig.api_count()} last 24 h"
+    )
 
 
 async def test_spent_budget_defers_before_the_request(ig, make_source, session_file, db):
@@ -327,7 +331,7 @@ async def test_spent_budget_defers_before_the_request(ig, make_source, session_f
     retry_at = caught.value.retry_at
     assert datetime.now(UTC) + timedelta(hours=22) < retry_at <= datetime.now(UTC) + timedelta(hours=24)
     assert f"deferred to {retry_at:%H:%M} UTC" in caught.value.sentence
-    assert budget.usage_line().endswith("3 last 24 h of 3")
+    assert source.budget.usage_line().endswith("3 last 24 h of 3")
 
 
 # ----- sequences ----------------------------------------------------------------------------------

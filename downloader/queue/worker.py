@@ -147,6 +147,7 @@ class Worker:
         doing = [f"@{name}" for name in self._current.values()]
         detail = {"name": self.name, "platforms": list(self.platforms), "session": self.session}
         detail["doing"] = doing
+        detail["budget"] = self.services.budget.daily_limit  # its INSTAGRAM_DAILY_REQUEST_BUDGET
         await cluster.set_detail(self.registry.token, detail)
 
     # --- the task ------------------------------------------------------------
@@ -204,7 +205,7 @@ class Worker:
         try:
             await self._before_instagram()
             result = await self._run_here(job)
-            await self.services.budget.flush()
+            await self.services.budget.flush()  # before the next worker with the session reads it
             if result.error == Checkpoint.default_sentence:
                 await cluster.latch_checkpoint(self.session, result.error)
         finally:
@@ -212,9 +213,9 @@ class Worker:
         await self._finish(job, result)
 
     async def _before_instagram(self) -> None:
-        """Share the session's state: the request budget and a checkpoint another worker met."""
-        await self.services.budget.flush()
-        await self.services.budget.load()
+        """A checkpoint another worker met with this session stops this one too.
+
+        (The session's request budget and 429 rest are read again by the service at job start.)"""
         sentence = await cluster.session_checkpoint(self.session)
         if sentence:
             self.service.sources["instagram"].latch_checkpoint(sentence)

@@ -48,13 +48,24 @@ class Backoff(RateLimited):
 
 
 class Budget:
-    """What the controller needs of a request budget (downloader.budget.RequestBudget has it)."""
+    """What the controller needs of one session's budget (downloader.budget.SessionBudget has it)."""
 
     def check(self) -> None:
         """Raise BudgetExhausted when no request is allowed now."""
 
     def record(self, kind: str) -> None:
         """Count one request of ``kind``."""
+
+    def rest_until(self, until: datetime) -> None:
+        """Instagram said to wait until ``until``."""
+
+
+class Budgets:
+    """What a source needs of the request budget: one Budget per login (RequestBudget has it)."""
+
+    def session(self, name: str | None) -> Budget:
+        """The budget of the login named ``name`` (None: without a login)."""
+        return Budget()
 
 
 class PoliteRateController(RateController):

@@ -32,7 +32,7 @@ from downloader.sources.instagram.lookup import (
     resolve_anonymous,
     resolve_logged_in,
 )
-from downloader.sources.instagram.ratecontrol import Backoff, Budget
+from downloader.sources.instagram.ratecontrol import Backoff, Budgets
 from downloader.sources.instagram.reels import Reels
 from downloader.sources.instagram.session import Login
 
@@ -59,11 +59,18 @@ class InstagramSource:
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[datetime, str], None] | None = None,
-        budget: Budget | None = None,
+        budget: Budgets | None = None,
     ):
         self._login = Login(session_file, cookies_file, login_username)
+        # Requests are counted, capped and rested per login: each source keeps its own session's.
+        self.budget = budget.session(self._login.name) if budget is not None else None
         self._api = InstagramAPI(
-            self._login, delay=request_delay, timeout=timeout, sleep=sleep, on_wait=on_wait, budget=budget
+            self._login,
+            delay=request_delay,
+            timeout=timeout,
+            sleep=sleep,
+            on_wait=on_wait,
+            budget=self.budget,
         )
         self._reels = Reels(self._api)
         self._pages: dict[str, AnonymousPage] = {}  # profile pages the lookup loaded, by username
@@ -171,15 +178,24 @@ class InstagramSource:
             except StopRequested:
                 raise  # the job is pausing or stopping during a wait: not an Instagram problem
             except Backoff as exc:
-                raise _explained(exc, username) from None
+                error = _explained(exc, username)
+                if exc.after_429:
+                    self._rest(error)
+                raise error from None
             except Exception as exc:
                 error = self._translate(exc, username)
                 self._login.remember(error)
+                self._rest(error)
                 if error is exc:
                     raise
                 raise error from exc
             finally:
                 self._api.drain_errors()
+
+    def _rest(self, error: DownloadError) -> None:
+        """Instagram said to wait: every process with this login waits as long (not only this one)."""
+        if isinstance(error, RateLimited) and error.retry_at is not None and self.budget is not None:
+            self.budget.rest_until(error.retry_at)
 
     def _translate(self, exc: Exception, username: str | None) -> DownloadError:
         # Only a request that carried the session can say the session expired.
