@@ -7,20 +7,13 @@ are counted at the fake Instagram by the login they carried.
 from __future__ import annotations
 
 import asyncio
-import secrets
-import signal
 import time
 
 import pytest
 
 from tests.chat import World
-from tests.conftest import pg_skip_reason
 from tests.fakes.instagram import FakeInstagram, FakeSession, make_profile, write_session_file
-from tests.fakes.telegram import FakeTelegram
-from tests.fakes.tiktok import FakeTikTok
-from tests.harness import TOKEN, make_settings, running_bot
-from tests.postgres import own_database
-from tests.workers_kit import RABBIT, WorkerProcess, started_jobs, unreachable, worker_env
+from tests.workers_kit import WorkerProcess, running_cluster, started_jobs
 
 pytestmark = pytest.mark.timeout(180)
 BUDGET = 7  # a job costs 5 requests (see the first assertion): the second one is cut at 2
@@ -30,35 +23,15 @@ BUDGET = 7  # a job costs 5 requests (see the first assertion): the second one i
 async def cluster(net, data_dir, tmp_path):
     """PostgreSQL of our own, a fresh queue name on RabbitMQ, the bot, and a way to start workers
     with a small daily budget and one of two Instagram logins."""
-    reason = await pg_skip_reason() or unreachable(RABBIT)
-    if reason:
-        pytest.skip(reason)
-    instagram = FakeInstagram(net)
-    logins = {name: instagram.login(name) for name in ("archivebot", "otherbot")}
-    prefix = f"test-{secrets.token_hex(4)}"
-    workers: list[WorkerProcess] = []
-    async with own_database() as db_url:
+    async with running_cluster(net, data_dir, tmp_path) as running:
+        logins = {name: running.world.instagram.login(name) for name in ("archivebot", "otherbot")}
 
         def start(name: str, login: str) -> WorkerProcess:
             session = write_session_file(tmp_path / login / f"session-{login}", logins[login])
-            env = worker_env(
-                data_dir=data_dir, db_url=db_url, queue_url=RABBIT, prefix=prefix, net=net, session=session
-            )
-            env["INSTAGRAM_DAILY_REQUEST_BUDGET"] = str(BUDGET)
-            worker = WorkerProcess(tmp_path, env, name, "--platform", "instagram")
-            workers.append(worker)
-            return worker
+            env = {"INSTAGRAM_SESSION_FILE": str(session), "INSTAGRAM_DAILY_REQUEST_BUDGET": str(BUDGET)}
+            return running.start(name, "--platform", "instagram", env=env)
 
-        with FakeTelegram(TOKEN) as telegram:
-            settings = make_settings(
-                data_dir, net=net, telegram=telegram, database_url=db_url, queue_url=RABBIT, queue_name=prefix
-            )
-            try:
-                async with running_bot(settings) as app:
-                    yield World(telegram, instagram, FakeTikTok(net), app), start, logins
-            finally:
-                for worker in workers:
-                    worker.stop(signal.SIGKILL)
+        yield running.world, start, logins
 
 
 async def ended(world: World, username: str, state: str) -> str:
