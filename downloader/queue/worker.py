@@ -29,6 +29,7 @@ from downloader.queue.sessions import SessionSlot
 
 log = logging.getLogger(__name__)
 STOP_WAIT = 15.0  # seconds a stopping worker gives its jobs to save themselves
+OWNER_POLL = 2.0  # seconds between looks at the heartbeat of a job's worker on another machine
 
 
 class Worker:
@@ -180,14 +181,31 @@ class Worker:
         if job.owner == self.registry.token:  # delivered again after the task queue came back
             log.info("job %s already runs on this worker", job.id)
             return False
-        owner = await lease_rows.process(job.owner)
-        if await self.registry.alive(owner):
+        if not await self._owner_gone(job.owner):
             log.info("job %s already runs on another worker", job.id)
             return False
         if not await cluster.take_over_job(job.id, job.owner, self.registry.token):
             return False
         log.info("job %s: its worker is gone; continuing it from its saved place", job.id)
         return True
+
+    async def _owner_gone(self, token: str | None) -> bool:
+        """Whether the worker holding a job is gone. The broker hands a job out again as soon as
+        its worker's connection drops, before a worker on another machine misses a heartbeat:
+        wait until it beats again (alive) or its heartbeat goes stale (gone)."""
+        owner = await lease_rows.process(token)
+        if owner is None or not await self.registry.alive(owner):
+            return True
+        if owner.host == self.registry.host:  # its pid answered: certainly alive
+            return False
+        seen = owner.seen_at
+        while True:
+            await asyncio.sleep(OWNER_POLL)
+            owner = await lease_rows.process(token)
+            if owner is None or not await self.registry.alive(owner):
+                return True
+            if owner.seen_at != seen:
+                return False
 
     async def _run(self, job: Job) -> None:
         try:
