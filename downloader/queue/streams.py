@@ -89,9 +89,11 @@ class Streams(RedisStreamBroker):
         self._working.add(message_id)
 
         async def ack() -> None:
+            # The job has ended either way: stop renewing the claim, so a lost ack (Redis away)
+            # lets the entry go to another worker after redeliver_after, which finds it ended.
+            self._working.discard(message_id)
             async with Redis(connection_pool=self.connection_pool) as redis:
                 await redis.xack(self.queue_name, self.consumer_group_name, message_id)
-            self._working.discard(message_id)
 
         return AckableMessage(data=fields[b"data"], ack=ack)
 
