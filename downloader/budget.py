@@ -91,26 +91,37 @@ class RequestBudget:
 
     # --- the database (event loop only) --------------------------------------
     async def flush(self) -> None:
-        """Write the counts and rests recorded since the last flush."""
+        """Write the counts and rests recorded since the last flush (kept for the next on failure)."""
         async with self._io_lock():
-            await self._write()
+            try:
+                await self._write()
+            except Exception as exc:  # a database blip must not fail the job that made requests
+                log.warning("could not store Instagram request counts (%s); trying again later", exc)
 
     async def refresh(self, names: Iterable[str] | None = None) -> None:
-        """Store ours, then read the sessions' last 24 hours and rests as every process left them."""
+        """Store ours, then read the sessions' last 24 hours and rests as every process left them;
+        on a database error the figures known so far stay."""
         async with self._io_lock():
-            await self._write()
-            with self._lock:
-                names = list(self._hours) if names is None else list(names)
-            if not names:
-                return
-            read_at = self._clock()
-            rows = await RequestCount.filter(
-                session__in=[*names, EVERY], hour__gte=hour_of(read_at - DAY)
-            ).values_list("session", "hour", "count")
-            rests = await InstagramSession.filter(name__in=names, rest_until__not_isnull=True).values_list(
-                "name", "rest_until"
-            )
-            self._replace(names, rows, dict(rests), read_at)
+            try:
+                await self._read(names)
+            except Exception as exc:  # the next refresh tries again; the job goes on
+                log.warning("could not read Instagram request counts (%s); using the last figures", exc)
+
+    async def _read(self, names: Iterable[str] | None) -> None:
+        # Caller holds the io lock.
+        await self._write()
+        with self._lock:
+            names = list(self._hours) if names is None else list(names)
+        if not names:
+            return
+        read_at = self._clock()
+        rows = await RequestCount.filter(
+            session__in=[*names, EVERY], hour__gte=hour_of(read_at - DAY)
+        ).values_list("session", "hour", "count")
+        rests = await InstagramSession.filter(name__in=names, rest_until__not_isnull=True).values_list(
+            "name", "rest_until"
+        )
+        self._replace(names, rows, dict(rests), read_at)
 
     def _replace(self, names: list[str], rows, rests: dict, read_at: datetime) -> None:
         # What the DB says plus what this process recorded since it wrote (not in the DB yet).

@@ -8,10 +8,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.migrations.api import migrate
 
-from db import close_database, open_database, tortoise_config
+from db import close_database, connection_name, open_database, tortoise_config
 from db.models import InstagramSession, RequestCount, RequestLog
 from downloader.budget import RequestBudget
 from downloader.errors import BudgetExhausted, RateLimited
@@ -136,6 +136,27 @@ async def test_two_sessions_are_counted_apart_and_a_restart_keeps_each(db, clock
     clock.now += timedelta(hours=23)
     restarted = await process(5, clock, "alice", "bob", "carol")
     assert [restarted.usage(n) for n in ("alice", "bob", "carol")] == [(0, 5), (0, 1), (0, 0)]
+
+
+async def test_a_database_blip_loses_no_count_and_fails_nothing(db, clock, caplog):
+    budget = await process(5, clock, "alice")
+    alice = budget.session("alice")
+    alice.record("timeline")
+    await budget.flush()
+    conn = connections.get(connection_name(db))
+    await conn.execute_script("ALTER TABLE request_counts RENAME TO request_counts_away")
+    alice.record("timeline")
+    alice.record("profile")
+    await budget.flush()  # neither raises: the job that made the requests goes on
+    await budget.refresh()
+    assert "could not store Instagram request counts" in caplog.text
+    assert alice.usage() == (3, 3)  # the figure keeps what could not be written
+    await conn.execute_script("ALTER TABLE request_counts_away RENAME TO request_counts")
+    await budget.flush()
+    rows = {(r.session, r.kind): r.count for r in await RequestCount.all()}
+    assert rows == {("alice", "timeline"): 2, ("alice", "profile"): 1}  # each request once
+    restarted = await process(5, clock, "alice")
+    assert restarted.usage("alice") == (3, 3)
 
 
 async def test_two_processes_with_one_session_share_one_figure(db, clock):
