@@ -214,8 +214,11 @@ class StatusBoard:
             )
         elif isinstance(event, JobFinished):
             view.current.pop(event.job_id, None)
+            view.waiting.pop(event.job_id, None)
+        elif isinstance(event, QueueWait) and event.where:
+            view.waiting[event.job_id] = event.where
         elif isinstance(event, QueueWait):
-            view.queue_wait = event.where
+            view.waiting.pop(event.job_id, None)
         elif event.job_id in view.current:
             _apply(view.current[event.job_id], event)
         self._touch(tracked)

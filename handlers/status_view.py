@@ -53,7 +53,7 @@ class SyncView:
     problems: int = 0
     skipped: list[str] = field(default_factory=list)  # accounts left alone, with why
     requests: str | None = None  # the request budget after the last account (Instagram)
-    queue_wait: str | None = None  # the unreachable task queue an account waits for
+    waiting: dict[int, str] = field(default_factory=dict)  # child job -> the unreachable task queue
 
 
 def progress_bar(done: int, total: int | None) -> str:
@@ -134,8 +134,8 @@ def render_sync(view: SyncView) -> str:
         phase = child.phase or "starting"
         count = f" {child.done}/{child.total}" if child.total else f" {child.done}" if child.done else ""
         lines.append(f"⬇️ @{escape(child.username)} {phase}…{count}")
-    if view.queue_wait and view.state == "running":
-        lines.append(f"⏳ {queue_sentence(view.queue_wait)}")
+    if view.waiting and view.state == "running":  # while any account still waits for it
+        lines.append(f"⏳ {queue_sentence(next(iter(view.waiting.values())))}")
     lines += limited(view.lines, MAX_LINES)
     lines += limited([f"⏭ {escape(line)}" for line in view.skipped], MAX_LINES)
     if view.state != "running":

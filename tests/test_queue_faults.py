@@ -147,7 +147,9 @@ def test_the_status_says_a_download_waits_for_the_task_queue():
     assert "Waiting for the task queue at redis://10.0.0.5:6379: not reachable;" in text
     view.queue_wait = None
     assert "Waiting for the task queue" not in render_job(view) and "Starting…" in render_job(view)
-    sync = SyncView(8, total=3, queue_wait="amqp://10.0.0.5:5672")
+    sync = SyncView(8, total=3, waiting={9: "amqp://10.0.0.5:5672", 10: "amqp://10.0.0.5:5672"})
     assert "⏳ Waiting for the task queue at amqp://10.0.0.5:5672: not reachable;" in render_sync(sync)
+    del sync.waiting[9]  # one account was handed over: the other still waits
+    assert render_sync(sync).count("⏳ Waiting for the task queue") == 1
     sync.state = "cancelled"
     assert "Waiting for the task queue" not in render_sync(sync)
