@@ -69,7 +69,7 @@ async def test_syncall_spreads_over_two_workers_and_status_lists_them(cluster, d
 async def test_a_worker_killed_mid_job_is_replaced_and_every_file_comes_once(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("long.one", videos=12, size=60_000)
-    world.tiktok.media_delay = 0.05
+    world.tiktok.media_delay = 0.1  # 0.4 s a video: the kill lands mid-job
     first = start("w-first", "--platform", "tiktok")
     await first.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@long.one")
@@ -222,7 +222,7 @@ async def test_a_job_of_a_killed_worker_is_continued_without_the_bot(cluster, da
 async def test_pause_from_chat_reaches_the_worker_then_resume_finishes(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("slow.one", videos=8, size=60_000)
-    world.tiktok.media_delay = 0.05
+    world.tiktok.media_delay = 0.25  # 1 s a video, 2 at a time: the Pause lands mid-job
     worker = start("w-pause", "--platform", "tiktok")
     await worker.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@slow.one")
