@@ -8,6 +8,7 @@ worker on another machine misses its heartbeat; the next worker must neither dro
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import timedelta
 
@@ -31,14 +32,19 @@ async def beat_until(stop: asyncio.Event) -> None:
 
 
 async def test_a_job_held_on_another_machine_waits_for_its_heartbeat_then_is_continued(
-    net, data_dir, tmp_path
+    net, data_dir, tmp_path, caplog
 ):
+    caplog.set_level(logging.INFO)
     async with running_cluster(net, data_dir, tmp_path) as cluster:
         world = cluster.world
         world.tiktok.add_account("far.one", videos=4, size=20_000)
         await world.reply("/add tiktok.com/@far.one")
         await world.reply("/download tiktok.com/@far.one")  # no worker yet: it waits in the queue
         await world.message_with("@far.one")
+        deadline = time.monotonic() + 30
+        while "handed to the tiktok workers" not in caplog.text:  # in the queue now
+            assert time.monotonic() < deadline, "the bot never handed the job to the queue"
+            await asyncio.sleep(0.05)
         await Process.create(token=ELSEWHERE, kind="worker", host="elsewhere", pid=4242, seen_at=now())
         job = await Job.get(kind="download")
         await Job.filter(id=job.id).update(state="running", owner=ELSEWHERE)  # taken over there
