@@ -36,6 +36,7 @@ from tests.fakes.tiktok import FakeTikTok
 from tests.fakes.tls import FakeInternet
 from tests.harness import make_settings
 from tests.postgres import own_database, postgres_unavailable
+from tests.workers_kit import forgotten_after
 
 ACCOUNTS, VIDEOS = 40, 3
 JOBS_PER_WORKER = 2  # SYNCALL_TIKTOK_CONCURRENCY's default
@@ -180,9 +181,9 @@ async def _sync(net: FakeInternet, workers: int) -> Timing:
     for name in names:
         tiktok.add_account(name, videos=VIDEOS, size=40_000)
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
-        async with own_database() as db_url:
+        prefix = f"bench-{secrets.token_hex(4)}"
+        async with own_database() as db_url, forgotten_after(AMQP, prefix):  # queues deleted after
             data = Path(tmp) / "data"
-            prefix = f"bench-{secrets.token_hex(4)}"
             settings = make_settings(data, net=net, database_url=db_url, queue_url=AMQP, queue_name=prefix)
             services = await bot.open_services(settings, sleep=lambda s: None)
             remote = RemoteRunner(services.service, services.registry, AMQP, db_url, prefix)
