@@ -94,6 +94,12 @@ async def count_job_posts(job_id: int) -> int:
     return len({media_id.split("_", 1)[0] for media_id in ids})
 
 
+async def job_files(job_id: int, kinds: Iterable[str]) -> list[tuple[str, str | None, str]]:
+    """(kind, group id, media id) of the files of these kinds a job has downloaded."""
+    rows = MediaItem.filter(job_id=job_id, kind__in=list(kinds))
+    return await rows.values_list("kind", "group_id", "media_id")
+
+
 async def forget_media(platform: str, media_ids: Iterable[str]) -> int:
     """Drop archive rows (their files vanished from disk); return how many."""
     ids = list(media_ids)

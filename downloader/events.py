@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+MISSED_KEPT = 20  # not-archived items named per phase (all are counted)
+MISSED_SHOWN = 3  # ...of which the summary line names
 # Nouns whose plural is not the singular plus "s".
 IRREGULAR = {"story": "stories", "new story": "new stories", "was": "were"}
 
@@ -35,13 +37,24 @@ class PhaseResult:
     posts: int | None = None
     bytes: int = 0
     gave_up: int = 0  # files that failed their last allowed attempt in this job
+    # TikTok: photo posts with a newly downloaded file, and their slides ("posts" counts them too).
+    photo_posts: int = 0
+    images: int = 0
+    # What was listed but not archived in this job, as [id, reason]: unsupported and failed items.
+    missed: list = field(default_factory=list)
     top: int | None = None  # newest item time this job listed (epoch s): the next clean boundary
     message: str | None = None  # why it was skipped or failed, for a person
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-able form stored on the Job row."""
-        return {k: v for k, v in self.__dict__.items() if k != "warnings"} | {"warnings": self.warnings[-20:]}
+        kept = {"warnings": self.warnings[-20:], "missed": self.missed[:MISSED_KEPT]}
+        return {k: v for k, v in self.__dict__.items() if k not in kept} | kept
+
+    def miss(self, media_id: str, reason: str) -> None:
+        """Remember an item this job listed but could not archive (once per id)."""
+        if len(self.missed) < MISSED_KEPT and all(entry[0] != media_id for entry in self.missed):
+            self.missed.append([media_id, reason])
 
     @classmethod
     def from_dict(cls, data: dict) -> PhaseResult:
@@ -164,6 +177,7 @@ def summary_line(result: JobResult) -> str:
         "interrupted": "Interrupted",
     }.get(result.state, result.state.capitalize())
     line = f"{head}: {' + '.join(_counts(result)) or 'nothing'}"
+    line += _missed_part(result.phases)
     gave_up = sum(p.gave_up for p in result.phases)
     if gave_up:
         verb = "is" if gave_up == 1 else "are"
@@ -176,7 +190,7 @@ def _counts(result: JobResult) -> list[str]:
     """One part per kind of content the job ran for."""
     by_phase = {p.phase: p for p in result.phases}
     if result.platform != "instagram":
-        return [plural(sum(p.downloaded for p in result.phases), "video")]
+        return _tiktok_parts(result.phases)
     parts = []
     if "posts" in by_phase:
         parts.append(_posts_part(by_phase["posts"]))
@@ -187,6 +201,40 @@ def _counts(result: JobResult) -> list[str]:
     elif reels:
         parts.append(plural(items, "story" if reels[0].phase == "stories" else "highlight item"))
     return parts
+
+
+def _tiktok_parts(phases: list[PhaseResult]) -> list[str]:
+    """ "4 videos", "4 videos + 1 photo post (3 images)"."""
+    videos = sum(p.downloaded if p.posts is None else p.posts - p.photo_posts for p in phases)
+    parts = [plural(videos, "video")]
+    photo_posts = sum(p.photo_posts for p in phases)
+    if photo_posts:
+        images = sum(p.images for p in phases)
+        parts.append(f"{plural(photo_posts, 'photo post')} ({plural(images, 'image')})")
+    return parts
+
+
+def _missed_part(phases: list[PhaseResult]) -> str:
+    """ "; 1 item not archived: 7300…068 (live replay, not supported)", or "" when nothing was missed."""
+    count = sum(p.unsupported + p.failed for p in phases)
+    if not count:
+        return ""
+    named = [entry for p in phases for entry in p.missed][:MISSED_SHOWN]
+    names = ", ".join(f"{short_id(media_id)} ({_short_reason(media_id, why)})" for media_id, why in named)
+    more = f" and {count - len(named)} more" if named and count > len(named) else ""
+    return f"; {plural(count, 'item')} not archived" + (f": {names}{more}" if names else "")
+
+
+def short_id(media_id: str) -> str:
+    """A long platform id shortened for a line of text: "7300…068", "7300…068_2"."""
+    head, sep, tail = media_id.partition("_")
+    return (f"{head[:4]}…{head[-3:]}" if len(head) > 10 else head) + sep + tail
+
+
+def _short_reason(media_id: str, reason: str) -> str:
+    """The reason without the id it names again, and short."""
+    text = reason.split(f"{media_id}: ", 1)[-1].strip().rstrip(".")
+    return text if len(text) <= 90 else text[:87] + "..."
 
 
 def _posts_part(posts: PhaseResult) -> str:

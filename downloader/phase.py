@@ -32,7 +32,7 @@ PHASE_KINDS = {
     "posts": ("post", "reel"),
     "stories": ("story",),
     "highlights": ("highlight",),
-    "videos": ("video",),
+    "videos": ("video", "photo", "audio"),  # TikTok: videos, and photo posts' slides and sounds
 }
 LOOKAHEAD = 3  # pages listed ahead of the downloads
 _END = object()
@@ -123,6 +123,8 @@ class PhaseRunner:
         if phase == "highlights":
             await self._complete_highlights(result)
         result.posts = await queries.count_job_posts(self.job.id) if phase == "posts" else None
+        if phase == "videos":
+            _count_videos_phase(result, await queries.job_files(self.job.id, PHASE_KINDS[phase]))
         if self.control.request:
             result.status = self.control.request
         else:
@@ -190,8 +192,10 @@ class PhaseRunner:
         self._count_total(page)
         for media_id, reason in page.skipped:
             self._warn(result, f"{media_id}: {reason}")
+            result.miss(media_id, reason)
         items = page.items
         self.seen.update(item.media_id for item in items)
+        self.seen.update(media_id for media_id, _ in page.skipped)
         self.stamps.update(page.stamps)
         archived = await queries.archived_by_job(self.account.platform, (i.media_id for i in items))
         if result.phase == "highlights":
@@ -281,6 +285,7 @@ class PhaseRunner:
     def _failed(self, item: MediaItem, outcome: Outcome, result: PhaseResult) -> None:
         note = f" It failed {MAX_ATTEMPTS} times and is no longer retried." if outcome.gave_up else ""
         self._warn(result, f"{item.media_id}: {outcome.message}{note}")
+        result.miss(item.media_id, outcome.message or "failed")
         result.gave_up += int(outcome.gave_up)
         if item.highlight_id:
             self.unsure_stamps.add(f"highlight:{item.highlight_id}")
@@ -340,6 +345,14 @@ def _next_page(pages) -> asyncio.Future:
 def _unit(item: MediaItem) -> str:
     """What progress and the early stop count: a post (all its files) or a single item."""
     return item.group_id or item.media_id
+
+
+def _count_videos_phase(result: PhaseResult, files: list[tuple[str, str | None, str]]) -> None:
+    """Posts (a video, or a photo post with all its files) and slides a TikTok job downloaded."""
+    photo_posts = {group or media_id for kind, group, media_id in files if kind in ("photo", "audio")}
+    videos = sum(1 for kind, _, _ in files if kind == "video")
+    result.photo_posts, result.images = len(photo_posts), sum(1 for kind, _, _ in files if kind == "photo")
+    result.posts = videos + len(photo_posts)
 
 
 def _count_group_sizes(items: list[MediaItem]) -> None:

@@ -19,7 +19,7 @@ from downloader.errors import (
     RateLimited,
     Transient,
 )
-from downloader.sources.tiktok import CERTIFICATE, PHOTO_REASON, TikTokSource, translate
+from downloader.sources.tiktok import CERTIFICATE, TikTokSource, translate
 from downloader.sources.ytdlp import impersonation
 from tests.fakes.tiktok import WWW, FakeTikTok
 
@@ -164,15 +164,54 @@ def test_relisting_an_archived_account_costs_only_the_listing(fake, internet, tm
     assert list(tmp_path.iterdir()) == []
 
 
-def test_photo_slideshows_are_reported_as_skipped(fake, source):
-    alice = fake.add_account("alice.dance", videos=5, photos=(1, 5))
+def test_photo_posts_are_listed_as_slides_in_order_and_their_sound(fake, source):
+    alice = fake.add_account("alice.dance", videos=5, photos=(1, 5), slides=3)
+    alice.posts[5].sound = False  # a photo post whose sound TikTok does not offer
 
     _, pages = list_all(source, "alice.dance")
 
-    skipped = [entry for page in pages for entry in page.skipped]
-    listed = [item.media_id for page in pages for item in page.items]
-    assert skipped == [(alice.posts[1].id, PHOTO_REASON), (alice.posts[5].id, PHOTO_REASON)]
-    assert listed == [post.id for post in alice.videos]
+    items = [item for page in pages for item in page.items]
+    first, second = alice.posts[1], alice.posts[5]
+    assert [item.media_id for item in items if item.group_id == first.id] == [
+        f"{first.id}_1",
+        f"{first.id}_2",
+        f"{first.id}_3",
+        first.id,
+    ]
+    slides = [item for item in items if item.group_id == first.id and item.kind == "photo"]
+    # The jpeg of each slide (TikTok lists a webp first), with the Referer TikTok's CDN wants.
+    assert [item.url for item in slides] == [fake.slide_urls(first, n)[1] for n in (1, 2, 3)]
+    assert {(item.ext, item.headers["Referer"]) for item in slides} == {("jpg", "https://www.tiktok.com/")}
+    sound = next(item for item in items if item.media_id == first.id)
+    assert (sound.kind, sound.ext, sound.url) == ("audio", "mp3", fake.sound_url(first))
+    assert sound.link == f"https://www.tiktok.com/@alice.dance/photo/{first.id}"
+    assert [item.media_id for item in items if item.group_id == second.id] == [
+        f"{second.id}_{n}" for n in (1, 2, 3)
+    ]
+    assert [item.media_id for item in items if item.kind == "video"] == [post.id for post in alice.videos]
+    assert all(page.skipped == [] for page in pages)
+    # Listing costs the item_list pages only: no video page for a photo post.
+    assert fake.count_video_pages() == 0 and fake.count_images() == 0
+
+
+def test_live_replays_are_named_with_their_reason(fake, source):
+    alice = fake.add_account("alice.dance", videos=2, lives=(1,))
+
+    _, pages = list_all(source, "alice.dance")
+
+    assert [entry for page in pages for entry in page.skipped] == [
+        (alice.posts[1].id, "live replay, not supported")
+    ]
+    assert [item.media_id for page in pages for item in page.items] == [post.id for post in alice.videos]
+
+
+def test_a_video_tiktok_does_not_offer_here_fails_with_a_reason_that_may_pass(fake, source, tmp_path):
+    alice = fake.add_account("alice.dance", videos=1)
+    alice.posts[0].page_status = 10231  # TikTok's answer for a video it does not show in this region
+    _, pages = list_all(source, "alice.dance")
+
+    with pytest.raises(Transient, match=r"does not offer it here \(status 10231"):
+        pages[0].items[0].download(temp_name(tmp_path, alice.posts[0].id), no_progress)
 
 
 def test_resuming_from_a_cursor_continues_on_the_next_page(fake, internet, source):

@@ -14,6 +14,11 @@ It answers the requests yt-dlp's TikTok extractors make (as recorded from real r
 - ``GET https://<CDN_HOST>/video/tos/...``: deterministic bytes with
   Content-Length (Range supported); yt-dlp drops media URLs on www.tiktok.com,
   so media lives on a CDN host name.
+- Photo posts ("photo mode") as the web app gets them: no playable video (no
+  ``playAddr``), ``imagePost.images[].imageURL.urlList`` with a webp and a jpeg
+  address per slide on ``IMAGE_HOST``, and the sound as ``music.playUrl`` on
+  ``MUSIC_HOST``. Both are signed like TikTok's (``x-signature``): an edited URL
+  gets 403. A LIVE replay is listed with ``liveRoomInfo`` and no playable video.
 
 Like TikTok's bot detection, the user and video pages carry their data only
 for a browser-like request (the navigation headers a real browser sends, which
@@ -22,7 +27,8 @@ the page without its data. ``browser_check = False`` turns that off.
 
 Switches: ``rate_limited`` (429 on every host), ``ip_blocked`` (statusCode
 10204), per account ``listing_hidden``, per video ``page_http``/``page_status``/
-``media_http``, and ``media_delay`` (slow media). FakeInternet records every
+``media_http``, per photo post ``slide_failures`` (slide number -> how many more
+requests get 503), and ``media_delay`` (slow media). FakeInternet records every
 request; the ``count_*`` helpers count the ones tests care about.
 """
 
@@ -38,6 +44,8 @@ from aiohttp import web
 
 WWW = "www.tiktok.com"
 CDN_HOST = "v16-webapp-prime.tiktokcdn-us.com"
+IMAGE_HOST = "p16-sign-va.tiktokcdn.com"
+MUSIC_HOST = "sf16-ies-music-va.tiktokcdn.com"
 # Newest post of every generated account: 2025-06-15 12:00 UTC; posts go back one hour each.
 NEWEST = 1_750_000_000
 STATUS_OK = 0
@@ -51,21 +59,26 @@ STATUS_POST_MISSING = 10217
 
 @dataclass
 class FakePost:
-    """One post: a video, or a photo slideshow (``photo``) that yt-dlp cannot download."""
+    """One post: a video, a photo post (``photo``: ``slides`` images and a sound), or a LIVE replay."""
 
     id: str
     create_time: int
     desc: str = ""
     size: int = 50_000
     photo: bool = False
+    slides: int = 3
+    sound: bool = True  # a photo post's music.playUrl
+    live: bool = False
+    slide_failures: dict[int, int] = field(default_factory=dict)
     page_status: int = STATUS_OK  # webapp.video-detail statusCode of its page
     page_http: int | None = None  # answer its page with this HTTP status instead
     media_http: int | None = None  # answer its media with this HTTP status instead
 
-    def content(self) -> bytes:
-        """The media bytes: deterministic per id, ``size`` long."""
-        block = hashlib.sha256(self.id.encode()).digest()
-        return (block * (self.size // len(block) + 1))[: self.size]
+    def content(self, part: str = "") -> bytes:
+        """The media bytes: deterministic per id (and slide ``part``, "1", "2"... or "sound")."""
+        size = self.size + (len(part) and 100 * (int(part) if part.isdigit() else 99))
+        block = hashlib.sha256(f"{self.id}{part}".encode()).digest()
+        return (block * (size // len(block) + 1))[:size]
 
 
 @dataclass
@@ -84,8 +97,13 @@ class FakeAccount:
 
     @property
     def videos(self) -> list[FakePost]:
-        """The posts yt-dlp can download (not photo slideshows)."""
-        return [post for post in self.posts if not post.photo]
+        """The posts yt-dlp can download (not photo posts, not LIVE replays)."""
+        return [post for post in self.posts if not post.photo and not post.live]
+
+    @property
+    def photo_posts(self) -> list[FakePost]:
+        """The photo posts, newest first."""
+        return [post for post in self.posts if post.photo]
 
     def post(self, post_id: str) -> FakePost | None:
         """The post with this id, if the account has it."""
@@ -116,6 +134,8 @@ class FakeTikTok:
         self.browser_check = True
         internet.add_host(WWW, self._www)
         internet.add_host(CDN_HOST, self._cdn)
+        internet.add_host(IMAGE_HOST, self._image)
+        internet.add_host(MUSIC_HOST, self._music)
 
     # ---- data -------------------------------------------------------------
 
@@ -125,11 +145,14 @@ class FakeTikTok:
         *,
         videos: int = 0,
         photos: tuple[int, ...] = (),
+        lives: tuple[int, ...] = (),
         private: bool = False,
         size: int = 50_000,
+        slides: int = 3,
     ) -> FakeAccount:
-        """An account with ``videos`` posts; the positions in ``photos`` are slideshows."""
-        count = videos + len(photos)
+        """An account with ``videos`` videos; the positions in ``photos`` are photo posts of
+        ``slides`` images, those in ``lives`` LIVE replays."""
+        count = videos + len(photos) + len(lives)
         posts = []
         for index in range(count):
             created = NEWEST - 3600 * index
@@ -140,6 +163,8 @@ class FakeTikTok:
                     desc=f"post {index} of @{username} #fake",
                     size=size + 1000 * index,  # distinct sizes catch mixed-up files
                     photo=index in photos,
+                    slides=slides,
+                    live=index in lives,
                 )
             )
         account = FakeAccount(
@@ -159,6 +184,15 @@ class FakeTikTok:
             f"https://{CDN_HOST}/video/tos/useast2a/tos-useast2a-ve-0068c001/{post.id}/"
             f"?mime_type=video_mp4&br=800&ds=3&rc=fake"
         )
+
+    def slide_urls(self, post: FakePost, number: int) -> list[str]:
+        """A slide's addresses as TikTok lists them: webp first, then jpeg, both signed."""
+        path = f"/tos-maliva-i-photomode-us/{post.id}_{number}~tplv-photomode-image"
+        return [_signed(IMAGE_HOST, f"{path}.{ext}") for ext in ("webp", "jpeg")]
+
+    def sound_url(self, post: FakePost) -> str:
+        """Where a photo post's sound is served."""
+        return _signed(MUSIC_HOST, f"/obj/ies-music-aiso/{post.id}.mp3")
 
     # ---- counting -------------------------------------------------------------
 
@@ -186,6 +220,14 @@ class FakeTikTok:
     def count_media(self) -> int:
         """Requests to the video CDN."""
         return self.internet.count(host=CDN_HOST)
+
+    def count_images(self) -> int:
+        """Requests for photo posts' slides."""
+        return self.internet.count(host=IMAGE_HOST)
+
+    def count_sounds(self) -> int:
+        """Requests for photo posts' sounds."""
+        return self.internet.count(host=MUSIC_HOST)
 
     # ---- www.tiktok.com -----------------------------------------------------
 
@@ -281,9 +323,17 @@ class FakeTikTok:
             "stats": {"playCount": 1000, "diggCount": 100, "shareCount": 10, "commentCount": 5},
         }
         if post.photo:
-            image = {"imageURL": {"urlList": [f"https://p16-sign.tiktokcdn-us.com/{post.id}.jpg"]}}
-            item["imagePost"] = {"images": [image, image], "title": post.desc}
-            item["video"] = {"duration": 0, "width": 1080, "height": 1920}
+            images = [
+                {"imageURL": {"urlList": self.slide_urls(post, n)}, "imageWidth": 1080, "imageHeight": 1440}
+                for n in range(1, post.slides + 1)
+            ]
+            item["imagePost"] = {"images": images, "title": post.desc}
+            item["video"] = {"duration": 0, "width": 1080, "height": 1920}  # nothing to play
+            if post.sound:
+                item["music"] |= {"playUrl": self.sound_url(post), "duration": 12}
+        elif post.live:
+            item["liveRoomInfo"] = {"roomId": f"7{post.id[1:]}", "status": 4}
+            item["video"] = {"duration": 0, "width": 720, "height": 1280}
         else:
             url = self.media_url(post)
             item["video"] = {
@@ -322,6 +372,34 @@ class FakeTikTok:
         if not request.headers.get("Referer", "").startswith("https://www.tiktok.com/"):
             return web.Response(status=403, text="Access Denied")  # TikTok's CDN checks it too
         return await self._send_media(request, post.content())
+
+    async def _image(self, request: web.Request) -> web.StreamResponse:
+        """A slide: ``/<bucket>/<post id>_<n>~tplv-photomode-image.<webp|jpeg>?x-signature=...``."""
+        if self.rate_limited:
+            return _too_many()
+        if not _signature_ok(request):
+            return web.Response(status=403, text="Access Denied")
+        name = request.path.rsplit("/", 1)[-1].partition("~")[0]
+        post_id, _, number = name.rpartition("_")
+        post = self._post_by_id(post_id)
+        if post is None or not post.photo or not number.isdigit() or not 1 <= int(number) <= post.slides:
+            return web.Response(status=404, text="Not Found")
+        if post.slide_failures.get(int(number)):
+            post.slide_failures[int(number)] -= 1
+            return web.Response(status=503, text="Service Unavailable")
+        kind = "image/jpeg" if request.path.endswith(".jpeg") else "image/webp"
+        return await self.internet.send_bytes(request, post.content(number), content_type=kind)
+
+    async def _music(self, request: web.Request) -> web.StreamResponse:
+        """A photo post's sound: ``/obj/ies-music-aiso/<post id>.mp3?x-signature=...``."""
+        if self.rate_limited:
+            return _too_many()
+        if not _signature_ok(request):
+            return web.Response(status=403, text="Access Denied")
+        post = self._post_by_id(request.path.rsplit("/", 1)[-1].removesuffix(".mp3"))
+        if post is None or not post.photo or not post.sound:
+            return web.Response(status=404, text="Not Found")
+        return await self.internet.send_bytes(request, post.content("sound"), content_type="audio/mpeg")
 
     def _post_by_id(self, post_id: str) -> FakePost | None:
         for account in self.accounts.values():
@@ -399,6 +477,22 @@ def _html_page_without_data() -> web.Response:
         '<body><div id="app"></div></body></html>'
     )
     return web.Response(text=body, content_type="text/html")
+
+
+def _signed(host: str, path: str) -> str:
+    """A CDN URL signed as TikTok signs them (the signature covers the path and the expiry)."""
+    expires = NEWEST + 86_400 * 3650
+    return f"https://{host}{path}?x-expires={expires}&x-signature={_signature(path, str(expires))}"
+
+
+def _signature(path: str, expires: str) -> str:
+    return hashlib.sha256(f"{path}|{expires}".encode()).hexdigest()[:24]
+
+
+def _signature_ok(request: web.Request) -> bool:
+    """The URL came as listed: an edited path or expiry breaks the signature."""
+    expires = request.query.get("x-expires", "")
+    return request.query.get("x-signature") == _signature(request.path, expires)
 
 
 def _too_many() -> web.Response:
