@@ -133,6 +133,17 @@ async def media_counts_of(account_ids: list[int]) -> dict[int, dict[str, int]]:
     return counts
 
 
+async def photo_post_counts_of(account_ids: list[int]) -> dict[int, int]:
+    """TikTok photo posts (slides and sound share a group id) per account, in one grouped query."""
+    rows = (
+        await MediaItem.filter(account_id__in=account_ids or [0], kind__in=["photo", "audio"])
+        .annotate(n=Count("group_id", distinct=True))
+        .group_by("account_id")
+        .values_list("account_id", "n")
+    )
+    return dict(rows)
+
+
 async def prune_jobs(days: int) -> int:
     """Delete finished jobs older than ``days`` (archive rows are kept forever); return how many."""
     if days <= 0:

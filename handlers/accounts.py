@@ -27,7 +27,7 @@ PAGE_SIZE = 10
 KIND_NOUNS = {"highlight": "highlight item"}  # archive kinds as /list names them
 WHAT = {
     "instagram": "posts, reels, stories and highlights",
-    "tiktok": "videos",
+    "tiktok": "videos and photo posts",
 }
 
 
@@ -135,9 +135,11 @@ async def render_page(page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
     page = max(0, min(page, pages - 1))
     shown = await queries.tracked_page(page, PAGE_SIZE)
-    counts = await queries.media_counts_of([a.id for a in shown])  # one grouped query per page
+    ids = [a.id for a in shown]
+    counts = await queries.media_counts_of(ids)  # grouped queries, one per page
+    photo_posts = await queries.photo_post_counts_of(ids)
     lines = [f"<b>Tracked accounts</b> ({total}) — page {page + 1}/{pages}"]
-    lines += [_account_line(account, counts.get(account.id, {})) for account in shown]
+    lines += [_account_line(a, counts.get(a.id, {}), photo_posts.get(a.id, 0)) for a in shown]
     choose = [
         InlineKeyboardButton(f"⚙️ @{a.username}", callback_data=f"acct:phases:{a.id}:{page}")
         for a in shown
@@ -155,9 +157,8 @@ async def render_page(page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
 
 
-def _account_line(account: Account, counts: dict[str, int]) -> str:
-    summary = ", ".join(plural(n, KIND_NOUNS.get(kind, kind)) for kind, n in sorted(counts.items()))
-    summary = summary or "nothing yet"
+def _account_line(account: Account, counts: dict[str, int], photo_posts: int = 0) -> str:
+    summary = _archive_words(counts, photo_posts) or "nothing yet"
     synced = f"{account.last_sync_at:%Y-%m-%d %H:%M}" if account.last_sync_at else "never"
     platform = "IG" if account.platform == "instagram" else "TT"
     line = f"• {platform} <b>@{escape(account.username)}</b> — synced {synced}; {summary}"
@@ -166,6 +167,15 @@ def _account_line(account: Account, counts: dict[str, int]) -> str:
     if account.last_error:
         line += f"\n   ⚠️ {escape(account.last_error[:200])}"
     return line
+
+
+def _archive_words(counts: dict[str, int], photo_posts: int) -> str:
+    """ "4 videos, 1 photo post (3 images)": files per kind, a photo post's slides and sound as one post."""
+    files = {kind: n for kind, n in counts.items() if kind not in ("photo", "audio")}
+    parts = [plural(n, KIND_NOUNS.get(kind, kind)) for kind, n in sorted(files.items())]
+    if photo_posts:
+        parts.append(f"{plural(photo_posts, 'photo post')} ({plural(counts.get('photo', 0), 'image')})")
+    return ", ".join(parts)
 
 
 async def button(update: Update, context: Context) -> None:

@@ -13,6 +13,8 @@ KIND_WORDS = {
     "story": "story",
     "highlight": "highlight",
     "video": "video",
+    "photo": "photo post",  # a TikTok photo post's slides
+    "audio": "photo post",  # ...and its sound
 }
 SITE = {"instagram": "Instagram", "tiktok": "TikTok"}
 # Summary nouns, in the order they are listed.
@@ -22,6 +24,7 @@ SUMMARY_NOUNS = (
     ("story", "story", "stories"),
     ("highlight", "highlight item", "highlight items"),
     ("video", "video", "videos"),
+    ("photo", "photo post", "photo posts"),
 )
 
 
@@ -91,8 +94,9 @@ def summary_counts(rows: Iterable[tuple[str, str | None, str]]) -> str:
     units: dict[str, set[str]] = {}
     for kind, group_id, media_id in rows:
         # A post counts once however many files it has (as the progress counts it).
-        key = group_id if kind in ("post", "reel") and group_id else media_id
-        units.setdefault(kind, set()).add(key)
+        key = group_id if kind in ("post", "reel", "photo", "audio") and group_id else media_id
+        # A photo post is its slides and its sound: counted once, as a photo post.
+        units.setdefault("photo" if kind == "audio" else kind, set()).add(key)
     parts = []
     for kind, one, many in SUMMARY_NOUNS:
         count = len(units.get(kind, ()))

@@ -1,5 +1,8 @@
 """Sending archived files into a chat: one post as one album, within Telegram's limits.
 
+A TikTok photo post goes as an album of its slides, then its sound as an audio message
+(Telegram albums cannot mix audio with photos).
+
 Files are read from DATA_DIR (never fetched again); a file Telegram already has goes
 by its file_id; with a local Bot API server files go by path (file:// URI).
 """
@@ -13,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from telegram import Bot, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
+from telegram import Bot, InputMediaAudio, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -31,6 +34,7 @@ MAX_LOCAL = 2000 * MB  # a local Bot API server's limit
 ALBUM = 10
 PHOTO_EXTS = {"jpg", "jpeg", "png", "webp"}
 VIDEO_EXTS = {"mp4", "mov", "m4v"}
+AUDIO_EXTS = {"mp3", "m4a", "aac"}
 # Upload time is size-bound; Telegram's own default (20 s) cuts off large files on slow links.
 UPLOAD_TIMEOUT = 600
 MISSING = "the file is missing from the archive folder"
@@ -178,7 +182,8 @@ class Sender:
     def _inspect(self, rows: list[MediaItem]) -> list[Piece]:
         """Stat each file (in a thread) and choose how it goes: photo, video, document or not at all."""
         pieces = []
-        for row in sorted(rows, key=_slide_key):
+        # Slides in order; a photo post's sound after them (it goes as its own message).
+        for row in sorted(rows, key=lambda row: (row.kind == "audio", _slide_key(row))):
             try:
                 path = inside(self.data_dir, row.path)
                 size = path.stat().st_size if path.is_file() else -1
@@ -188,20 +193,21 @@ class Sender:
         return pieces
 
     def _method(self, path: Path, size: int) -> str | None:
-        """photo (up to 10 MB), video, document; None over the upload limit."""
+        """photo (up to 10 MB), video, audio, document; None over the upload limit."""
         if size > self.limit or size <= 0:
             return None
         ext = path.suffix.lower().lstrip(".")
         if ext in PHOTO_EXTS:
             return "photo" if size <= MAX_PHOTO else "document"
-        return "video" if ext in VIDEO_EXTS else "document"
+        return "video" if ext in VIDEO_EXTS else "audio" if ext in AUDIO_EXTS else "document"
 
     async def _chunks(self, platform: str, pieces: list[Piece]) -> list[list[tuple[Piece, object]]]:
-        """Albums of at most 10 files and 50 MB of upload; documents never mix with media."""
+        """Albums of at most 10 files and 50 MB of upload; documents and audio never mix with media."""
         known = await dq.file_ids(platform, [p.row.media_id for p in pieces])
         chunks: list[list[tuple[Piece, object]]] = []
-        media = [p for p in pieces if p.sent_as != "document"]
-        for group in (media, [p for p in pieces if p.sent_as == "document"]):
+        media = [p for p in pieces if p.sent_as in ("photo", "video")]
+        alone = [[p for p in pieces if p.sent_as == kind] for kind in ("audio", "document")]
+        for group in (media, *alone):
             current, load = [], 0
             for piece in group:
                 file_id = known.get((piece.row.media_id, piece.sent_as))
@@ -249,9 +255,8 @@ class Sender:
     async def _send_one(self, chat_id: int, entry, text: str, options) -> Message:
         piece, file_id = entry
         media = await self._input(piece, file_id)
-        method = {"photo": self.bot.send_photo, "video": self.bot.send_video}.get(
-            piece.sent_as, self.bot.send_document
-        )
+        methods = {"photo": self.bot.send_photo, "video": self.bot.send_video, "audio": self.bot.send_audio}
+        method = methods.get(piece.sent_as, self.bot.send_document)
         extra = {"filename": piece.path.name} if isinstance(media, bytes) else {}
         if piece.sent_as == "video":
             extra["supports_streaming"] = True
@@ -270,7 +275,8 @@ class Sender:
         media = []
         for number, (piece, file_id) in enumerate(chunk):
             data = await self._input(piece, file_id)
-            kind = {"photo": InputMediaPhoto, "video": InputMediaVideo}.get(piece.sent_as, InputMediaDocument)
+            kinds = {"photo": InputMediaPhoto, "video": InputMediaVideo, "audio": InputMediaAudio}
+            kind = kinds.get(piece.sent_as, InputMediaDocument)
             extra = {"filename": piece.path.name} if isinstance(data, bytes) else {}
             first = {"caption": text, "parse_mode": ParseMode.HTML} if number == 0 and text else {}
             media.append(kind(data, **extra, **first))

@@ -50,7 +50,7 @@ NOT_MODIFIED = (
 TEXT_FIELDS = frozenset({"text", "caption", "callback_query_id", "title", "description", "short_description"})
 # What puts something into a chat, and so counts against Telegram's flood limits.
 RATE_LIMITED = {"sendMessage", "editMessageText", "editMessageReplyMarkup", "deleteMessage", "sendMediaGroup"}
-RATE_LIMITED |= {"sendDocument", "sendPhoto", "sendVideo"}
+RATE_LIMITED |= {"sendDocument", "sendPhoto", "sendVideo", "sendAudio"}
 # Tag -> entity type, for every tag Telegram's HTML accepts.
 TAGS = {
     tag: kind
@@ -108,7 +108,7 @@ class Received:
 
     method: str
     chat_id: int
-    kind: str  # photo | video | document
+    kind: str  # photo | video | audio | document
     filename: str
     size: int
     sha256: str
@@ -143,7 +143,7 @@ class Message:
     plain: str = ""  # the text as clients show it: HTML parsed away
     entities: list = field(default_factory=list)
     reply_markup: dict | None = None
-    media_type: str | None = None  # "document", "photo" or "video"
+    media_type: str | None = None  # "document", "photo", "video" or "audio"
     media: Any = None  # its Telegram object (a list of sizes for a photo)
     media_group_id: str | None = None
     edits: int = 0
@@ -832,7 +832,7 @@ class FakeTelegram:
             if ref not in self._files:  # no internet here, so URLs are unknown too
                 raise bad("wrong file identifier/HTTP URL specified")
             stored_kind, obj = self._files[ref]
-            if stored_kind != kind and not (kind == "document" and stored_kind == "video"):
+            if stored_kind != kind and not (kind == "document" and stored_kind in ("video", "audio")):
                 raise bad(f"can't use file of type {stored_kind.capitalize()} as {kind.capitalize()}")
             return obj
         if not isinstance(ref, Upload):
@@ -849,6 +849,8 @@ class FakeTelegram:
         }
         if kind == "photo":
             obj: Any = [info | {"width": 800, "height": 600}]
+        elif kind == "audio":
+            obj = named | {"duration": 12}
         else:
             obj = named | ({"width": 720, "height": 1280, "duration": 1} if kind == "video" else {})
         self._files[info["file_id"]] = (kind, obj)
@@ -883,16 +885,18 @@ class FakeTelegram:
     _on_send_document = functools.partialmethod(_send_media, kind="document")
     _on_send_photo = functools.partialmethod(_send_media, kind="photo")
     _on_send_video = functools.partialmethod(_send_media, kind="video")
+    _on_send_audio = functools.partialmethod(_send_media, kind="audio")
 
     def _on_send_media_group(self, params: dict) -> list[dict]:
         chat_id, items = self._chat_id(params), params.get("media")
         if not isinstance(items, list) or not 2 <= len(items) <= 10:
             raise bad("an album must have 2-10 media")
         kinds = {item.get("type") for item in items}
-        if not kinds <= {"photo", "video", "document"}:
+        if not kinds <= {"photo", "video", "document", "audio"}:
             raise bad(f"unsupported album media type in {sorted(map(str, kinds))}")
-        if "document" in kinds and len(kinds) > 1:
-            raise bad("document can't be mixed with other media types")
+        for alone in ("document", "audio"):  # Telegram: these only form albums of their own kind
+            if alone in kinds and len(kinds) > 1:
+                raise bad(f"{alone} can't be mixed with other media types")
         checked = []
         # All are checked before any is stored: Telegram sends an album whole or not at all.
         with self._whole_or_nothing():
