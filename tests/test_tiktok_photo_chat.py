@@ -39,7 +39,9 @@ async def test_a_new_photo_post_arrives_as_one_album_then_its_sound(parts, data_
         audio = await telegram.await_for("sendAudio", chat_id=OWNER, after=mark, timeout=60)
 
         assert "Completed: 0 videos + 1 photo post (3 images)" in status.params["text"]
-        sends = [c for c in telegram.calls[mark:] if c.method.startswith("send") and c.method != "sendMessage"]
+        sends = [
+            c for c in telegram.calls[mark:] if c.method.startswith("send") and c.method != "sendMessage"
+        ]
         assert [c.method for c in sends] == ["sendMediaGroup", "sendAudio"]
         album = sends[0].params["media"]
         assert [item["type"] for item in album] == ["photo", "photo", "photo"]
