@@ -316,7 +316,7 @@ class PhaseRunner:
         if row.kind == "metadata":
             await self.tools.writer.metadata(item, self.account, row.phase)
             return None
-        if item.url is None:
+        if item.url is None or item.url_expires:
             item = await asyncio.to_thread(self.source.revive, self.info, item)
         if item is not None and item.highlight_id:
             item.subdir = await self.highlights.folder(item.highlight_id, item.highlight_title or item.subdir)

@@ -11,6 +11,7 @@ _FIELDS = (
     "kind",
     "ext",
     "url",
+    "url_expires",
     "headers",
     "subdir",
     "size",
@@ -35,4 +36,5 @@ def from_recipe(recipe: dict) -> MediaItem:
     values = {name: recipe.get(name) for name in _FIELDS}
     values["headers"] = values["headers"] or {}
     values["subdir"] = values["subdir"] or ""
+    values["url_expires"] = bool(values["url_expires"])  # absent from recipes stored before it
     return MediaItem(taken_at=datetime.fromisoformat(recipe["taken_at"]), **values)

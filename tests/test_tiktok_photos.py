@@ -114,17 +114,43 @@ async def test_a_slide_failing_through_a_run_is_named_and_completed_by_the_next(
     assert short_id(slide) == f"{photo.id[:4]}…{photo.id[-3:]}_2"
     assert (await FailedItem.get(media_id=slide)).attempts == 1
 
+    fake.now += 86_400  # a day later: the address listed yesterday has expired
     net.clear()
     second = await run_download(services, "tiktok", "painter")
 
-    # Only the missing slide is fetched: from the listing's stored address, nothing else.
+    # Only the missing slide: the incomplete post is listed again, with fresh addresses.
     assert summary_line(second) == "Completed: 0 videos + 1 photo post (1 image)"
-    assert fake.count_images() == 1 and fake.count_sounds() == 0 and fake.count_media() == 0
+    assert fake.count_video_pages() == 0 and fake.count_images() == 1
+    assert fake.count_sounds() == 0 and fake.count_media() == 0
     folder = videos_dir(data_dir, "painter")
     for name, content in photo_files(photo).items():
         assert (folder / name).read_bytes() == content, name
     assert await FailedItem.all().count() == 0
     assert await MediaItem.filter(group_id=photo.id).count() == 4
+
+
+async def test_a_slide_missing_below_the_early_stop_gets_a_fresh_address_from_its_post(tiktok, data_dir, net):
+    fake, services = tiktok
+    account = fake.add_account("painter", videos=6, photos=(6,), slides=2)  # the oldest post
+    photo = account.photo_posts[0]
+    photo.slide_failures[1] = 2
+    first = await run_download(services, "tiktok", "painter")
+    assert first.phases[0].failed == 1
+
+    fake.now += 86_400  # the stored address has expired
+    net.clear()
+    second = await run_download(services, "tiktok", "painter")
+
+    # The listing stops at 4 archived posts, before the photo post; the retry asks the post's
+    # own page for a fresh address (one request), then fetches that one slide.
+    assert summary_line(second) == "Completed: 0 videos + 1 photo post (1 image)"
+    assert fake.count_listing() == 2
+    assert [r.path for r in fake.page_requests()] == ["/@painter", f"/@painter/video/{photo.id}"]
+    assert fake.count_images() == 1
+    folder = videos_dir(data_dir, "painter")
+    for name, content in photo_files(photo).items():
+        assert (folder / name).read_bytes() == content, name
+    assert await FailedItem.all().count() == 0
 
 
 async def test_items_that_cannot_be_archived_are_counted_and_named(tiktok, data_dir, net):

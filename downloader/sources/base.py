@@ -49,6 +49,9 @@ class MediaItem:
     ext: str  # "jpg", "mp4", ...
     url: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # The URL is signed for a few hours (TikTok's photo CDN): a later run that retries the
+    # file asks the source's ``revive`` for a fresh one before using the stored one.
+    url_expires: bool = False
     download: Callable[[Path, ProgressFn], None] | None = None
     subdir: str = ""  # below the phase folder, e.g. a sanitised highlight title
     size: int | None = None  # expected size when the platform says so

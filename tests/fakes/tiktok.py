@@ -17,8 +17,9 @@ It answers the requests yt-dlp's TikTok extractors make (as recorded from real r
 - Photo posts ("photo mode") as the web app gets them: no playable video (no
   ``playAddr``), ``imagePost.images[].imageURL.urlList`` with a webp and a jpeg
   address per slide on ``IMAGE_HOST``, and the sound as ``music.playUrl`` on
-  ``MUSIC_HOST``. Both are signed like TikTok's (``x-signature``): an edited URL
-  gets 403. A LIVE replay is listed with ``liveRoomInfo`` and no playable video.
+  ``MUSIC_HOST``. Both are signed like TikTok's (``x-signature``) and expire six
+  hours after they were listed (``x-expires``, against the fake's clock ``now``):
+  an edited or expired URL gets 403. A LIVE replay is listed with ``liveRoomInfo`` and no playable video.
 
 Like TikTok's bot detection, the user and video pages carry their data only
 for a browser-like request (the navigation headers a real browser sends, which
@@ -45,6 +46,7 @@ from aiohttp import web
 WWW = "www.tiktok.com"
 CDN_HOST = "v16-webapp-prime.tiktokcdn-us.com"
 IMAGE_HOST = "p16-sign-va.tiktokcdn.com"
+URL_LIFETIME = 6 * 3600  # photo and sound URLs expire, as TikTok's signed CDN URLs do
 MUSIC_HOST = "sf16-ies-music-va.tiktokcdn.com"
 # Newest post of every generated account: 2025-06-15 12:00 UTC; posts go back one hour each.
 NEWEST = 1_750_000_000
@@ -132,6 +134,7 @@ class FakeTikTok:
         self.ip_blocked = False
         self.media_delay = 0.0  # seconds between 16 KiB media chunks
         self.browser_check = True
+        self.now = NEWEST  # the clock signed URLs expire by; a test moves it on between runs
         internet.add_host(WWW, self._www)
         internet.add_host(CDN_HOST, self._cdn)
         internet.add_host(IMAGE_HOST, self._image)
@@ -188,11 +191,11 @@ class FakeTikTok:
     def slide_urls(self, post: FakePost, number: int) -> list[str]:
         """A slide's addresses as TikTok lists them: webp first, then jpeg, both signed."""
         path = f"/tos-maliva-i-photomode-us/{post.id}_{number}~tplv-photomode-image"
-        return [_signed(IMAGE_HOST, f"{path}.{ext}") for ext in ("webp", "jpeg")]
+        return [_signed(IMAGE_HOST, f"{path}.{ext}", self.now + URL_LIFETIME) for ext in ("webp", "jpeg")]
 
     def sound_url(self, post: FakePost) -> str:
         """Where a photo post's sound is served."""
-        return _signed(MUSIC_HOST, f"/obj/ies-music-aiso/{post.id}.mp3")
+        return _signed(MUSIC_HOST, f"/obj/ies-music-aiso/{post.id}.mp3", self.now + URL_LIFETIME)
 
     # ---- counting -------------------------------------------------------------
 
@@ -377,7 +380,7 @@ class FakeTikTok:
         """A slide: ``/<bucket>/<post id>_<n>~tplv-photomode-image.<webp|jpeg>?x-signature=...``."""
         if self.rate_limited:
             return _too_many()
-        if not _signature_ok(request):
+        if not _signature_ok(request, self.now):
             return web.Response(status=403, text="Access Denied")
         name = request.path.rsplit("/", 1)[-1].partition("~")[0]
         post_id, _, number = name.rpartition("_")
@@ -394,7 +397,7 @@ class FakeTikTok:
         """A photo post's sound: ``/obj/ies-music-aiso/<post id>.mp3?x-signature=...``."""
         if self.rate_limited:
             return _too_many()
-        if not _signature_ok(request):
+        if not _signature_ok(request, self.now):
             return web.Response(status=403, text="Access Denied")
         post = self._post_by_id(request.path.rsplit("/", 1)[-1].removesuffix(".mp3"))
         if post is None or not post.photo or not post.sound:
@@ -479,9 +482,8 @@ def _html_page_without_data() -> web.Response:
     return web.Response(text=body, content_type="text/html")
 
 
-def _signed(host: str, path: str) -> str:
+def _signed(host: str, path: str, expires: int) -> str:
     """A CDN URL signed as TikTok signs them (the signature covers the path and the expiry)."""
-    expires = NEWEST + 86_400 * 3650
     return f"https://{host}{path}?x-expires={expires}&x-signature={_signature(path, str(expires))}"
 
 
@@ -489,10 +491,11 @@ def _signature(path: str, expires: str) -> str:
     return hashlib.sha256(f"{path}|{expires}".encode()).hexdigest()[:24]
 
 
-def _signature_ok(request: web.Request) -> bool:
-    """The URL came as listed: an edited path or expiry breaks the signature."""
+def _signature_ok(request: web.Request, now: int) -> bool:
+    """The URL came as listed (an edited path or expiry breaks the signature) and has not expired."""
     expires = request.query.get("x-expires", "")
-    return request.query.get("x-signature") == _signature(request.path, expires)
+    valid = request.query.get("x-signature") == _signature(request.path, expires)
+    return valid and expires.isdigit() and int(expires) > now
 
 
 def _too_many() -> web.Response:

@@ -70,7 +70,8 @@ def photo_items(username: str, post: dict) -> list[MediaItem]:
     if not urls or not all(urls):
         return []  # a slide without an address: the post cannot be kept whole
     details = metadata(post, link, taken_at) | {"type": "photo", "images": len(urls)}
-    common = {"taken_at": taken_at, "headers": dict(REFERER), "metadata": details, "group_id": post_id}
+    common = {"taken_at": taken_at, "headers": dict(REFERER), "url_expires": True, "group_id": post_id}
+    common |= {"metadata": details}
     common |= {"caption": post.get("desc") or None, "link": link}
     items = [
         MediaItem(f"{post_id}_{number}", "photo", ext=_ext(url, IMAGE_EXTS, "jpg"), url=url, **common)

@@ -34,7 +34,7 @@ from downloader.sources.tiktok.errors import (
     translated,
 )
 from downloader.sources.tiktok.listing import PLATFORM, account_from, fetch_page, next_position
-from downloader.sources.tiktok.posts import VIDEO_URL, describe
+from downloader.sources.tiktok.posts import VIDEO_URL, describe, photo_items
 from downloader.sources.ytdlp import DatabaseArchive, Worker, WorkerPool, YtDlpLog, log_impersonation
 
 log = logging.getLogger(__name__)
@@ -68,16 +68,8 @@ class TikTokSource:
 
     def resolve(self, username: str, user_id: str | None = None) -> Account:
         """Read the account from its user page (one request; the secUid alone cannot give counts)."""
-        with self._workers.borrow() as worker, translated(username):
-            extractor = worker.user_extractor()
-            webpage = extractor._download_webpage(
-                USER_URL.format(username=username),
-                username,
-                "Downloading user webpage",
-                impersonate=True,
-                headers=extractor._generate_blockbuster_headers(),
-            )
-            data = extractor._get_universal_data(webpage, username)
+        with translated(username):
+            data = self._page_data(USER_URL.format(username=username), username)
         if not data:
             raise Transient(
                 f"TikTok answered @{username}'s page without its data (a bot check?); try again later."
@@ -144,12 +136,45 @@ class TikTokSource:
         """TikTok has no batched listing: each job lists its own account."""
 
     def revive(self, account: Account, item: MediaItem) -> MediaItem | None:
-        """A video that failed in an earlier run, downloadable again (its page is fetched then)."""
-        if item.kind != "video":
-            return None  # photo posts' files are retried from their stored URLs
-        url = VIDEO_URL.format(username=account.username, post_id=item.media_id)
-        item.download = functools.partial(self._download, url, item.media_id)
-        return item
+        """A file that failed in an earlier run, downloadable again: a video's page is fetched when
+        its turn comes; a photo post's slide or sound gets a fresh address from the post's page now
+        (its stored one has likely expired), or keeps the stored one when the page fails."""
+        if item.kind == "video":
+            url = VIDEO_URL.format(username=account.username, post_id=item.media_id)
+            item.download = functools.partial(self._download, url, item.media_id)
+            return item
+        try:
+            fresh = self._post_files(account.username, item.group_id or item.media_id)
+        except DownloadError as exc:
+            log.info("TikTok post of %s: no fresh address (%s)", item.media_id, exc.sentence)
+            fresh = []
+        match = next((new for new in fresh if new.media_id == item.media_id), None)
+        if match is not None:
+            item.url, item.headers = match.url, match.headers
+        return item if item.url else None
+
+    def _post_files(self, username: str, post_id: str) -> list[MediaItem]:
+        """A photo post's files as its own page describes them now (one page request)."""
+        with translated():
+            data = self._page_data(VIDEO_URL.format(username=username, post_id=post_id), post_id)
+        detail = data.get("webapp.video-detail") or {}
+        if detail.get("statusCode"):
+            raise Transient(f"TikTok answered the post's page with status {detail['statusCode']}.")
+        post = (detail.get("itemInfo") or {}).get("itemStruct") or {}
+        return photo_items(username, post) if post.get("id") else []
+
+    def _page_data(self, url: str, name: str) -> dict:
+        """The rehydration data of a TikTok web page, fetched as a browser (impersonated)."""
+        with self._workers.borrow() as worker:
+            extractor = worker.user_extractor()
+            webpage = extractor._download_webpage(
+                url,
+                name,
+                "Downloading webpage",
+                impersonate=True,
+                headers=extractor._generate_blockbuster_headers(),
+            )
+            return extractor._get_universal_data(webpage, name) or {}
 
     # ---- downloading ----
 
