@@ -52,6 +52,8 @@ KIND_PHASES = {
     "story": "stories",
     "highlight": "highlights",
     "video": "videos",
+    "photo": "videos",  # a TikTok photo post's slides
+    "audio": "videos",  # ...and its sound
 }
 
 

@@ -183,3 +183,20 @@ async def test_items_that_cannot_be_archived_are_counted_and_named(tiktok, data_
     assert fake.count_media() == 1
     assert await FailedItem.all().count() == 0
     assert await MediaItem.filter(platform="tiktok").count() == 3
+
+
+async def test_a_slide_deleted_from_disk_comes_back_alone(tiktok, data_dir, net):
+    fake, services = tiktok
+    account = fake.add_account("painter", videos=6, photos=(6,), slides=3)  # the oldest post
+    photo = account.photo_posts[0]
+    await run_download(services, "tiktok", "painter")
+    folder = videos_dir(data_dir, "painter")
+    (folder / f"{stamp(photo)}_{photo.id}_2.jpg").unlink()
+
+    net.clear()
+    again = await run_download(services, "tiktok", "painter")
+
+    assert summary_line(again) == "Completed: 0 videos + 1 photo post (1 image)"
+    assert fake.count_images() == 1 and fake.count_sounds() == 0 and fake.count_media() == 0
+    for name, content in photo_files(photo).items():
+        assert (folder / name).read_bytes() == content, name
