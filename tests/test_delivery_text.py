@@ -73,3 +73,9 @@ def test_backlog_keeps_the_newest_whole_posts():
     assert [i.media_id for i in rest] == ["a", "b1", "b2", "b3"]
     chosen, rest = within_limit(units_of([item("b1", "B"), item("b2", "B"), item("b3", "B")]), 2)
     assert [i.media_id for i in chosen[0]] == ["b1", "b2"] and [i.media_id for i in rest] == ["b3"]
+
+
+def test_summary_counts_a_photo_post_once_however_many_files():
+    rows = [("video", "1", "1"), ("photo", "2", "2_1"), ("photo", "2", "2_2"), ("audio", "2", "2")]
+    assert summary_counts(rows) == "1 new video, 1 new photo post"
+    assert summary_counts([*rows, ("photo", "3", "3_1")]) == "1 new video, 2 new photo posts"

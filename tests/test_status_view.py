@@ -110,3 +110,25 @@ def test_keyboards_per_state():
         "job:cancel:5",
     ]
     assert [b.callback_data for b in job_keyboard(5, "failed").inline_keyboard[0]] == ["job:retry:5"]
+
+
+def test_summary_names_photo_posts_and_every_item_not_archived():
+    videos = PhaseResult("videos", "done", downloaded=8, posts=5, photo_posts=1, images=3)
+    result = JobResult(1, "tiktok", "painter", "completed", [videos])
+    assert summary_line(result) == "Completed: 4 videos + 1 photo post (3 images)"
+    videos.unsupported = 1
+    videos.miss("7300000000000000068", "live replay, not supported")
+    assert summary_line(result) == (
+        "Completed: 4 videos + 1 photo post (3 images); "
+        "1 item not archived: 7300…068 (live replay, not supported)"
+    )
+    videos.failed = 4
+    for number in range(1, 5):  # a failure's sentence names the id again: not repeated
+        videos.miss(f"7300000000000000099_{number}", f"7300000000000000099_{number}: HTTP 503.")
+    videos.miss("7300000000000000068", "listed twice")  # one entry per id
+    assert summary_line(result).endswith(
+        "; 5 items not archived: 7300…068 (live replay, not supported), 7300…099_1 (HTTP 503), "
+        "7300…099_2 (HTTP 503) and 2 more"
+    )
+    stored = PhaseResult.from_dict(videos.to_dict())  # kept on the job row, e.g. across a restart
+    assert summary_line(JobResult(1, "tiktok", "painter", "completed", [stored])) == summary_line(result)
