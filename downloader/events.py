@@ -54,7 +54,7 @@ class PhaseResult:
     def miss(self, media_id: str, reason: str) -> None:
         """Remember an item this job listed but could not archive (once per id)."""
         if len(self.missed) < MISSED_KEPT and all(entry[0] != media_id for entry in self.missed):
-            self.missed.append([media_id, reason])
+            self.missed.append([media_id, reason[:200]])  # kept on the job row and sent between processes
 
     @classmethod
     def from_dict(cls, data: dict) -> PhaseResult:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from downloader.events import JobResult, PhaseResult, plural, summary_line
+from downloader.events import JobFinished, JobResult, PhaseResult, plural, summary_line
+from downloader.queue import wire
 from handlers.status_view import (
     JobView,
     SyncView,
@@ -132,3 +133,18 @@ def test_summary_names_photo_posts_and_every_item_not_archived():
     )
     stored = PhaseResult.from_dict(videos.to_dict())  # kept on the job row, e.g. across a restart
     assert summary_line(JobResult(1, "tiktok", "painter", "completed", [stored])) == summary_line(result)
+
+
+def test_a_job_missing_many_items_still_fits_one_message_between_processes():
+    phases = [PhaseResult(name, "done", failed=30) for name in ("posts", "stories", "highlights")]
+    for phase in phases:
+        for number in range(30):
+            phase.miss(f"33{number:017d}", "The platform refused this media file (HTTP 403). " * 5)
+            phase.warnings.append("a warning that is long enough to matter " * 5)
+    result = JobResult(7, "instagram", "alice", "completed", phases)
+
+    text = wire.dumps(JobFinished(7, result))
+
+    assert len(text) <= wire.LIMIT
+    assert summary_line(wire.loads(text).result) == summary_line(result)
+    assert "90 items not archived: 3300…000 (" in summary_line(result)

@@ -58,6 +58,7 @@ def _drop_warnings(data: dict) -> None:
     for result in results:
         for phase in result.get("phases", [result]):
             phase["warnings"] = phase.get("warnings", [])[-2:]
+            phase["missed"] = phase.get("missed", [])[: ev.MISSED_SHOWN]  # all the summary names
             phase["message"] = (phase.get("message") or "")[:500] or None
 
 
