@@ -12,6 +12,7 @@ from telegram import (
     Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaAudio,
     InputMediaPhoto,
     InputMediaVideo,
     MessageEntity,
@@ -206,6 +207,26 @@ async def test_media_group_and_file_size_limit(bot, fake):
         await bot.send_document(CHAT, b"x" * 1001, filename="big.zip")
     document = await bot.send_document(CHAT, b"x" * 1000, filename="ok.zip")
     assert document.document.file_name == "ok.zip"
+
+
+async def test_audio_goes_alone_and_never_in_an_album_with_photos(bot, fake):
+    sent = await bot.send_audio(
+        CHAT, b"mp3 bytes", filename="sound.mp3", caption="<i>s</i>", parse_mode="HTML"
+    )
+    assert sent.audio.file_name == "sound.mp3" and sent.audio.file_size == 9 and sent.caption == "s"
+    assert [(r.method, r.kind, r.filename) for r in fake.received] == [("sendAudio", "audio", "sound.mp3")]
+    again = await bot.send_audio(CHAT + 1, sent.audio.file_id)  # by file_id: no new upload
+    assert again.audio.file_id == sent.audio.file_id and len(fake.received) == 1
+    with pytest.raises(BadRequest, match=r"(?i)can't use file of type audio as photo"):
+        await bot.send_photo(CHAT, sent.audio.file_id)
+    mixed = [InputMediaPhoto(b"jpeg bytes"), InputMediaAudio(b"mp3 bytes", filename="b.mp3")]
+    with pytest.raises(BadRequest, match=r"(?i)audio can't be mixed with other media types"):
+        await bot.send_media_group(CHAT, mixed)
+    assert len(fake.received) == 1  # a refused album stores nothing
+    sounds = await bot.send_media_group(
+        CHAT, [InputMediaAudio(b"a", filename="a.mp3"), InputMediaAudio(sent.audio)]
+    )
+    assert [m.audio.file_name for m in sounds] == ["a.mp3", "sound.mp3"]
 
 
 async def test_application_answers_a_command(fake):
