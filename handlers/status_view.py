@@ -121,7 +121,10 @@ def _finished_line(result: PhaseResult) -> str:
     failed = f", {result.failed} failed" if result.failed else ""
     unsupported = f", {result.unsupported} not downloadable" if result.unsupported else ""
     new = f"{result.downloaded} new"
-    if result.posts is not None and result.posts != result.downloaded:
+    if result.photo_posts and result.posts is not None:  # TikTok: videos, then photo posts
+        photos = f"{plural(result.photo_posts, 'photo post')} ({plural(result.images, 'image')})"
+        new = f"{result.posts - result.photo_posts} new + {photos}"
+    elif result.posts is not None and result.posts != result.downloaded:
         new = f"{result.posts} new ({plural(result.downloaded, 'file')})"  # posts, as progress counts
     return f"{icon} {result.phase}: {new}{extra}{failed}{unsupported}"
 

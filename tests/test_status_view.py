@@ -117,6 +117,8 @@ def test_summary_names_photo_posts_and_every_item_not_archived():
     videos = PhaseResult("videos", "done", downloaded=8, posts=5, photo_posts=1, images=3)
     result = JobResult(1, "tiktok", "painter", "completed", [videos])
     assert summary_line(result) == "Completed: 4 videos + 1 photo post (3 images)"
+    view = JobView(1, "tiktok", "painter", ["videos"], state="completed", finished={"videos": videos})
+    assert "✅ videos: 4 new + 1 photo post (3 images)" in render_job(view)
     videos.unsupported = 1
     videos.miss("7300000000000000068", "live replay, not supported")
     assert summary_line(result) == (
