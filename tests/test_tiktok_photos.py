@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from db.models import FailedItem, MediaItem
-from downloader.events import short_id, summary_line
+from db import queries
+from db.models import FailedItem, Job, MediaItem
+from downloader.events import ItemDone, short_id, summary_line
 from tests.fakes.tiktok import FakePost, FakeTikTok
 from tests.harness import files_under, make_settings, run_download, services_for
 
@@ -200,3 +201,34 @@ async def test_a_slide_deleted_from_disk_comes_back_alone(tiktok, data_dir, net)
     assert fake.count_images() == 1 and fake.count_sounds() == 0 and fake.count_media() == 0
     for name, content in photo_files(photo).items():
         assert (folder / name).read_bytes() == content, name
+
+
+async def test_a_paused_job_resumes_without_fetching_a_slide_twice(net, data_dir):
+    fake = FakeTikTok(net, page_size=3)
+    account = fake.add_account("painter", videos=2, photos=(0, 2), slides=3)
+    # One file at a time: the pause lands after the first few files, long before the tenth.
+    services = await services_for(make_settings(data_dir, net=net, download_concurrency=1))
+    try:
+        row = await queries.get_or_create_account("tiktok", "painter")
+        job = await services.service.create_job(row)
+
+        def pause_once(event):
+            if isinstance(event, ItemDone) and event.job_id == job.id:
+                services.service.pause(job.id)
+                unsubscribe()
+
+        unsubscribe = services.service.subscribe(pause_once)
+        first = await services.service.run(job)
+        assert first.state == "paused" and 1 <= first.phases[0].downloaded < 10
+        done = await services.service.run(await Job.get(id=job.id))
+        assert await MediaItem.filter(platform="tiktok").count() == 10
+    finally:
+        await services.close()
+
+    assert summary_line(done) == "Completed: 2 videos + 2 photo posts (6 images)"
+    assert fake.count_images() == 6 and fake.count_sounds() == 2 and fake.count_media() == 2
+    folder = videos_dir(data_dir, "painter")
+    for photo in account.photo_posts:
+        for name, content in photo_files(photo).items():
+            assert (folder / name).read_bytes() == content, name
+    assert not [p for p in (data_dir / "downloads").rglob("*") if p.name.endswith(".part")]
