@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import pytest
 
@@ -16,6 +17,7 @@ from tests.delivery_kit import (
     failed_call,
     finished,
     received,
+    rows_become,
     sha,
     too_many,
     until,
@@ -27,7 +29,8 @@ from tests.fakes.instagram import (
     FakePost,
     FakeStoryItem,
 )
-from tests.harness import OWNER, make_settings, run_download, services_for
+from tests.harness import OWNER, TOKEN, make_settings, process_env, run_download, services_for
+from tests.process import BotProcess
 
 OUTBOX = "delivery-outbox.json"
 
@@ -228,3 +231,37 @@ async def test_a_send_whose_answer_was_lost_is_not_repeated_and_the_chat_is_told
         assert await Delivery.filter(chat_id=OWNER, state="unconfirmed").count() == 1
         assert await Delivery.filter(chat_id=OWNER, state="sent").count() == 3
         await until(lambda: not (data_dir / OUTBOX).exists(), "the outbox to empty")
+
+
+async def test_a_bot_killed_mid_send_does_not_send_that_file_again(parts, net, data_dir, tmp_path):
+    telegram, instagram, _, _ = parts
+    async with bot(parts, data_dir) as world:
+        await world.reply("/add alice")
+        await finished(world, world.say("/download alice"))
+        await world.reply("/notify alice media")
+    stories = [story(21, 1), story(22, 2)]
+    await archive_by_command_line(parts, data_dir, stories)
+    # The real bot.py sends the first story at start; Telegram takes it and, before it can
+    # answer, the bot is killed (kill -9).
+    taken, answer = threading.Event(), threading.Event()
+    telegram.on_sent = lambda call: (taken.set(), answer.wait(30))
+    env = process_env(data_dir, net, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=telegram.url)
+    child = BotProcess(tmp_path, env | {"ALLOWED_USER_IDS": str(OWNER), "SYNC_SCHEDULE": "off"})
+    try:
+        await until(taken.is_set, "the first story's send", timeout=60)
+        [entry] = json.loads((data_dir / OUTBOX).read_text())
+        assert entry["state"] == "sending" and entry["media_id"] == str(stories[0].pk)
+    finally:
+        child.kill()
+        telegram.on_sent = None
+        answer.set()
+    async with bot(parts, data_dir) as world:  # started again: told, not sent again
+        note = await world.message_with("1 file of @alice may not have arrived", timeout=60)
+        await telegram.await_for("sendPhoto", chat_id=OWNER, predicate=is_photo_of(stories[1]), timeout=60)
+        assert [r.sha256 for r in received(telegram)] == shas(instagram, stories)
+        assert len([c for c in telegram.calls if c.method == "sendPhoto"]) == 2
+        assert note.message_id < telegram.messages(OWNER)[-1].message_id  # told before the next file
+        await rows_become(Delivery.filter(chat_id=OWNER, state="unconfirmed"), 1)
+        await rows_become(Delivery.filter(chat_id=OWNER, state="sent"), 1)
+        await until(lambda: not (data_dir / OUTBOX).exists(), "the outbox to empty")
+    assert "Traceback" not in child.output
