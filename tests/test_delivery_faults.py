@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -29,7 +30,9 @@ from tests.fakes.instagram import (
     FakePost,
     FakeStoryItem,
 )
+from tests.fakes.outage import Relay
 from tests.harness import OWNER, TOKEN, make_settings, process_env, run_download, services_for
+from tests.postgres import own_database, postgres_unavailable
 from tests.process import BotProcess
 
 OUTBOX = "delivery-outbox.json"
@@ -123,13 +126,12 @@ def story(number: int, day: int) -> FakeStoryItem:
     return FakeStoryItem(3_600_000_000_000_000_100 + number, taken_at=NEWEST + day * 86_400)
 
 
-async def archive_by_command_line(parts, data_dir, stories: list[FakeStoryItem]) -> None:
+async def archive_by_command_line(parts, data_dir, stories: list[FakeStoryItem], **settings) -> None:
     """New stories, downloaded by the command line while the bot is stopped."""
     _, instagram, _, session = parts
     instagram.profiles["alice"].stories.extend(stories)
-    services = await services_for(
-        make_settings(data_dir, net=instagram.internet, instagram_session_file=session)
-    )
+    options = {"net": instagram.internet, "instagram_session_file": session, **settings}
+    services = await services_for(make_settings(data_dir, **options))
     await run_download(services, "instagram", "alice")
     await services.close()
 
@@ -265,3 +267,42 @@ async def test_a_bot_killed_mid_send_does_not_send_that_file_again(parts, net, d
         await rows_become(Delivery.filter(chat_id=OWNER, state="sent"), 1)
         await until(lambda: not (data_dir / OUTBOX).exists(), "the outbox to empty")
     assert "Traceback" not in child.output
+
+
+async def test_postgresql_cut_right_after_telegram_took_a_photo_loses_and_doubles_nothing(
+    parts, data_dir, caplog
+):
+    reason = await postgres_unavailable()
+    if reason:
+        pytest.skip(reason)
+    telegram, instagram, _, _ = parts
+    async with own_database() as url:
+        real = urlsplit(url)
+        with Relay(real.port or 5432) as gate:
+            gate.up()
+            via = urlunsplit(real._replace(netloc=f"{real.username or 'postgres'}@127.0.0.1:{gate.port}"))
+            async with bot(parts, data_dir, database_url=via) as world:
+                await world.reply("/add alice")
+                await finished(world, world.say("/download alice"))
+                await world.reply("/notify alice media")
+            stories = [story(31, 1), story(32, 2)]
+            await archive_by_command_line(parts, data_dir, stories, database_url=via)
+            cut = threading.Event()
+
+            def cut_once(call) -> None:  # PostgreSQL goes away the moment Telegram has the photo
+                if not cut.is_set():
+                    cut.set()
+                    gate.down()
+
+            telegram.on_sent = cut_once
+            async with bot(parts, data_dir, database_url=via):
+                await until(lambda: "cannot store what Telegram confirmed" in caplog.text, "the failed write")
+                assert len(received(telegram)) == 1
+                assert json.loads((data_dir / OUTBOX).read_text())[0]["state"] == "sent"
+                gate.up()
+                await until(lambda: len(received(telegram)) == 2, "the second story")
+                await until(lambda: not (data_dir / OUTBOX).exists(), "the outbox to empty")
+                assert [r.sha256 for r in received(telegram)] == shas(instagram, stories)
+                assert len([c for c in telegram.calls if c.method == "sendPhoto"]) == 2
+                await rows_become(Delivery.filter(chat_id=OWNER, state="sent"), 2)
+                assert caplog.text.count("cannot store what Telegram confirmed") == 1  # one line per outage
