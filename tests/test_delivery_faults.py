@@ -230,8 +230,8 @@ async def test_a_send_whose_answer_was_lost_is_not_repeated_and_the_chat_is_told
         assert [r.sha256 for r in received(telegram)] == shas(instagram, [*first, third, fourth])
         assert len([c for c in telegram.calls if c.method == "sendPhoto"]) == 4
         assert len(notes) == 1
+        await rows_become(Delivery.filter(chat_id=OWNER, state="sent"), 3)
         assert await Delivery.filter(chat_id=OWNER, state="unconfirmed").count() == 1
-        assert await Delivery.filter(chat_id=OWNER, state="sent").count() == 3
         await until(lambda: not (data_dir / OUTBOX).exists(), "the outbox to empty")
 
 

@@ -82,9 +82,8 @@ class Outcome:
     unanswered: list[MediaItem] = field(default_factory=list)  # sent, but Telegram's answer was lost
     stop: str | None = None  # set when the chat itself refuses (blocked, gone) or the network is down
     outage: bool = False  # the stop is network trouble or 429: try again later, nothing counted
-    journal: Journal | None = field(
-        default=None, repr=False
-    )  # None (/latest): file ids go straight to the DB
+    # Notes each send in the outbox; None (/latest): nothing noted, file ids go straight to the DB.
+    journal: Journal | None = field(default=None, repr=False)
 
     async def begin(self, rows: list[MediaItem], unknown_as: str) -> None:
         """Note a send before it starts (durably), so a lost answer is never sent again blindly."""
@@ -269,6 +268,10 @@ class Sender:
                 messages = [await self._send_one(chat_id, chunk[0], text, options)]
             else:
                 messages = await self._send_album(chat_id, chunk, text, options)
+        except OSError:  # the file went away before it was read: nothing was sent
+            await outcome.forget(rows)
+            outcome.failed.extend((row, MISSING) for row in rows)
+            return
         except TelegramError as exc:
             if maybe_delivered(exc):
                 log.warning("chat %s: no answer from Telegram to %d file(s) (%s)", chat_id, len(rows), exc)
