@@ -12,8 +12,9 @@ from db.models import Account, Delivery, Job, MediaItem, NotifySetting, Telegram
 from db.queries import BATCH, now
 
 MODES = ("media", "summary", "off")
-# States after which a file is never sent to that chat again.
-SETTLED = ("sent", "skipped", "too_large", "given_up")
+# States after which a file is never sent to that chat again ("unconfirmed": sent, but
+# Telegram's answer was lost, so it may have arrived; not repeated blindly).
+SETTLED = ("sent", "skipped", "too_large", "given_up", "unconfirmed")
 
 
 async def notify_mode(chat_id: int, account: Account) -> str:
@@ -70,6 +71,28 @@ async def pending(setting: NotifySetting, platform: str) -> list[MediaItem]:
         .exclude(media_id__in=Subquery(settled.values("media_id")))
         .order_by("taken_at", "id")
     )
+
+
+async def run_sizes(account_id: int, since, job_ids: Iterable[int | None]) -> dict[int | None, int]:
+    """Files archived since ``since`` per download run (job; None: no job) of an account."""
+    job_ids = list(dict.fromkeys(job_ids))
+    ids = [job_id for job_id in job_ids if job_id is not None]
+    scope = MediaItem.filter(account_id=account_id, created_at__gte=since)
+    sizes: dict[int | None, int] = {}
+    for start in range(0, len(ids), BATCH):
+        rows = await scope.filter(job_id__in=ids[start : start + BATCH]).values_list("job_id", flat=True)
+        for job_id in rows:
+            sizes[job_id] = sizes.get(job_id, 0) + 1
+    if None in job_ids:
+        sizes[None] = await scope.filter(job_id__isnull=True).count()
+    return sizes
+
+
+async def run_files(account_id: int, since, job_id: int | None) -> list[MediaItem]:
+    """Every file one run archived for an account since ``since`` (delivered or not), oldest first."""
+    scope = MediaItem.filter(account_id=account_id, created_at__gte=since)
+    scope = scope.filter(job_id=job_id) if job_id is not None else scope.filter(job_id__isnull=True)
+    return await scope.order_by("taken_at", "id")
 
 
 async def settle(chat_id: int, platform: str, media_ids: Iterable[str], state: str, error: str | None = None):

@@ -242,7 +242,8 @@ class Delivery(Model):
 
     Keyed by (platform, media id), not by row: a file deleted and downloaded again is not new.
     ``state``: sent | skipped (over the backlog limit) | too_large (a text line instead) |
-    failed (retried later) | given_up (failed too often; reported once).
+    failed (retried later) | given_up (failed too often; reported once) | unconfirmed (sent,
+    but Telegram's answer was lost: it may have arrived, so it is not sent again).
     """
 
     id = fields.IntField(primary_key=True)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
+import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 from tests.chat import World
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
@@ -81,3 +84,49 @@ async def failed_call(telegram: FakeTelegram, method: str, after: int, status: i
         assert time.monotonic() < deadline, f"no {method} answered {status}"
         await asyncio.sleep(0.05)
     return found[0]
+
+
+class WriteLock:
+    """Another connection that takes SQLite's write lock the moment Telegram accepted a send
+    (``FakeTelegram.on_sent``), so the bot's next database write fails with "database is locked"."""
+
+    def __init__(self, data_dir: Path):
+        self.path = data_dir / "archive.sqlite3"
+        self.armed = True
+        self.taken = threading.Event()
+        self._conn: sqlite3.Connection | None = None
+
+    def on_sent(self, call) -> None:
+        """Take the lock at the first send while armed (in the fake's thread, before it answers)."""
+        if self.armed and self._conn is None:
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._conn.execute("BEGIN IMMEDIATE")
+            self.taken.set()
+
+    def release(self) -> None:
+        """End the transaction; the next send does not take it again until ``arm()``."""
+        self.armed = False
+        if self._conn is not None:
+            self._conn.rollback()
+            self._conn.close()
+            self._conn = None
+
+    def arm(self) -> None:
+        self.armed = True
+        self.taken.clear()
+
+
+async def until(condition, what: str, timeout: float = 60) -> None:
+    """Wait until ``condition()`` is true, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def rows_become(query, count: int, timeout: float = 30) -> None:
+    """Wait until ``query`` (a tortoise queryset) counts ``count`` rows, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while (found := await query.count()) != count:
+        assert time.monotonic() < deadline, f"{found} rows, not {count}"
+        await asyncio.sleep(0.05)

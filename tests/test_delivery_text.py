@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from db.models import MediaItem
 from handlers.delivery.captions import caption, summary_counts, trim_utf16, utf16_len
-from handlers.delivery.deliverer import units_of, within_limit
+from handlers.delivery.plan import units_of, within_limit
 from tests.fakes.telegram import parse_html
 
 WHEN = datetime(2025, 6, 15, 12, tzinfo=UTC)

@@ -118,3 +118,13 @@ def given_up_line(platform: str, username: str, count: int, attempts: int, reaso
         f"Could not send {count} {noun} of {account_label(platform, username)} after {attempts} tries "
         f"({reason}). They are in the archive; /latest shows the newest."
     )
+
+
+def unconfirmed_line(platform: str, username: str, count: int) -> str:
+    """What a chat is told about files whose send got no answer from Telegram."""
+    noun, they = ("file", "it is") if count == 1 else ("files", "they are")
+    return (
+        f"{count} {noun} of {account_label(platform, username)} may not have arrived: the connection "
+        f"to Telegram broke before it confirmed the send. To avoid duplicates {they} not sent again; "
+        "everything is in the archive (/latest shows the newest)."
+    )

@@ -15,7 +15,7 @@ from db.models import Account
 from downloader.errors import InvalidInput
 from downloader.targets import PLATFORMS, Target, parse_target
 from handlers.context import Context
-from handlers.delivery.deliverer import units_of
+from handlers.delivery.plan import units_of
 from handlers.delivery.sender import Sender
 
 log = logging.getLogger(__name__)

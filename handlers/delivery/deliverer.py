@@ -1,72 +1,66 @@
 """After every job: new files to chats in media mode, one line per account to chats in summary mode.
 
 What is pending is derived from the database (files archived since the chat's setting
-was turned on, not yet settled in that chat), and a file counts as delivered only once
-Telegram confirmed it, so a crash or restart never loses or repeats a delivery (a send
-cut off mid-way may be repeated once). Delivery never makes a platform request.
+was turned on, not yet settled in that chat). Each send is noted in a small outbox file
+before it starts, and Telegram's answer is kept there until the database has stored it
+(retried while the database is locked or away), so a failed write never sends a file
+twice, also across a restart. A send whose answer was lost (timed out, connection cut,
+the bot killed mid-send) is not repeated: the chat is told it may not have arrived.
+Delivery never makes a platform request.
 
-A pass stopped by network trouble or Telegram's 429 counts no attempt: it is tried again
-by the periodic pick-up (every ``retry_interval`` seconds), which also delivers files
-archived by the command line while the bot runs.
+A pass stopped by network trouble or Telegram's 429 counts no attempt and marks nothing
+skipped: it is tried again by the periodic pick-up (every ``retry_interval`` seconds),
+which also delivers files archived by the command line while the bot runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from db import delivery_queries as dq
 from db.models import Account, Job, MediaItem, NotifySetting
 from downloader.events import JobFinished, SyncFinished
-from handlers.delivery.captions import account_label, backlog_line, given_up_line, summary_counts
-from handlers.delivery.sender import Outcome, Sender
+from handlers.delivery import plan
+from handlers.delivery.captions import (
+    account_label,
+    backlog_line,
+    given_up_line,
+    summary_counts,
+    unconfirmed_line,
+)
+from handlers.delivery.outbox import Journal, Outbox
+from handlers.delivery.sender import Outcome, Sender, maybe_delivered
 from handlers.ratelimit import BACKGROUND
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 3  # sends of one file to one chat before it is given up and reported
 RETRY_INTERVAL = 180.0  # seconds between pick-ups of what is still undelivered
+STORE_PATIENCE = 30.0  # seconds a pass retries storing Telegram's answers before waiting for the next pick-up
 FINAL = ("completed", "failed", "cancelled")
-
-
-def units_of(items: list[MediaItem]) -> list[list[MediaItem]]:
-    """Files grouped per post (album), story or video, in the order given."""
-    units: dict[str, list[MediaItem]] = {}
-    for item in items:
-        units.setdefault(item.group_id or item.media_id, []).append(item)
-    return list(units.values())
-
-
-def within_limit(units: list[list[MediaItem]], limit: int) -> tuple[list[list[MediaItem]], list[MediaItem]]:
-    """The newest posts that fit in ``limit`` files (oldest first), and the files left over."""
-    chosen: list[list[MediaItem]] = []
-    rest: list[MediaItem] = []
-    used = 0
-    for index in range(len(units) - 1, -1, -1):
-        unit = units[index]
-        if used + len(unit) <= limit:
-            chosen.append(unit)
-            used += len(unit)
-            continue
-        if not chosen:  # one post larger than the limit: its first files only
-            chosen.append(unit[:limit])
-            rest.extend(unit[limit:])
-            index -= 1
-        rest.extend(item for older in units[: index + 1] for item in older)
-        break
-    return list(reversed(chosen)), rest
 
 
 class Deliverer:
     """Subscribes to the download service; one worker per chat sends in order."""
 
     def __init__(
-        self, sender: Sender, service, *, backlog_limit: int = 20, retry_interval: float = RETRY_INTERVAL
+        self,
+        sender: Sender,
+        service,
+        *,
+        backlog_limit: int = 20,
+        retry_interval: float = RETRY_INTERVAL,
+        store_patience: float = STORE_PATIENCE,
     ):
         self.sender = sender
         self.backlog_limit = backlog_limit
         self.retry_interval = retry_interval
+        self.store_patience = store_patience
+        self.outbox = Outbox(sender.data_dir)  # read now: what a killed or stopped bot left
+        self._db_trouble = False
         self._ticker: asyncio.Task | None = None
         self._events: asyncio.Queue = asyncio.Queue()
         self._consumer: asyncio.Task | None = None
@@ -138,6 +132,7 @@ class Deliverer:
 
     async def start(self) -> None:
         """At start: what was archived but not delivered before the restart; then pick up periodically."""
+        await self._store()  # Telegram's answers the database could not take before the restart
         await self.pick_up()
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
@@ -166,66 +161,142 @@ class Deliverer:
             account_id = self._wanted[chat_id].pop(0)
             try:
                 outage = await self._pass(chat_id, account_id)
-            except Exception:
-                log.exception("delivering to chat %s failed", chat_id)
+            except Exception as exc:  # the database away mid-pass: one line, tried again at the next pick-up
+                log.warning("delivery to chat %s stopped (%s: %s)", chat_id, type(exc).__name__, exc)
+                log.debug("delivery to chat %s stopped", chat_id, exc_info=True)
                 continue
             if outage:  # the other accounts would fail the same way: all wait for the next pick-up
                 self._wanted.pop(chat_id, None)
 
     async def _pass(self, chat_id: int, account_id: int) -> bool:
-        """Send what is pending for one account in one chat, at most the backlog limit.
+        """Send what is pending for one account in one chat, run by run (each within the backlog limit).
 
-        Returns True when Telegram could not be reached (nothing counted; tried again later)."""
+        Returns True when Telegram could not be reached or the database could not store its
+        answers (nothing counted, nothing skipped; tried again later)."""
         setting = await NotifySetting.get_or_none(chat_id=chat_id, account_id=account_id)
         account = await Account.get_or_none(id=account_id)
         if setting is None or setting.mode != "media" or account is None:
             return False
-        platform = account.platform
-        pending = await dq.pending(setting, platform)
-        units, rest = within_limit(units_of(pending), self.backlog_limit)
-        await dq.settle(chat_id, platform, [item.media_id for item in rest], "skipped")
+        if not await self._store():
+            return True
+        journal = self.outbox.journal(chat_id, account.platform, account.id)
+        if await self._unanswered(chat_id, account):
+            return True
+        held = self.outbox.held(chat_id, account.platform)
         given_up: list[str] = []
-        outage = False
-        for unit in units:
+        stop: bool | None = None
+        for run in await plan.runs(setting, account.platform, self.backlog_limit, held):
+            stop = await self._send_run(chat_id, account, run, journal, given_up)
+            if stop is not None:
+                break
+        if given_up:
+            line = given_up_line(account.platform, account.username, len(given_up), ATTEMPTS, given_up[-1])
+            log.warning("chat %s: %s", chat_id, line)
+            await self._say(chat_id, line)
+        return bool(stop) or await self._unanswered(chat_id, account)
+
+    async def _send_run(
+        self, chat_id, account: Account, run: plan.Run, journal: Journal, given_up
+    ) -> bool | None:
+        """Send one run's posts, then its "…and N more" line; None: go on, True: outage, False: stop."""
+        for unit in run.units:
             if self._stopping:
                 return False
-            outcome = await self._send(chat_id, account, unit, given_up)
+            outcome = await self._send(chat_id, account, unit, journal, given_up)
+            if not await self._store():
+                return True
             if outcome.outage:
                 wait = self.retry_interval
                 log.warning("delivery to chat %s waits %.0f s for Telegram: %s", chat_id, wait, outcome.stop)
-                outage = True
-                break
+                return True
             if outcome.stop:
                 log.warning("delivery to chat %s paused until the next run: %s", chat_id, outcome.stop)
-                break
-        if rest:
-            await self._say(chat_id, backlog_line(platform, account.username, len(rest)))
-        if given_up:
-            line = given_up_line(platform, account.username, len(given_up), ATTEMPTS, given_up[-1])
-            log.warning("chat %s: %s", chat_id, line)
-            await self._say(chat_id, line)
-        return outage
+                return False
+        if not run.cut:
+            return None
+        # The files over the limit are settled only once the line reached the chat (or may have).
+        await journal.begin(run.cut, "skipped")
+        answer = await self._tell(chat_id, backlog_line(account.platform, account.username, len(run.cut)))
+        if answer == "outage":
+            await journal.forget(run.cut)
+            return True
+        await journal.answered(run.cut, "skipped", {})
+        return None if await self._store() else True
 
     async def _send(
-        self, chat_id: int, account: Account, unit: list[MediaItem], given_up: list[str]
+        self, chat_id: int, account: Account, unit: list[MediaItem], journal: Journal, given_up: list[str]
     ) -> Outcome:
-        """Send one post; Telegram's confirmations are recorded as they come, failures counted
+        """Send one post; Telegram's answers go to the outbox as they come, failures are counted
         (a refusing chat counts for every unsent file; network trouble and 429 count nothing)."""
         platform = account.platform
-
-        async def confirm(rows: list[MediaItem], state: str) -> None:
-            await dq.settle(chat_id, platform, [item.media_id for item in rows], state)
-
-        outcome = await self.sender.send_unit(chat_id, platform, account.username, unit, confirm=confirm)
+        outcome = await self.sender.send_unit(chat_id, platform, account.username, unit, journal=journal)
         failures = list(outcome.failed)
         if outcome.stop and not outcome.outage:
-            handled = {item.media_id for item in outcome.sent + outcome.too_large}
+            handled = {item.media_id for item in outcome.sent + outcome.too_large + outcome.unanswered}
             handled |= {item.media_id for item, _ in failures}
             failures += [(item, outcome.stop) for item in unit if item.media_id not in handled]
         for item, reason in failures:
             if await dq.failed_attempt(chat_id, platform, item.media_id, reason, ATTEMPTS):
                 given_up.append(reason)
         return outcome
+
+    async def _unanswered(self, chat_id: int, account: Account) -> bool:
+        """Settle sends that got no answer: files become "unconfirmed" (never sent again) once the
+        chat was told they may not have arrived; lines count as sent. True: Telegram is away."""
+        waiting = self.outbox.unanswered(chat_id, account.id)
+        if not waiting:
+            return False
+        files = [entry for entry in waiting if entry.unknown_as == "unconfirmed"]
+        outage = False
+        if files:
+            line = unconfirmed_line(account.platform, account.username, len(files))
+            log.warning("chat %s: %s", chat_id, line)
+            outage = await self._tell(chat_id, line) == "outage"
+        done = [entry for entry in waiting if not (outage and entry in files)]
+        await self.outbox.put([dataclasses.replace(entry, state=entry.unknown_as) for entry in done])
+        return not await self._store() or outage
+
+    async def _store(self) -> bool:
+        """Store Telegram's answers kept in the outbox, retrying for a while; False while the
+        database still refuses (they stay in the outbox, and are never sent again)."""
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + self.store_patience, 0.2
+        while True:
+            try:
+                stored = await self.outbox.store()
+            except Exception as exc:  # locked, away, restarting: the answers wait in the outbox file
+                if not self._db_trouble:
+                    self._db_trouble = True
+                    log.warning(
+                        "delivery: the database cannot store what Telegram confirmed (%s); "
+                        "kept in %s and tried again",
+                        exc,
+                        self.outbox.path,
+                    )
+                if self._stopping or loop.time() + delay > deadline:
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if self._db_trouble:
+                self._db_trouble = False
+                log.warning("delivery: the database stores deliveries again (%d kept ones stored)", stored)
+            return True
+
+    async def _tell(self, chat_id: int, text: str) -> str:
+        """A plain line in a chat: "sent", "unanswered" (may have arrived), "outage" or "refused"."""
+        try:
+            await self.sender.bot.send_message(chat_id, text, rate_limit_args=BACKGROUND)
+        except TelegramError as exc:
+            if maybe_delivered(exc):
+                return "unanswered"
+            if isinstance(exc, RetryAfter) or (
+                isinstance(exc, NetworkError) and not isinstance(exc, BadRequest)
+            ):
+                return "outage"
+            log.warning("could not tell chat %s: %s (%s)", chat_id, text[:80], exc)
+            return "refused"
+        return "sent"
 
     async def _say(self, chat_id: int, text: str) -> None:
         """A plain line in a chat; a chat that refuses is only logged."""
@@ -241,10 +312,18 @@ class Deliverer:
         if self._ticker is not None:
             self._ticker.cancel()
         tasks = [t for t in [self._consumer, *self._workers.values()] if t is not None and not t.done()]
-        if not tasks:
-            return
-        _, pending = await asyncio.wait(tasks, timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=2)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2)
+        try:  # a last try; what the database does not take now is stored at the next start
+            await self.outbox.store()
+        except Exception as exc:
+            log.warning(
+                "delivery: %d answer(s) kept in %s for the next start (%s)",
+                len(self.outbox),
+                self.outbox.path,
+                exc,
+            )

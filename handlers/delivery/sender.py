@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
+import httpx
 from telegram import Bot, InputMediaAudio, InputMediaDocument, InputMediaPhoto, InputMediaVideo, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -39,6 +40,16 @@ AUDIO_EXTS = {"mp3", "m4a", "aac"}
 UPLOAD_TIMEOUT = 600
 MISSING = "the file is missing from the archive folder"
 CHAT_REFUSALS = ("chat not found", "not enough rights", "have no rights", "chat_write_forbidden")
+# Failures before the request could reach Telegram: the send certainly did not happen.
+NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+)
 
 
 @dataclass
@@ -51,7 +62,18 @@ class Piece:
     sent_as: str | None
 
 
-Confirm = Callable[[list[MediaItem], str], Awaitable[None]]
+class Journal(Protocol):
+    """Where deliveries note a send before it starts and Telegram's answer after (the outbox)."""
+
+    async def begin(self, rows: list[MediaItem], unknown_as: str) -> None: ...
+
+    async def answered(
+        self, rows: list[MediaItem], state: str, file_ids: dict[str, tuple[str, str]]
+    ) -> None: ...
+
+    async def forget(self, rows: list[MediaItem]) -> None: ...
+
+    def file_ids(self) -> dict[tuple[str, str], str]: ...
 
 
 @dataclass
@@ -61,15 +83,31 @@ class Outcome:
     sent: list[MediaItem] = field(default_factory=list)
     too_large: list[MediaItem] = field(default_factory=list)
     failed: list[tuple[MediaItem, str]] = field(default_factory=list)
+    unanswered: list[MediaItem] = field(default_factory=list)  # sent, but Telegram's answer was lost
     stop: str | None = None  # set when the chat itself refuses (blocked, gone) or the network is down
     outage: bool = False  # the stop is network trouble or 429: try again later, nothing counted
-    confirm: Confirm | None = field(default=None, repr=False)  # records files as Telegram confirms them
+    # Notes each send in the outbox; None (/latest): nothing noted, file ids go straight to the DB.
+    journal: Journal | None = field(default=None, repr=False)
 
-    async def settled(self, rows: list[MediaItem], state: str) -> None:
-        """Files Telegram confirmed (sent) or that were named in a line (too_large), recorded at once."""
+    async def begin(self, rows: list[MediaItem], unknown_as: str) -> None:
+        """Note a send before it starts (durably), so a lost answer is never sent again blindly."""
+        if self.journal is not None:
+            await self.journal.begin(rows, unknown_as)
+
+    async def forget(self, rows: list[MediaItem]) -> None:
+        """Telegram said no, or the request never left: nothing of these was sent."""
+        if self.journal is not None:
+            await self.journal.forget(rows)
+
+    async def settled(self, rows: list[MediaItem], state: str, file_ids: dict | None = None) -> None:
+        """Files Telegram confirmed (sent) or that were named in a line (too_large), noted at once."""
         (self.sent if state == "sent" else self.too_large).extend(rows)
-        if self.confirm is not None:
-            await self.confirm(rows, state)
+        if self.journal is not None:
+            await self.journal.answered(rows, state, file_ids or {})
+            return
+        for media_id, (sent_as, file_id) in (file_ids or {}).items():
+            with contextlib.suppress(Exception):  # only saves an upload next time
+                await dq.remember_file_id(rows[0].platform, media_id, sent_as, file_id)
 
 
 class ChatProblem(Exception):
@@ -129,13 +167,13 @@ class Sender:
         rows: list[MediaItem],
         *,
         urgent: bool = False,
-        confirm: Confirm | None = None,
+        journal: Journal | None = None,
     ) -> Outcome:
         """Send the files of one post (album), story or video with its caption.
 
-        ``confirm`` is awaited after each message or album Telegram confirmed, so a crash
-        between the two albums of a long carousel never sends the first one again."""
-        outcome = Outcome(confirm=confirm)
+        ``journal`` notes each message or album before it goes and once Telegram answered,
+        so a crash between the two albums of a long carousel never sends the first one again."""
+        outcome = Outcome(journal=journal)
         pieces = await asyncio.to_thread(self._inspect, rows)
         outcome.failed = [(p.row, MISSING) for p in pieces if p.size < 0]
         pieces = [p for p in pieces if p.size >= 0]
@@ -156,7 +194,7 @@ class Sender:
         try:
             # Another chat sending the same files first: wait, then reuse its file_ids.
             async with self._locks.hold([f"{platform}:{p.row.media_id}" for p in sendable]):
-                for chunk in await self._chunks(platform, sendable):
+                for chunk in await self._chunks(platform, sendable, journal):
                     await self._send_chunk(chat_id, platform, chunk, text, outcome, options)
                     text = ""  # the caption goes with the first message only
             if large:
@@ -171,13 +209,17 @@ class Sender:
         """One text line naming the files over the upload limit (with the caption when nothing else went)."""
         line = too_large_line(((p.path.name, p.size) for p in large), self.limit)
         body = f"{text}\n{line}" if text else line
+        rows = [p.row for p in large]
+        await outcome.begin(rows, "too_large")
         try:
             await self.bot.send_message(chat_id, body, parse_mode=ParseMode.HTML, **options)
         except TelegramError as exc:
-            _raise_stop(exc)
-            outcome.failed.extend((p.row, exc.message) for p in large)
-            return
-        await outcome.settled([p.row for p in large], "too_large")
+            if not maybe_delivered(exc):  # a line that may have arrived is not repeated
+                await outcome.forget(rows)
+                _raise_stop(exc)
+                outcome.failed.extend((row, exc.message) for row in rows)
+                return
+        await outcome.settled(rows, "too_large")
 
     def _inspect(self, rows: list[MediaItem]) -> list[Piece]:
         """Stat each file (in a thread) and choose how it goes: photo, video, document or not at all."""
@@ -201,9 +243,11 @@ class Sender:
             return "photo" if size <= MAX_PHOTO else "document"
         return "video" if ext in VIDEO_EXTS else "audio" if ext in AUDIO_EXTS else "document"
 
-    async def _chunks(self, platform: str, pieces: list[Piece]) -> list[list[tuple[Piece, object]]]:
+    async def _chunks(self, platform: str, pieces: list[Piece], journal) -> list[list[tuple[Piece, object]]]:
         """Albums of at most 10 files and 50 MB of upload; documents and audio never mix with media."""
         known = await dq.file_ids(platform, [p.row.media_id for p in pieces])
+        if journal is not None:  # uploads whose file ids wait in the outbox for the database
+            known = journal.file_ids() | known
         chunks: list[list[tuple[Piece, object]]] = []
         media = [p for p in pieces if p.sent_as in ("photo", "video")]
         alone = [[p for p in pieces if p.sent_as == kind] for kind in ("audio", "document")]
@@ -223,12 +267,23 @@ class Sender:
 
     async def _send_chunk(self, chat_id, platform, chunk, text, outcome: Outcome, options) -> None:
         """One message or one album; an album Telegram refuses is tried file by file."""
+        rows = [piece.row for piece, _ in chunk]
+        await outcome.begin(rows, "unconfirmed")
         try:
             if len(chunk) == 1:
                 messages = [await self._send_one(chat_id, chunk[0], text, options)]
             else:
                 messages = await self._send_album(chat_id, chunk, text, options)
+        except OSError:  # the file went away before it was read: nothing was sent
+            await outcome.forget(rows)
+            outcome.failed.extend((row, MISSING) for row in rows)
+            return
         except TelegramError as exc:
+            if maybe_delivered(exc):
+                log.warning("chat %s: no answer from Telegram to %d file(s) (%s)", chat_id, len(rows), exc)
+                outcome.unanswered.extend(rows)
+                return
+            await outcome.forget(rows)
             _raise_stop(exc)
             if isinstance(exc, BadRequest) and len(chunk) > 1:
                 log.info("album refused in chat %s (%s); sending its files one by one", chat_id, exc.message)
@@ -238,11 +293,12 @@ class Sender:
                 return
             outcome.failed.extend((piece.row, exc.message) for piece, _ in chunk)
             return
+        file_ids = {}
         for (piece, file_id), message in zip(chunk, messages, strict=False):
             new_id = _file_id_of(message, piece.sent_as)
             if new_id and not file_id:
-                await dq.remember_file_id(platform, piece.row.media_id, piece.sent_as, new_id)
-        await outcome.settled([piece.row for piece, _ in chunk[: len(messages)]], "sent")
+                file_ids[piece.row.media_id] = (piece.sent_as, new_id)
+        await outcome.settled(rows[: len(messages)], "sent", file_ids)
 
     async def _input(self, piece: Piece, file_id: str | None):
         """What to put in the request: a file_id, a file:// path (local server) or the bytes."""
@@ -298,6 +354,13 @@ def _file_id_of(message: Message, sent_as: str) -> str | None:
         return message.photo[-1].file_id
     found = getattr(message, sent_as, None) or message.document or message.video
     return found.file_id if found else None
+
+
+def maybe_delivered(exc: TelegramError) -> bool:
+    """True when the request may have reached Telegram but its answer did not come back
+    (timed out or cut while waiting); False when Telegram answered or the request never left."""
+    cause = exc.__cause__  # PTB raises its network errors from the HTTP client's
+    return isinstance(exc, NetworkError) and cause is not None and not isinstance(cause, NOT_SENT)
 
 
 def _raise_stop(exc: TelegramError) -> None:

@@ -126,6 +126,7 @@ class Call:
     time: float
     result: Any = None
     error: str | None = None
+    answered: bool = True  # False: accepted, then the connection was cut before the answer (hang_up)
 
 
 @dataclass
@@ -357,6 +358,12 @@ class FakeTelegram:
         # Method -> how many more of its calls are answered; every later one gets 502 Bad Gateway,
         # as Telegram's front end answers while its back end is in trouble. Clear it to recover.
         self.bad_gateway: dict[str, int] = {}
+        # Method -> how many of its next successful calls are carried out (the message is in the
+        # chat) but never answered: the connection is cut, as when the network fails mid-request.
+        self.hang_up: dict[str, int] = {}
+        # Called (in the server thread) with each successful send of a message into a chat, before
+        # the answer goes out: a test can make the bot's next database write fail at that moment.
+        self.on_sent: Callable[[Call], None] | None = None
         self.calls: list[Call] = []
         self.rate_limited = 0
         self.commands: list = []
@@ -597,9 +604,17 @@ class FakeTelegram:
         except ApiError as exc:
             status, body = exc.status, exc.body()
         call = Call(name, params, status, arrived, body.get("result"), body.get("description"))
+        sent = status == 200 and name in RATE_LIMITED and name.startswith("send")
         with self._changed:
+            if sent and self.hang_up.get(name, 0) > 0:
+                self.hang_up[name] -= 1
+                call.answered = False
             self.calls.append(call)
             self._changed.notify_all()
+        if sent and self.on_sent is not None:
+            self.on_sent(call)
+        if not call.answered:
+            request.transport.abort()  # done, but the client never hears of it
         return web.json_response(body, status=status)
 
     async def _call(self, token: str, name: str, params: dict) -> Any:
