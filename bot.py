@@ -31,6 +31,7 @@ from config import Settings, SettingsError, load_settings
 from db import close_database, open_database, queries
 from downloader.archive import ArchiveView
 from downloader.budget import RequestBudget
+from downloader.desk import JobDesk
 from downloader.fetch import Fetcher
 from downloader.jobs import JobManager
 from downloader.leases import ProcessRegistry
@@ -276,6 +277,7 @@ async def _post_init(app: Application, settings: Settings) -> None:
     data.service, data.jobs, data.logins = services.service, services.jobs, services.logins
     slots = {"instagram": 1, "tiktok": settings.syncall_tiktok_concurrency}
     data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval, slots)
+    data.desk = _desk(services.jobs, data.board)
     sender = Sender(app.bot, settings.data_dir, local_mode=settings.telegram_local_mode)
     data.delivery = Deliverer(
         sender,
@@ -293,6 +295,20 @@ async def _post_init(app: Application, settings: Settings) -> None:
     await schedule.restore(app, settings)
     await data.delivery.start()  # files archived but not delivered before the restart, then periodically
     log.info("bot @%s ready", app.bot.username)
+
+
+def _desk(jobs: JobManager, board: StatusBoard) -> JobDesk:
+    """The one way chat and web start and steer jobs; status messages go through the board."""
+    desk = JobDesk(jobs)
+
+    async def show(job, chat_id: int) -> None:
+        if job.kind == "syncall":
+            await board.attach_sync(job, chat_id)
+        else:
+            await board.attach_job(job, chat_id)
+
+    desk.show, desk.show_final = show, board.show_final
+    return desk
 
 
 async def _use_workers(app: Application, services: Services, settings: Settings) -> None:

@@ -21,7 +21,6 @@ from db.models import Job
 from downloader.events import (
     ItemDone,
     JobFinished,
-    JobResult,
     JobStarted,
     PhaseFinished,
     PhaseResult,
@@ -33,6 +32,7 @@ from downloader.events import (
     Waiting,
     Warned,
 )
+from downloader.words import result_from_job
 from handlers.status_view import (
     JobView,
     SyncView,
@@ -64,12 +64,6 @@ class Tracked:
 
 
 FINAL = ("completed", "failed", "cancelled")
-
-
-def result_from_job(job: Job, platform: str, username: str) -> JobResult:
-    """The JobResult stored on a job row (counts per phase)."""
-    phases = [PhaseResult.from_dict(job.counts.get(p, {"phase": p})) for p in job.phases]
-    return JobResult(job.id, platform, username, job.state, phases, job.error)
 
 
 def view_from_job(job: Job, platform: str, username: str) -> JobView:
