@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     # Redis: seconds before the job of a worker that went silent (killed) goes to another worker.
     queue_redeliver_after: float = Field(default=60.0, ge=3.0, le=86_400.0)
 
+    # The web gallery (web/): where it listens (WEB_PORT=0 turns it off), and the address
+    # its sign-in links use (a reverse proxy or tailnet name); default http://WEB_HOST:WEB_PORT.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    web_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+
     @field_validator("allowed_user_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -109,6 +115,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite://{(self.data_dir / 'archive.sqlite3').resolve()}"
+
+    @property
+    def web_url(self) -> str:
+        """WEB_BASE_URL without its trailing slash, or http://WEB_HOST:WEB_PORT."""
+        if self.web_base_url:
+            return self.web_base_url.rstrip("/")
+        host = f"[{self.web_host}]" if ":" in self.web_host else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     @property
     def notify_chat(self) -> int | None:
