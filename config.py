@@ -5,6 +5,7 @@ Only `bot.py` calls `load_settings()`; everything else receives the values it ne
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -73,7 +74,7 @@ class Settings(BaseSettings):
     # its sign-in links use (a reverse proxy or tailnet name); default http://WEB_HOST:WEB_PORT.
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
-    web_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    web_base_url: str | None = None
 
     @field_validator("allowed_user_ids", mode="before")
     @classmethod
@@ -88,6 +89,14 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @field_validator("web_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        """http(s)://host[:port] only: the gallery's links start at the root of its host."""
+        if value and not re.fullmatch(r"https?://[^\s/?#@]+/?", value.strip()):
+            raise ValueError("WEB_BASE_URL must look like https://host or http://host:port, without a path")
+        return value.strip() if value else None
 
     @field_validator("log_level")
     @classmethod

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from config import SettingsError, load_settings
 from db import web_access
 from db.models import Account, Job, MediaItem
 from logsetup import RedactSecrets
@@ -335,7 +336,7 @@ async def test_a_port_in_use_is_one_sentence_and_the_bot_runs_on(net, data_dir, 
     assert len(lines) == 1 and lines[0].exc_info is None and "Traceback" not in caplog.text
 
 
-@pytest.mark.parametrize("base", ["https://archive.example.ts.net", "https://example.org/gallery/"])
+@pytest.mark.parametrize("base", ["https://archive.example.ts.net", "http://192.168.1.5:8443/"])
 async def test_links_use_web_base_url(net, data_dir, base):
     with FakeTelegram(TOKEN) as telegram:
         port = free_port()
@@ -349,3 +350,14 @@ async def test_links_use_web_base_url(net, data_dir, base):
             assert re.search(re.escape(base.rstrip("/")) + r"/login/[A-Za-z0-9_-]{43}$", text), text
             assert await Account.all().count() == 0
     assert not Path(data_dir / "thumbnails").exists()
+
+
+@pytest.mark.parametrize("bad", ["example.org", "https://example.org/gallery", "ftp://x", "https://a b"])
+def test_a_bad_web_base_url_is_one_sentence(bad, monkeypatch):
+    monkeypatch.setenv("WEB_BASE_URL", bad)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env_file=None)
+    assert str(caught.value) == (
+        "Setting WEB_BASE_URL is invalid: WEB_BASE_URL must look like https://host or http://host:port, "
+        "without a path."
+    )
