@@ -249,6 +249,8 @@ class StatusBoard:
             wait = tracked.last_sent + self.interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if self._tracked.get(tracked.view.job_id) is not tracked:
+                return  # resumed meanwhile: the new view owns the message now, this one is stale
             tracked.dirty = False
             if tracked.final and _nothing_to_tell(tracked):
                 await self._close_quiet(tracked)
@@ -269,6 +271,8 @@ class StatusBoard:
         self._forget(tracked)
 
     def _forget(self, tracked: Tracked) -> None:
+        if self._tracked.get(tracked.view.job_id) is not tracked:
+            return  # a resume attached a new view for the job: that one stays
         self._tracked.pop(tracked.view.job_id, None)
         for child, parent in list(self._parent_of.items()):
             if parent == tracked.view.job_id:

@@ -65,7 +65,7 @@ async def gallery(net, data_dir, tmp_path):
             net=net,
             telegram=telegram,
             instagram_session_file=session,
-            status_edit_interval=0.6,
+            status_edit_interval=1.2,
             download_retries=0,
             web_port=port,
         )
