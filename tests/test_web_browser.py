@@ -91,6 +91,7 @@ async def test_sign_in_browse_download_pause_resume_complete(gallery, data_dir, 
         await page.goto(link)
         await expect(page.locator("h1")).to_have_text("Accounts")
         await expect(page.locator(".card")).to_have_count(2)
+        await page.screenshot(path=str(tmp_path / "accounts.png"))
         await page.click("text=@alice")
         await expect(page.locator(".grid .tile")).to_have_count(8)
         widths = await all_images_loaded(page)
@@ -103,6 +104,7 @@ async def test_sign_in_browse_download_pause_resume_complete(gallery, data_dir, 
         assert await play_to_one_second(page) >= 1
         seekable = await page.evaluate("() => document.querySelector('video').seekable.end(0)")
         assert seekable >= 2.9  # the whole file is seekable: the server answers Range requests
+        await page.screenshot(path=str(tmp_path / "item.png"), full_page=True)
         here, older = page.url, await page.get_attribute("#older", "href")
         await page.keyboard.press("ArrowRight")  # the older post
         await page.wait_for_url(lambda url: url != here)
