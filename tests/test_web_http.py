@@ -15,6 +15,7 @@ from config import SettingsError, load_settings
 from db import web_access
 from db.models import Account, Job, MediaItem
 from logsetup import RedactSecrets
+from tests.fakes.instagram import make_profile
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import OWNER, STRANGER, TOKEN, make_settings, running_bot
 from tests.web_kit import free_port
@@ -361,3 +362,86 @@ def test_a_bad_web_base_url_is_one_sentence(bad, monkeypatch):
         "Setting WEB_BASE_URL is invalid: WEB_BASE_URL must look like https://host or http://host:port, "
         "without a path."
     )
+
+
+async def read_events(response, until, timeout: float = 60) -> list[tuple[str, dict]]:
+    """Server-sent events from an open /events response until ``until(events)`` holds."""
+    import asyncio
+    import json
+
+    events: list[tuple[str, dict]] = []
+    name = None
+    async with asyncio.timeout(timeout):
+        while not until(events):
+            line = (await response.content.readline()).decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: ") and name:
+                events.append((name, json.loads(line[6:])))
+                name = None
+    return events
+
+
+async def test_the_page_follows_a_job_the_chat_pauses_and_resumes(gallery):
+    """Chat buttons and the page show one job: its live rows, paused, resumed, completed."""
+    gallery.instagram.add_profile(make_profile("carol", 1002, posts=30))
+    gallery.instagram.media_delay = 0.003  # seconds a file: still running when Pause is pressed
+
+    def running(events) -> bool:
+        toasted = any(name == "toast" for name, _ in events)
+        return toasted and any("Downloading posts" in data.get("html", "") for _, data in events)
+
+    def paused(events) -> bool:
+        return any('class="state">paused<' in data.get("html", "") for _, data in events)
+
+    def completed(events) -> bool:
+        return any("Completed" in data.get("text", "") for _, data in events)
+
+    async with gallery.browser() as client, client.get("/events") as stream:
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        intro = await gallery.reply("/download carol")
+        assert intro.startswith("Download started")
+        rows = await read_events(stream, running)
+        assert ("toast", {"text": "Download started - including posts, stories, and highlights!"}) in rows
+        status = await gallery.message_with("Downloading @carol posts")
+        assert "Pausing" in await gallery.press(status, "Pause")
+        await read_events(stream, paused)
+        async with client.get("/downloads") as response:
+            page = await response.text()
+            assert '<span class="state">paused</span>' in page and "/resume" in page
+        await gallery.message_with("⏸ Paused")  # the chat shows it too, with its Resume button
+        gallery.instagram.media_delay = 0
+        assert "Resuming" in await gallery.press(status, "Resume")
+        done = await read_events(stream, completed)
+        assert ("toast", {"text": "Completed: 30 posts (44 files) + 8 stories/highlights"}) in done
+    assert await Job.filter(state="completed").count() == 1
+
+
+async def test_cancel_from_the_page_keeps_the_files_and_tells_the_chat(gallery, data_dir):
+    gallery.instagram.add_profile(make_profile("carol", 1002, posts=30))
+    gallery.instagram.media_delay = 0.001
+    async with gallery.browser() as client:
+        async with client.get("/accounts/1") as response:
+            assert response.status == 404  # nothing archived yet, no such account
+        await gallery.reply("/add carol")
+        async with client.get("/accounts/1") as response:
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', await response.text()).group(1)
+        own = {"Origin": gallery.url}
+        async with client.post(
+            "/accounts/1/download", data={"only": "", "csrf": csrf}, headers=own
+        ) as response:
+            assert "Download started - including posts" in await response.text()
+        await gallery.message_with("Downloading @carol posts")  # its status message in the chat
+        job = await Job.get(account_id=1)
+        async with client.post(f"/jobs/{job.id}/cancel", data={"csrf": csrf}, headers=own) as response:
+            assert "Cancelling; files already downloaded stay archived." in await response.text()
+        final = await gallery.message_with("Cancelled:")
+        assert "@carol" in final.plain
+        await job.refresh_from_db()
+        assert job.state == "cancelled"
+        async with client.post(f"/jobs/{job.id}/resume", data={"csrf": csrf}, headers=own) as response:
+            assert "That download cannot resume now (cancelled)." in await response.text()
+        await job.refresh_from_db()
+        assert job.state == "cancelled" and await Job.all().count() == 1
+    files = [p for p in (data_dir / "downloads").rglob("*") if p.is_file() and p.suffix in (".jpg", ".mp4")]
+    assert len(files) == await MediaItem.all().count()  # every finished file kept, and recorded
