@@ -47,7 +47,9 @@ async def _template_context(request: web.Request) -> dict:
 
 async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(SECURITY_HEADERS)
-    if request.path.startswith("/login/") or "Cache-Control" not in response.headers:
+    if request.path.startswith("/static/") and response.status == 200:
+        response.headers["Cache-Control"] = "public, max-age=3600"  # the stylesheet, script, icons
+    elif request.path.startswith("/login/") or "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"  # pages show private things: keep no copies
 
 
