@@ -31,6 +31,7 @@ from config import Settings, SettingsError, load_settings
 from db import close_database, open_database, queries
 from downloader.archive import ArchiveView
 from downloader.budget import RequestBudget
+from downloader.desk import JobDesk
 from downloader.fetch import Fetcher
 from downloader.jobs import JobManager
 from downloader.leases import ProcessRegistry
@@ -41,7 +42,19 @@ from downloader.queue.worker import run_worker
 from downloader.service import DownloadService
 from downloader.sources.instagram import InstagramSource
 from downloader.sources.tiktok import TikTokSource
-from handlers import access, accounts, basic, connection, downloads, errors, login, schedule, startup, workers
+from handlers import (
+    access,
+    accounts,
+    basic,
+    connection,
+    downloads,
+    errors,
+    login,
+    schedule,
+    startup,
+    web_link,
+    workers,
+)
 from handlers.commands import bot_commands
 from handlers.connection import PollingWatch, WatchedRequest
 from handlers.context import CONTEXT_TYPES, BotData
@@ -51,6 +64,8 @@ from handlers.delivery.sender import Sender
 from handlers.ratelimit import ChatRateLimiter
 from handlers.status import StatusBoard
 from logsetup import configure_logging
+from web.app import WebServer, build_app
+from web.keys import WebConfig
 
 log = logging.getLogger("bot")
 BAD_TOKEN = (
@@ -253,6 +268,7 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(CommandHandler("cancel", downloads.cancel))
     app.add_handler(CommandHandler("schedule", schedule.schedule_command))
     app.add_handler(CommandHandler("login", login.login_command))
+    app.add_handler(CommandHandler("web", web_link.web_command))
     # Login files: only in private chats, never blocking updates; in a group (where everyone
     # would see it) a login file is deleted where allowed and never downloaded.
     app.add_handler(
@@ -276,6 +292,7 @@ async def _post_init(app: Application, settings: Settings) -> None:
     data.service, data.jobs, data.logins = services.service, services.jobs, services.logins
     slots = {"instagram": 1, "tiktok": settings.syncall_tiktok_concurrency}
     data.board = StatusBoard(app.bot, services.service, settings.status_edit_interval, slots)
+    data.desk = _desk(services.jobs, data.board)
     sender = Sender(app.bot, settings.data_dir, local_mode=settings.telegram_local_mode)
     data.delivery = Deliverer(
         sender,
@@ -292,7 +309,45 @@ async def _post_init(app: Application, settings: Settings) -> None:
         await startup.recover_jobs(app, settings)
     await schedule.restore(app, settings)
     await data.delivery.start()  # files archived but not delivered before the restart, then periodically
+    await _start_web(app, services, settings)
     log.info("bot @%s ready", app.bot.username)
+
+
+async def _start_web(app: Application, services: Services, settings: Settings) -> None:
+    """The web gallery on this event loop; a port in use is one sentence and the bot runs on."""
+    data: BotData = app.bot_data
+    if not settings.web_port:
+        data.extras["web"] = {"url": None, "why_off": "The web gallery is off (WEB_PORT=0)."}
+        return
+    phases = {name: tuple(source.phases) for name, source in services.service.sources.items()}
+    config = WebConfig(settings.data_dir, settings.web_url, settings.notify_chat, phases)
+    server = WebServer(build_app(config, data.desk, services.service))
+    why_off = await server.start(settings.web_host, settings.web_port)
+    if why_off is not None:
+        log.warning("%s", why_off)
+        data.extras["web"] = {"url": None, "why_off": why_off}
+        return
+    data.extras["web"], data.extras["web_server"] = {"url": settings.web_url}, server
+    log.info(
+        "web gallery on %s:%s (links: %s; send /web to sign in)",
+        settings.web_host,
+        server.port,
+        settings.web_url,
+    )
+
+
+def _desk(jobs: JobManager, board: StatusBoard) -> JobDesk:
+    """The one way chat and web start and steer jobs; status messages go through the board."""
+    desk = JobDesk(jobs)
+
+    async def show(job, chat_id: int) -> None:
+        if job.kind == "syncall":
+            await board.attach_sync(job, chat_id)
+        else:
+            await board.attach_job(job, chat_id)
+
+    desk.show, desk.show_final = show, board.show_final
+    return desk
 
 
 async def _use_workers(app: Application, services: Services, settings: Settings) -> None:
@@ -333,6 +388,9 @@ async def _post_stop(app: Application) -> None:
 
 async def _post_shutdown(app: Application) -> None:
     """Close clients and the database (PTB has already shut the bot's connection)."""
+    server: WebServer | None = app.bot_data.extras.get("web_server")
+    if server is not None:  # before the database closes: pages and event streams end first
+        await server.stop()
     services: Services | None = app.bot_data.extras.get("services")
     if services is not None:
         await services.close()

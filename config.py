@@ -5,6 +5,7 @@ Only `bot.py` calls `load_settings()`; everything else receives the values it ne
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -69,6 +70,12 @@ class Settings(BaseSettings):
     # Redis: seconds before the job of a worker that went silent (killed) goes to another worker.
     queue_redeliver_after: float = Field(default=60.0, ge=3.0, le=86_400.0)
 
+    # The web gallery (web/): where it listens (WEB_PORT=0 turns it off), and the address
+    # its sign-in links use (a reverse proxy or tailnet name); default http://WEB_HOST:WEB_PORT.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    web_base_url: str | None = None
+
     @field_validator("allowed_user_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -82,6 +89,14 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @field_validator("web_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        """http(s)://host[:port] only: the gallery's links start at the root of its host."""
+        if value and not re.fullmatch(r"https?://[^\s/?#@]+/?", value.strip()):
+            raise ValueError("WEB_BASE_URL must look like https://host or http://host:port, without a path")
+        return value.strip() if value else None
 
     @field_validator("log_level")
     @classmethod
@@ -109,6 +124,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite://{(self.data_dir / 'archive.sqlite3').resolve()}"
+
+    @property
+    def web_url(self) -> str:
+        """WEB_BASE_URL without its trailing slash, or http://WEB_HOST:WEB_PORT."""
+        if self.web_base_url:
+            return self.web_base_url.rstrip("/")
+        host = f"[{self.web_host}]" if ":" in self.web_host else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     @property
     def notify_chat(self) -> int | None:

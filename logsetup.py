@@ -11,6 +11,8 @@ from config import Settings
 
 # Bot API URLs carry the token (/bot<token>/method); redact any token-shaped text too.
 _TOKEN_SHAPE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b")
+# The web gallery's sign-in links (/web): PTB logs message texts at DEBUG.
+_LINK_SHAPE = re.compile(r"/login/[A-Za-z0-9_-]{20,}")
 
 
 class RedactSecrets(logging.Filter):
@@ -26,6 +28,7 @@ class RedactSecrets(logging.Filter):
         message = record.getMessage()
         for secret in self._secrets:
             message = message.replace(secret, "[redacted]")
+        message = _LINK_SHAPE.sub("/login/[redacted]", message)
         record.msg, record.args = _TOKEN_SHAPE.sub("[redacted-token]", message), None
         return True
 

@@ -35,6 +35,7 @@ COMMANDS: list[tuple[str, str, str]] = [
         "show or change the automatic sync",
     ),
     ("login", "", "how to log the bot in to Instagram from this chat"),
+    ("web", "[logout]", "a sign-in link to the web gallery (logout: sign every browser out)"),
     ("help", "", "this list"),
 ]
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 if TYPE_CHECKING:
+    from downloader.desk import JobDesk
     from downloader.jobs import JobManager
     from downloader.login import LoginSwitch
     from downloader.service import DownloadService
@@ -22,6 +23,7 @@ class BotData:
     allowed_user_ids: frozenset[int] = frozenset()
     service: DownloadService | None = None
     jobs: JobManager | None = None
+    desk: JobDesk | None = None  # start/pause/resume/cancel, shared with the web gallery
     board: StatusBoard | None = None
     logins: LoginSwitch | None = None
     delivery: Deliverer | None = None

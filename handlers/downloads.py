@@ -11,16 +11,12 @@ from telegram.constants import ParseMode
 from db import queries
 from db.models import Job
 from downloader.errors import DownloadError, InvalidInput
-from handlers.arguments import PHASES, parse_args, parse_request
+from handlers.arguments import parse_args, parse_request
 from handlers.context import Context
 from handlers.status_view import limited, plural
 from handlers.workers import worker_lines
 
 log = logging.getLogger(__name__)
-STARTED = {
-    "instagram": "Download started - including posts, stories, and highlights!",
-    "tiktok": "Download started - TikTok videos!",
-}
 ACTIONS = ("pause", "resume", "cancel", "retry", "resumeall")
 SYNC_PHASES = ("posts", "stories", "highlights", "videos")
 SYNCALL_USAGE = "Usage: /syncall [posts|stories|highlights|videos]: every tracked account, or one kind"
@@ -39,48 +35,26 @@ async def download(update: Update, context: Context) -> None:
         await reply(update, exc.sentence)
         return
     target, phases = request.target, request.phases
-    data = context.bot_data
     account = await queries.find_account(target.platform, target.username)
     one_off = account is None or not account.tracked
     if account is None:
         account = await queries.get_or_create_account(
             target.platform, target.username, added_by=update.effective_user.id
         )
-    paused = await queries.resumable_job_for(account)
-    if paused is not None and not data.service.is_active(paused.id) and _covers(paused, phases):
-        await reply(update, f"{target.label} has a paused download: continuing it.")
-        await _resume(data, paused, update.effective_chat.id)
-        return
-    try:
-        job, created = await data.jobs.prepare_download(
-            account, chat_id=update.effective_chat.id, phases=list(phases) if phases else None
-        )
-    except DownloadError as exc:  # the archive folder is missing, or another process has the account
-        await reply(update, exc.sentence)
-        return
-    if not created:
-        await _point_at_running(update, context, job, target.label)
-        return
-    intro = started_text(target.platform, phases)
+    note = ""
     if one_off:
-        intro += f"\n{target.label} is not tracked: this is a one-time download (/add to track it)."
-    try:
-        await reply(update, intro)
-        await data.board.attach_job(job, update.effective_chat.id)
-    finally:  # a reply lost to the network must not leave the job queued for ever
-        data.jobs.start(job)
-
-
-def started_text(platform: str, phases: tuple[str, ...] | None) -> str:
-    """The first reply to /download: what is about to be downloaded."""
-    if not phases or phases == PHASES[platform]:
-        return STARTED[platform]
-    return f"Download started - {' and '.join(phases)} only!"
-
-
-def _covers(job: Job, phases: tuple[str, ...] | None) -> bool:
-    """Whether a paused job would download what was asked for (a full job covers a phase)."""
-    return phases is None or set(phases) <= set(job.phases)
+        note = f"\n{target.label} is not tracked: this is a one-time download (/add to track it)."
+    answer = await context.bot_data.desk.download(
+        account,
+        phases=phases,
+        chat_id=update.effective_chat.id,
+        say=lambda text: reply(update, text),
+        note=note,
+    )
+    if answer.outcome == "running":
+        await _point_at_running(update, context, answer.job, target.label)
+    elif answer.outcome == "refused":
+        await reply(update, answer.sentence)
 
 
 async def _point_at_running(update: Update, context: Context, job: Job, label: str) -> None:
@@ -225,39 +199,19 @@ async def cancel(update: Update, context: Context) -> None:
 
 async def _act(update: Update, context: Context, job: Job, action: str) -> str:
     """Carry out pause/resume/cancel/retry on a job; return the sentence told to the user."""
-    data = context.bot_data
+    desk = context.bot_data.desk
     chat_id = update.effective_chat.id
     if action == "pause":
-        done = await data.jobs.pause(job)
-        text = "Pausing at the next file…" if done else "That download is not running."
+        text = await desk.pause(job)
     elif action == "cancel":
-        live = data.service.is_active(job.id) or data.jobs.is_running(job.id)
-        done = await data.jobs.cancel(job)
-        if done and not live:  # nothing runs to report it: update the message here
-            await data.board.show_final(job)
-        text = "Cancelling; files already downloaded stay archived." if done else "Nothing to cancel."
+        text = await desk.cancel(job)
     elif action == "resume":
-        text = await _resume(data, job, chat_id)
+        text = await desk.resume(job, chat_id)
     else:
-        text = await _retry(data, job, chat_id)
+        text = await desk.retry(job, chat_id)
     if update.callback_query is None:
         await reply(update, text)
     return text
-
-
-async def _resume(data, job: Job, chat_id: int) -> str:
-    """Resume, showing progress on the original status message when it still exists."""
-    await job.refresh_from_db()
-    if job.state not in queries.RESUMABLE_STATES:
-        return "That download is not paused."
-    refusal = await data.jobs.why_not_resume(job)
-    if refusal is not None:
-        return refusal
-    if job.kind == "syncall":
-        await data.board.attach_sync(job, chat_id)
-    else:
-        await data.board.attach_job(job, chat_id)
-    return "Resuming." if await data.jobs.resume(job) else "That download is not paused."
 
 
 async def _resume_all(data, chat_id: int) -> str:
@@ -265,32 +219,10 @@ async def _resume_all(data, chat_id: int) -> str:
     jobs = [job for job in await queries.resumable_jobs() if job.chat_id in (None, chat_id)]
     resumed = 0
     for job in jobs:
-        resumed += (await _resume(data, job, chat_id)) == "Resuming."
+        resumed += (await data.desk.resume(job, chat_id)) == "Resuming."
     if not resumed:
         return "There is no download to resume."
     return f"Resuming {plural(resumed, 'download')}."
-
-
-async def _retry(data, job: Job, chat_id: int) -> str:
-    """Start a new job for the same account (or a new sync-all) after a failure."""
-    try:
-        if job.kind == "syncall":
-            new, created = await data.jobs.prepare_syncall(chat_id=chat_id)
-        else:
-            await job.fetch_related("account")
-            new, created = await data.jobs.prepare_download(job.account, chat_id=chat_id)
-    except DownloadError as exc:  # no archive folder, or another process has the account
-        return exc.sentence
-    if not created:
-        return "It is already running."
-    try:
-        if new.kind == "syncall":
-            await data.board.attach_sync(new, chat_id)
-        else:
-            await data.board.attach_job(new, chat_id)
-    finally:
-        data.jobs.start(new)
-    return "Retrying."
 
 
 async def button(update: Update, context: Context) -> None:

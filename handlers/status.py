@@ -21,7 +21,6 @@ from db.models import Job
 from downloader.events import (
     ItemDone,
     JobFinished,
-    JobResult,
     JobStarted,
     PhaseFinished,
     PhaseResult,
@@ -33,6 +32,7 @@ from downloader.events import (
     Waiting,
     Warned,
 )
+from downloader.words import result_from_job
 from handlers.status_view import (
     JobView,
     SyncView,
@@ -64,12 +64,6 @@ class Tracked:
 
 
 FINAL = ("completed", "failed", "cancelled")
-
-
-def result_from_job(job: Job, platform: str, username: str) -> JobResult:
-    """The JobResult stored on a job row (counts per phase)."""
-    phases = [PhaseResult.from_dict(job.counts.get(p, {"phase": p})) for p in job.phases]
-    return JobResult(job.id, platform, username, job.state, phases, job.error)
 
 
 def view_from_job(job: Job, platform: str, username: str) -> JobView:
@@ -255,6 +249,8 @@ class StatusBoard:
             wait = tracked.last_sent + self.interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if self._tracked.get(tracked.view.job_id) is not tracked:
+                return  # resumed meanwhile: the new view owns the message now, this one is stale
             tracked.dirty = False
             if tracked.final and _nothing_to_tell(tracked):
                 await self._close_quiet(tracked)
@@ -275,6 +271,8 @@ class StatusBoard:
         self._forget(tracked)
 
     def _forget(self, tracked: Tracked) -> None:
+        if self._tracked.get(tracked.view.job_id) is not tracked:
+            return  # a resume attached a new view for the job: that one stays
         self._tracked.pop(tracked.view.job_id, None)
         for child, parent in list(self._parent_of.items()):
             if parent == tracked.view.job_id:

@@ -9,6 +9,7 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from downloader.events import JobResult, PhaseResult, plural, summary_line
+from downloader.words import phase_words
 
 LIMIT = 4096
 MAX_LINES = 12  # finished accounts / warnings shown before "…and N more"
@@ -114,19 +115,7 @@ def _phase_line(view: JobView, phase: str) -> str:
 
 def _finished_line(result: PhaseResult) -> str:
     """A finished phase with its counts or the reason it did not run."""
-    icon = ICONS.get(result.status, "▫️")
-    if result.status in ("skipped", "failed") and result.message:
-        return f"{icon} {result.phase}: {result.status} — {escape(result.message)}"
-    extra = f", {result.archived} already archived" if result.archived else ""
-    failed = f", {result.failed} failed" if result.failed else ""
-    unsupported = f", {result.unsupported} not downloadable" if result.unsupported else ""
-    new = f"{result.downloaded} new"
-    if result.photo_posts and result.posts is not None:  # TikTok: videos, then photo posts
-        photos = f"{plural(result.photo_posts, 'photo post')} ({plural(result.images, 'image')})"
-        new = f"{result.posts - result.photo_posts} new + {photos}"
-    elif result.posts is not None and result.posts != result.downloaded:
-        new = f"{result.posts} new ({plural(result.downloaded, 'file')})"  # posts, as progress counts
-    return f"{icon} {result.phase}: {new}{extra}{failed}{unsupported}"
+    return f"{ICONS.get(result.status, '▫️')} {escape(phase_words(result))}"
 
 
 def render_sync(view: SyncView) -> str:

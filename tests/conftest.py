@@ -11,8 +11,9 @@ from db import close_database, open_database
 from tests.fakes.tls import FakeInternet
 from tests.postgres import own_database, postgres_unavailable
 
-# Fixtures of the Instagram source tests (ig, make_source, recorder, session_file).
-pytest_plugins = ["tests.instagram_kit"]
+# Fixtures of the Instagram source tests (ig, make_source, recorder, session_file) and the
+# web gallery's (gallery).
+pytest_plugins = ["tests.instagram_kit", "tests.web_kit"]
 
 # Opt in to PTB 23's RetryAfter.retry_after as a timedelta (our code reads both forms).
 os.environ.setdefault("PTB_TIMEDELTA", "1")

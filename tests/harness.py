@@ -25,6 +25,7 @@ def make_settings(data_dir: Path, *, net=None, telegram=None, **overrides) -> Se
         "instagram_request_delay": "0",
         "status_edit_interval": 0.5,
         "ytdlp_options": {"retries": 0, "extractor_retries": 0, "socket_timeout": 5},
+        "web_port": 0,  # the web gallery only where a test asks for it (on a free port)
     }
     if net is not None:
         values |= {
@@ -50,6 +51,7 @@ def process_env(data_dir: Path, net, **extra: str) -> dict[str, str]:
             "INSTAGRAM_REQUEST_DELAY": "0",
             "DOWNLOAD_RETRIES": "0",
             "YTDLP_OPTIONS": '{"retries": 0, "extractor_retries": 0, "socket_timeout": 5}',
+            "WEB_PORT": "0",
         }
         | extra
     )

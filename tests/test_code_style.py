@@ -48,13 +48,34 @@ def top_level_imports(path: Path, known: set[str]) -> set[str]:
     return found
 
 
-def test_no_import_cycles():
-    files = [
-        p for p in ROOT.rglob("*.py") if p.relative_to(ROOT).parts[0] in {"handlers", "downloader", "db"}
-    ]
+PACKAGES = {"handlers", "downloader", "db", "web"}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Our modules and the modules of ours each one imports when it is imported."""
+    files = [p for p in ROOT.rglob("*.py") if p.relative_to(ROOT).parts[0] in PACKAGES]
     files += list(ROOT.glob("*.py"))
     modules = {module_name(p): p for p in files if "migrations" not in p.parts}
-    graph = {name: top_level_imports(path, set(modules)) - {name} for name, path in modules.items()}
+    return {name: top_level_imports(path, set(modules)) - {name} for name, path in modules.items()}
+
+
+def test_front_ends_stand_on_the_downloader_not_on_each_other():
+    """bot.py -> handlers, web -> downloader -> db; handlers and web never import each other."""
+    forbidden = {"handlers": {"web"}, "web": {"handlers"}, "downloader": {"handlers", "web"}}
+    forbidden["db"] = {"handlers", "web", "downloader"}
+    wrong = [
+        f"{name} imports {other}"
+        for name, imports in import_graph().items()
+        for other in imports
+        if other.split(".")[0] in forbidden.get(name.split(".")[0], set())
+    ]
+    assert wrong == []
+    for path in [*(ROOT / "downloader").rglob("*.py"), *(ROOT / "web").rglob("*.py")]:
+        assert "import telegram" not in path.read_text() and "from telegram" not in path.read_text(), path
+
+
+def test_no_import_cycles():
+    graph = import_graph()
     cycles, state = [], {}
 
     def visit(name: str, trail: list[str]) -> None:

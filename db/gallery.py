@@ -1,0 +1,148 @@
+"""Read-only queries of the web gallery: accounts, pages of items, an item's files, search."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from tortoise.expressions import Q
+from tortoise.functions import Count, Max, Min
+
+from db.models import Account, Highlight, HighlightItem, MediaItem
+
+POST_KINDS = ("post", "reel")
+TAB_KINDS = {"posts": POST_KINDS, "stories": ("story",), "videos": ("video",)}
+
+
+async def accounts() -> list[Account]:
+    """Tracked accounts and every account with archived files, by platform and name."""
+    with_media = (
+        await MediaItem.filter(account_id__not_isnull=True).distinct().values_list("account_id", flat=True)
+    )
+    return await Account.filter(Q(tracked=True) | Q(id__in=list(with_media) or [0])).order_by(
+        "platform", "username"
+    )
+
+
+async def post_counts(account_ids: list[int]) -> dict[int, int]:
+    """Posts (not files: a carousel is one post) per account."""
+    rows = (
+        await MediaItem.filter(account_id__in=account_ids or [0], kind__in=POST_KINDS)
+        .annotate(n=Count("group_id", distinct=True))
+        .group_by("account_id")
+        .values_list("account_id", "n")
+    )
+    return dict(rows)
+
+
+async def highlight_counts(account_ids: list[int]) -> dict[int, int]:
+    """Highlight items per account (an item in two highlights counts twice, as they show)."""
+    rows = (
+        await HighlightItem.filter(highlight__account_id__in=account_ids or [0])
+        .annotate(n=Count("id"))
+        .group_by("highlight__account_id")
+        .values_list("highlight__account_id", "n")
+    )
+    return dict(rows)
+
+
+async def post_covers(account: Account, kinds: tuple[str, ...], page: int, size: int) -> list[MediaItem]:
+    """One file per post (its first), newest post first; ``size + 1`` rows tell a next page."""
+    groups = (
+        await MediaItem.filter(account=account, kind__in=kinds)
+        .annotate(newest=Max("taken_at"), first=Min("media_id"))
+        .group_by("group_id")
+        .order_by("-newest", "-first")
+        .offset(page * size)
+        .limit(size + 1)
+        .values_list("first", flat=True)
+    )
+    rows = {
+        row.media_id: row for row in await MediaItem.filter(platform=account.platform, media_id__in=groups)
+    }
+    return [rows[media_id] for media_id in groups if media_id in rows]
+
+
+async def group_sizes(platform: str, group_ids: list[str]) -> dict[str, int]:
+    """Archived files per post (a carousel shows a badge)."""
+    rows = (
+        await MediaItem.filter(platform=platform, group_id__in=group_ids or [""])
+        .annotate(n=Count("id"))
+        .group_by("group_id")
+        .values_list("group_id", "n")
+    )
+    return dict(rows)
+
+
+async def newest_items(account: Account, kinds: tuple[str, ...], page: int, size: int) -> list[MediaItem]:
+    """Files of some kinds, newest first; ``size + 1`` rows tell a next page."""
+    return (
+        await MediaItem.filter(account=account, kind__in=kinds)
+        .order_by("-taken_at", "-id")
+        .offset(page * size)
+        .limit(size + 1)
+    )
+
+
+async def highlights(account: Account) -> list[tuple[Highlight, int]]:
+    """The account's highlights by title, with how many archived items each holds."""
+    rows = await Highlight.filter(account=account).order_by("title")
+    counts = dict(
+        await HighlightItem.filter(highlight_id__in=[h.id for h in rows] or [0])
+        .annotate(n=Count("id"))
+        .group_by("highlight_id")
+        .values_list("highlight_id", "n")
+    )
+    return [(h, counts.get(h.id, 0)) for h in rows]
+
+
+async def highlight_items(highlight: Highlight, page: int, size: int) -> list[MediaItem]:
+    """A highlight's archived items in the order they were added; ``size + 1`` tell a next page."""
+    media_ids = (
+        await HighlightItem.filter(highlight=highlight)
+        .order_by("added_at", "id")
+        .offset(page * size)
+        .limit(size + 1)
+        .values_list("media_id", flat=True)
+    )
+    rows = {
+        r.media_id: r for r in await MediaItem.filter(platform=highlight.platform, media_id__in=media_ids)
+    }
+    return [rows[m] for m in media_ids if m in rows]
+
+
+def slide_order(item: MediaItem) -> tuple[int, str]:
+    """Carousel files are named <post id>_<slide>: order by the slide number."""
+    head, _, tail = item.media_id.rpartition("_")
+    return (int(tail), item.media_id) if head and tail.isdigit() else (0, item.media_id)
+
+
+async def post_files(item: MediaItem) -> list[MediaItem]:
+    """Every archived file of the item's post, in slide order."""
+    if not item.group_id:
+        return [item]
+    rows = await MediaItem.filter(platform=item.platform, group_id=item.group_id)
+    return sorted(rows, key=slide_order) or [item]
+
+
+async def neighbours(item: MediaItem) -> tuple[MediaItem | None, MediaItem | None]:
+    """The newer and the older post (or file) of the same account and kind, for arrows."""
+    kinds = POST_KINDS if item.kind in POST_KINDS else (item.kind,)
+    base = MediaItem.filter(account_id=item.account_id, kind__in=kinds)
+    if item.group_id:
+        base = base.exclude(group_id=item.group_id)
+    newer = await base.filter(taken_at__gt=item.taken_at).order_by("taken_at", "id").first()
+    older = await base.filter(taken_at__lt=item.taken_at).order_by("-taken_at", "-id").first()
+    return newer, older
+
+
+async def search(text: str, limit: int = 60) -> tuple[list[Account], list[MediaItem]]:
+    """Accounts whose name holds ``text``, and files whose caption does (one per post)."""
+    found = await Account.filter(username__icontains=text).order_by("username").limit(limit)
+    named = await Account.filter(display_name__icontains=text).order_by("username").limit(limit)
+    accounts_found = list(OrderedDict((a.id, a) for a in [*found, *named]).values())[:limit]
+    rows = await MediaItem.filter(caption__icontains=text).order_by("-taken_at", "-id").limit(limit * 4)
+    posts: OrderedDict[str, MediaItem] = OrderedDict()
+    for row in sorted(rows, key=lambda r: (r.group_id or r.media_id, slide_order(r))):
+        posts.setdefault(f"{row.platform}:{row.group_id or row.media_id}", row)
+    items = sorted(posts.values(), key=lambda r: (r.taken_at is not None, r.taken_at), reverse=True)
+    return accounts_found, items[:limit]
