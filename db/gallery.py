@@ -10,7 +10,8 @@ from tortoise.functions import Count, Max, Min
 from db.models import Account, Highlight, HighlightItem, MediaItem
 
 POST_KINDS = ("post", "reel")
-TAB_KINDS = {"posts": POST_KINDS, "stories": ("story",), "videos": ("video",)}
+# TikTok's tab holds videos and photo posts (slides; the sound is shown on the post's page).
+TAB_KINDS = {"posts": POST_KINDS, "stories": ("story",), "videos": ("video", "photo")}
 
 
 async def accounts() -> list[Account]:
@@ -121,7 +122,8 @@ async def post_files(item: MediaItem) -> list[MediaItem]:
     if not item.group_id:
         return [item]
     rows = await MediaItem.filter(platform=item.platform, group_id=item.group_id)
-    return sorted(rows, key=slide_order) or [item]
+    # A photo post's sound (kind "audio", no slide number) comes after its slides.
+    return sorted(rows, key=lambda row: (row.kind == "audio", slide_order(row))) or [item]
 
 
 async def neighbours(item: MediaItem) -> tuple[MediaItem | None, MediaItem | None]:

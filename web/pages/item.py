@@ -27,7 +27,7 @@ async def item_page(request: web.Request) -> dict:
     caption = next((f.caption for f in files if f.caption), None)
     return {
         "item": item,
-        "files": [(f, is_video(f.path)) for f in files],
+        "files": [(f, "audio" if f.kind == "audio" else is_video(f.path)) for f in files],
         "account": account,
         "caption": caption,
         "link": safe_link(item.link),
