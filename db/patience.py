@@ -37,8 +37,8 @@ class DatabaseUnavailable(Exception):
     """The database stayed unreachable longer than the caller was willing to wait."""
 
     def __init__(self, waited: float, reason: str):
-        minutes = max(1, round(waited / 60))
-        super().__init__(f"The database was not reachable for {minutes} min ({reason}).")
+        took = f"{waited:.0f} s" if waited < 120 else f"{waited / 60:.0f} min"
+        super().__init__(f"The database was not reachable for {took} ({reason}).")
         self.sentence = str(self)
 
 

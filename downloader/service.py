@@ -251,8 +251,14 @@ class DownloadService:
                 slot.release()
         finally:
             if self.registry is not None:
-                with patience(FOREVER):  # the heartbeat has already stopped renewing it
-                    await self.registry.release(account)
+                await self._release(account)
+
+    async def _release(self, account: Account) -> None:
+        """Give the account's lease back; after a long database outage it expires instead."""
+        try:
+            await self.registry.release(account)  # waits out a short outage like any other write
+        except DatabaseUnavailable:  # no longer renewed by the heartbeat: free within a minute or two
+            log.info("@%s: the lease could not be given back and expires by itself", account.username)
 
     async def _run_phases(self, job, account, control, results) -> tuple[str, str | None]:
         """Resolve the account, then run each unfinished phase in order."""

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from db import queries
 from db.models import Account, Job, MediaItem
+from downloader.leases import LEASE
 from downloader.events import PhaseFinished
 from tests.chat import World
 from tests.conftest import pg_skip_reason
@@ -23,7 +27,8 @@ from tests.fakes.outage import Relay
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
 from tests.harness import TOKEN, files_under, make_settings, running_bot
-from tests.postgres import PG_URL, own_database
+from tests.postgres import PG_URL, own_database, with_database
+from tests.process import BOT, bot_env
 
 pytestmark = pytest.mark.timeout(180)
 START_LINE = "lost the connection to the database"
@@ -48,28 +53,36 @@ async def pg_gate():
             yield through(url, gate.port), gate
 
 
+def fake_instagram(net, tmp_path):
+    """A fake Instagram with alice (24 posts, 36 files) and a session file for it."""
+    instagram = FakeInstagram(net)
+    instagram.add_profile(
+        make_profile("alice", 1001, posts=24, stories=0, highlights=(), image_size=30_000, video_size=30_000)
+    )
+    return instagram, write_session_file(tmp_path / "session-archivebot", instagram.login())
+
+
+def bot_settings(data_dir, net, telegram, session, url):
+    return make_settings(
+        data_dir,
+        net=net,
+        telegram=telegram,
+        instagram_session_file=session,
+        status_edit_interval=0.5,
+        download_retries=0,
+        download_concurrency=2,
+        database_url=url,
+    )
+
+
 @pytest.fixture
 async def world(pg_gate, net, data_dir, tmp_path, caplog):
     """The bot on PostgreSQL through the relay, logged in to a fake Instagram with alice."""
     url, gate = pg_gate
     caplog.set_level(logging.INFO)
-    instagram = FakeInstagram(net)
-    instagram.add_profile(
-        make_profile("alice", 1001, posts=24, stories=0, highlights=(), image_size=30_000, video_size=30_000)
-    )
-    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+    instagram, session = fake_instagram(net, tmp_path)
     with FakeTelegram(TOKEN) as telegram:
-        settings = make_settings(
-            data_dir,
-            net=net,
-            telegram=telegram,
-            instagram_session_file=session,
-            status_edit_interval=0.5,
-            download_retries=0,
-            download_concurrency=2,
-            database_url=url,
-        )
-        async with running_bot(settings) as app:
+        async with running_bot(bot_settings(data_dir, net, telegram, session, url)) as app:
             yield World(telegram, instagram, FakeTikTok(net), app), gate
 
 
@@ -91,13 +104,15 @@ def media_files(data_dir) -> list[str]:
     return [name for name in files_under(root) if not name.endswith(".json")] if root.exists() else []
 
 
-async def assert_nothing_stranded(world: World, data_dir, caplog) -> None:
-    """Every file once, nothing partial, no job running, the lease free, no traceback."""
+async def assert_nothing_stranded(world: World, data_dir, caplog, *, refetched: bool = False) -> None:
+    """Every file once, nothing partial, no job running, the lease free, no traceback.
+
+    ``refetched``: a job that stopped may fetch again the files it could not record."""
     names = media_files(data_dir)
     assert not [n for n in names if n.endswith(".part")], names
     assert len(names) == len(set(names)) == await MediaItem.all().count() == 36
     fetched = [r.path for r in world.instagram.cdn_requests()]
-    assert len(fetched) == len(set(fetched)), "a file was fetched twice"
+    assert refetched or len(fetched) == len(set(fetched)), "a file was fetched twice"
     assert await Job.filter(state__in=("running", "queued")).count() == 0
     alice = await Account.get(username="alice")
     assert alice.lease_owner is None and alice.lease_until is None
@@ -120,3 +135,124 @@ async def test_the_database_away_mid_job_is_waited_out(world, data_dir, caplog):
     final = await world.message_with("Completed:", timeout=90)
     assert "posts: 24 new (36 files)" in final.plain
     await assert_nothing_stranded(world, data_dir, caplog)
+    shown = [c.params.get("text", "") for c in world.telegram.calls if c.method == "editMessageText"]
+    assert any("The database is not reachable" in text for text in shown)  # the wait was shown
+
+
+async def test_the_database_away_at_the_finish_still_ends_the_job_and_frees_the_account(
+    world, data_dir, caplog
+):
+    world, gate = world
+    service = world.app.bot_data.service
+    cut: list[float] = []
+
+    def cut_after_the_last_phase(event) -> None:
+        if isinstance(event, PhaseFinished) and event.result.phase == "highlights" and not cut:
+            gate.down()  # before the counts, the lease release and the final state are stored
+            cut.append(time.monotonic())
+
+    service.subscribe(cut_after_the_last_phase)
+    await world.reply("/download alice")
+    await until(lambda: START_LINE in caplog.text, what="the outage line")
+    await asyncio.sleep(max(0.0, 4 - (time.monotonic() - cut[0])))
+    assert await_nothing(world)  # still no final state while the database is away
+    gate.up()
+    final = await world.message_with("Completed:", timeout=60)
+    assert "posts: 24 new (36 files)" in final.plain and world.buttons(final) == {}
+    await assert_nothing_stranded(world, data_dir, caplog)
+    # The account is free at once: the next download runs (nothing new).
+    await world.reply("/download alice")
+    await until(lambda: len([m for m in world.bot_messages() if "Completed:" in m.plain]) == 2)
+    assert await Job.filter(state="completed").count() == 2
+
+
+async def test_a_longer_outage_ends_the_job_interrupted_and_resume_finishes_it(world, data_dir, caplog):
+    world, gate = world
+    world.app.bot_data.service.database_wait = 2.0  # stands for the 10 minutes a real job waits
+    world.instagram.media_delay = 0.00001
+    await world.reply("/download alice")
+    await until(lambda: len(media_files(data_dir)) >= 6, what="the first files")
+    gate.down()
+    await until(lambda: "job 1 stops: The database was not reachable for" in caplog.text, what="the give-up")
+    gate.up()
+    world.instagram.media_delay = 0
+    stopped = await world.message_with("press Resume or send /resume", timeout=60)
+    assert "The database was not reachable for" in stopped.plain
+    assert "The download stopped and can be resumed." in stopped.plain
+    assert "▶️ Resume" in world.buttons(stopped)
+    assert (await Job.get(id=1)).state == "interrupted"
+    alice = await Account.get(username="alice")
+    # Not given back while the database was away, and no longer renewed: it expires.
+    assert alice.lease_owner is None or alice.lease_until <= queries.now() + LEASE
+    await world.press(stopped, "Resume")
+    final = await world.message_with("Completed:", timeout=60)
+    assert "posts: 24 new (36 files)" in final.plain
+    await assert_nothing_stranded(world, data_dir, caplog, refetched=True)
+
+
+def await_nothing(world: World) -> bool:
+    return not [m for m in world.bot_messages() if "Completed:" in (m.plain or "")]
+
+
+async def test_the_bot_started_before_postgresql_waits_for_it(pg_gate, net, data_dir, tmp_path, caplog):
+    url, gate = pg_gate
+    caplog.set_level(logging.INFO)
+    gate.down()  # the machine is booting: PostgreSQL not up yet
+    instagram, session = fake_instagram(net, tmp_path)
+    with FakeTelegram(TOKEN) as telegram:
+        starting = asyncio.ensure_future(_start(bot_settings(data_dir, net, telegram, session, url)))
+        await until(lambda: "is not reachable" in caplog.text, what="the first attempt")
+        assert not starting.done()
+        gate.up()
+        bot = await asyncio.wait_for(starting, 60)
+        try:
+            world = World(telegram, instagram, FakeTikTok(net), bot)
+            await world.reply("/download alice")
+            final = await world.message_with("Completed:", timeout=60)
+            assert "posts: 24 new (36 files)" in final.plain
+        finally:
+            await _stop(bot)
+    lines = [r.getMessage() for r in caplog.records if "PostgreSQL at 127.0.0.1:" in r.getMessage()]
+    assert lines and all("is not reachable (" in line and "next try at" in line for line in lines)
+    assert "PostgreSQL answered on attempt" in caplog.text
+    assert tracebacks(caplog) == []
+
+
+async def _start(settings):
+    """running_bot's start half: returns the started Application."""
+    context = running_bot(settings)
+    app = await context.__aenter__()
+    app.bot_data.extras["context"] = context
+    return app
+
+
+async def _stop(app) -> None:
+    await app.bot_data.extras["context"].__aexit__(None, None, None)
+
+
+async def test_a_database_that_does_not_exist_is_one_sentence(tmp_path):
+    reason = await pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    url = with_database(PG_URL, "archive_no_such_db")
+    with FakeTelegram(TOKEN) as telegram:
+        for args in ([], ["download", "alice"], ["worker"]):
+            done = subprocess.run(
+                [sys.executable, str(BOT), *args],
+                cwd=tmp_path,
+                env=bot_env(
+                    tmp_path,
+                    TELEGRAM_BOT_TOKEN=TOKEN,
+                    TELEGRAM_API_URL=telegram.url,
+                    DATABASE_URL=url,
+                    **({"QUEUE_URL": "redis://127.0.0.1:1"} if args == ["worker"] else {}),
+                ),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 2, done.stderr
+            assert done.stderr.strip().splitlines() == [
+                "DATABASE_URL names the PostgreSQL database 'archive_no_such_db', which does not exist on "
+                "127.0.0.1:5432; create it with: createdb -h 127.0.0.1 -p 5432 -U postgres archive_no_such_db"
+            ], (args, done.stderr)
