@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from db import leases, queries
-from db.patience import connection_lost
 from db.models import Account, Process
+from db.patience import connection_lost
 from db.queries import now
 
 log = logging.getLogger(__name__)

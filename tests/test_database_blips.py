@@ -18,8 +18,8 @@ import pytest
 
 from db import queries
 from db.models import Account, Job, MediaItem
-from downloader.leases import LEASE
 from downloader.events import PhaseFinished
+from downloader.leases import LEASE
 from tests.chat import World
 from tests.conftest import pg_skip_reason
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
