@@ -60,8 +60,7 @@ def connection_lost(exc: BaseException) -> bool:
     lost = (
         OSError,
         TimeoutError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.InterfaceError,
+        asyncpg.PostgresConnectionError,  # also "connection was closed in the middle of operation"
         asyncpg.CannotConnectNowError,  # "the database system is starting up"
         asyncpg.AdminShutdownError,
     )
@@ -123,11 +122,12 @@ async def patiently(call: Callable[[], Awaitable[T]]) -> T:
             if not connection_lost(exc):
                 raise
             waited = time.monotonic() - started
-            if waited + delay > budget:
+            if waited >= budget:
                 raise DatabaseUnavailable(waited, describe(exc)) from None
             OUTAGE.failed(exc)
-            _tell(delay, exc)
-            await asyncio.sleep(delay)
+            pause = min(delay, budget - waited)
+            _tell(pause, exc)
+            await asyncio.sleep(pause)
             delay = min(MAX_DELAY, delay * 2)
             continue
         OUTAGE.answered()

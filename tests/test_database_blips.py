@@ -20,6 +20,7 @@ from db import queries
 from db.models import Account, Job, MediaItem
 from downloader.events import PhaseFinished
 from downloader.leases import LEASE
+from handlers.errors import NO_DATABASE
 from tests.chat import World
 from tests.conftest import pg_skip_reason
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
@@ -129,6 +130,7 @@ async def test_the_database_away_mid_job_is_waited_out(world, data_dir, caplog):
     gate.down()
     cut_at = time.monotonic()
     await until(lambda: START_LINE in caplog.text, what="the outage line")
+    assert await world.reply("/status") == NO_DATABASE  # chat answers meanwhile, in one sentence
     await asyncio.sleep(max(0.0, 8 - (time.monotonic() - cut_at)))
     gate.up()
     world.instagram.media_delay = 0
