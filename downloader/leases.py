@@ -45,8 +45,9 @@ class Holder:
 class ProcessRegistry:
     """This process's identity, heartbeat and account leases."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, beat: float = BEAT):
         self.kind = kind
+        self.beat = beat  # seconds between heartbeats
         self.token = secrets.token_hex(8)
         self.host = socket.gethostname()
         self.pid = os.getpid()
@@ -75,9 +76,9 @@ class ProcessRegistry:
             await leases.unregister(self.token)
 
     async def _beat(self, on_day) -> None:
-        per_day = int(86_400 / BEAT)
+        per_day = int(86_400 / self.beat)
         while True:
-            await asyncio.sleep(BEAT)
+            await asyncio.sleep(self.beat)
             try:
                 await leases.heartbeat(self.token, LEASE, self._held)
                 self._beats += 1

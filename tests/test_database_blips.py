@@ -16,10 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from db import queries
-from db.models import Account, Job, MediaItem
+from db import close_database, open_database, queries
+from db.models import Account, Job, MediaItem, Process
+from db.patience import connection_lost
 from downloader.events import PhaseFinished
-from downloader.leases import LEASE
+from downloader.leases import LEASE, ProcessRegistry
 from handlers.errors import NO_DATABASE
 from tests.chat import World
 from tests.conftest import pg_skip_reason
@@ -190,6 +191,48 @@ async def test_a_longer_outage_ends_the_job_interrupted_and_resume_finishes_it(w
     final = await world.message_with("Completed:", timeout=60)
     assert "posts: 24 new (36 files)" in final.plain
     await assert_nothing_stranded(world, data_dir, caplog, refetched=True)
+
+
+async def test_a_lease_whose_release_failed_is_not_renewed_and_expires(pg_gate, caplog):
+    url, gate = pg_gate
+    await open_database(url)
+    registry = ProcessRegistry("bot", beat=0.2)
+    try:
+        await registry.start()
+        alice = await queries.get_or_create_account("instagram", "alice")
+        bob = await queries.get_or_create_account("instagram", "bob")
+        assert await registry.acquire(alice) is None and await registry.acquire(bob) is None
+        gate.down()
+        with pytest.raises(Exception) as lost:
+            await registry.release(alice)  # outside a job nothing waits: the release is lost
+        assert connection_lost(lost.value)
+        gate.up()
+        before = {a.username: a.lease_until for a in await Account.all()}
+        seen = (await Process.get(token=registry.token)).seen_at
+        await until_async(lambda: _beat_after(registry.token, seen), what="a heartbeat")
+        after = {a.username: a for a in await Account.all()}
+        assert after["bob"].lease_until > before["bob"]  # still downloading: renewed
+        assert after["alice"].lease_until == before["alice"]  # released (lost): left to expire
+        other = ProcessRegistry("cli")
+        await Account.filter(id=alice.id).update(lease_until=queries.now())  # 90 s later
+        assert await other.acquire(alice) is None  # free again
+        assert (await other.acquire(bob)).kind == "bot"
+    finally:
+        await registry.stop()
+        await close_database()
+    assert caplog.text.count(START_LINE) == 1 and tracebacks(caplog) == []
+
+
+async def _beat_after(token: str, moment) -> bool:
+    return (await Process.get(token=token)).seen_at > moment
+
+
+async def until_async(check, timeout: float = 30, what: str = "condition") -> None:
+    """Wait until ``await check()`` is true."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
 
 
 def await_nothing(world: World) -> bool:
