@@ -11,7 +11,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate
 
-from db.patience import connection_lost, describe
+from db.patience import connection_lost, describe, uncounted
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ async def open_database(url: str, *, wait: bool = False, delays: tuple[float, fl
     delay, attempt = delays[0], 1
     while True:
         try:
-            await migrate(config=config)
+            with uncounted():  # each attempt is logged below, not as an outage
+                await migrate(config=config)
             break
         except Exception as exc:
             await Tortoise.close_connections()

@@ -32,6 +32,9 @@ _on_wait: contextvars.ContextVar[Callable[[datetime, str], None] | None] = conte
     "db_on_wait", default=None
 )
 
+# False while the database is being opened: start-up logs its own attempts.
+_counted: contextvars.ContextVar[bool] = contextvars.ContextVar("db_counted", default=True)
+
 
 class DatabaseUnavailable(Exception):
     """The database stayed unreachable longer than the caller was willing to wait."""
@@ -51,6 +54,16 @@ def patience(seconds: float | None, on_wait: Callable[[datetime, str], None] | N
     finally:
         _on_wait.reset(tokens[1])
         _patience.reset(tokens[0])
+
+
+@contextlib.contextmanager
+def uncounted() -> Iterator[None]:
+    """Queries in this block fail without the outage's log lines (opening the database)."""
+    token = _counted.set(False)
+    try:
+        yield
+    finally:
+        _counted.reset(token)
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -139,7 +152,7 @@ async def _once(call: Callable[[], Awaitable[T]]) -> T:
     try:
         result = await call()
     except Exception as exc:
-        if connection_lost(exc):
+        if connection_lost(exc) and _counted.get():
             OUTAGE.failed(exc)
         raise
     OUTAGE.answered()

@@ -260,6 +260,7 @@ async def test_the_bot_started_before_postgresql_waits_for_it(pg_gate, net, data
     lines = [r.getMessage() for r in caplog.records if "PostgreSQL at 127.0.0.1:" in r.getMessage()]
     assert lines and all("is not reachable (" in line and "next try at" in line for line in lines)
     assert "PostgreSQL answered on attempt" in caplog.text
+    assert START_LINE not in caplog.text  # the attempts are the start-up's lines, not an outage's
     assert tracebacks(caplog) == []
 
 
@@ -301,3 +302,21 @@ async def test_a_database_that_does_not_exist_is_one_sentence(tmp_path):
                 "DATABASE_URL names the PostgreSQL database 'archive_no_such_db', which does not exist on "
                 "127.0.0.1:5432; create it with: createdb -h 127.0.0.1 -p 5432 -U postgres archive_no_such_db"
             ], (args, done.stderr)
+
+
+def test_the_command_line_without_postgresql_says_so(tmp_path):
+    with Relay(5432) as nobody:  # down: nothing listens on its port
+        url = f"postgres://postgres@127.0.0.1:{nobody.port}/archive"
+        done = subprocess.run(
+            [sys.executable, str(BOT), "download", "alice"],
+            cwd=tmp_path,
+            env=bot_env(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, DATABASE_URL=url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"PostgreSQL at 127.0.0.1:{nobody.port} is not reachable ("
+    ), lines
