@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
 from tests.harness import TOKEN, files_under, make_settings, running_bot
 from tests.postgres import PG_URL, own_database, with_database
-from tests.process import BOT, bot_env
+from tests.process import BOT, BotProcess, bot_env
 
 pytestmark = pytest.mark.timeout(180)
 START_LINE = "lost the connection to the database"
@@ -302,6 +303,27 @@ async def test_a_database_that_does_not_exist_is_one_sentence(tmp_path):
                 "DATABASE_URL names the PostgreSQL database 'archive_no_such_db', which does not exist on "
                 "127.0.0.1:5432; create it with: createdb -h 127.0.0.1 -p 5432 -U postgres archive_no_such_db"
             ], (args, done.stderr)
+
+
+def test_sigterm_while_the_bot_waits_for_postgresql_exits_cleanly(tmp_path):
+    with Relay(5432) as nobody, FakeTelegram(TOKEN) as telegram:  # PostgreSQL not up yet
+        env = bot_env(
+            tmp_path,
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_URL=telegram.url,
+            ALLOWED_USER_IDS="4242",
+            DATABASE_URL=f"postgres://postgres@127.0.0.1:{nobody.port}/archive",
+        )
+        bot = BotProcess(tmp_path, env)
+        try:
+            bot.wait_for_output("attempt 2 failed, next try at")
+            bot.signal(signal.SIGTERM)
+        finally:
+            code = bot.wait(timeout=30)
+    assert code == 0, bot.output
+    assert f"PostgreSQL at 127.0.0.1:{nobody.port} is not reachable (" in bot.output
+    assert "attempt 1 failed" in bot.output and "(in 2 s)" in bot.output and "(in 4 s)" in bot.output
+    assert "Traceback" not in bot.output and START_LINE not in bot.output
 
 
 def test_the_command_line_without_postgresql_says_so(tmp_path):
