@@ -202,14 +202,17 @@ class DownloadService:
         self._loop = asyncio.get_running_loop()
         control = self.control(job.id)
         results = [PhaseResult.from_dict(job.counts.get(p, {"phase": p})) for p in job.phases]
+        show_wait = lambda until, why: self.emit(Waiting(job.id, until, why))  # noqa: E731
+        with patience(FOREVER, show_wait):  # not started yet: it may wait for the database
+            await job.fetch_related("account")
+        account: Account = job.account
         token = current_job.set(job.id)
         try:
-            with patience(self.database_wait, lambda until, why: self.emit(Waiting(job.id, until, why))):
-                await job.fetch_related("account")
-                state, error = await self._run_guarded(job, job.account, control, results)
+            with patience(self.database_wait, show_wait):
+                state, error = await self._run_guarded(job, account, control, results)
         except asyncio.CancelledError:
             with patience(FOREVER):
-                await self._finish(job, job.account, results, "interrupted", None)
+                await self._finish(job, account, results, "interrupted", None)
             raise
         except DownloadError as exc:  # refused before it ran: the archive folder, another writer
             state, error = "failed", exc.sentence
@@ -224,7 +227,7 @@ class DownloadService:
             current_job.reset(token)
             self._controls.pop(job.id, None)
         with patience(FOREVER):
-            return await self._finish(job, job.account, results, state, error)
+            return await self._finish(job, account, results, state, error)
 
     async def _run_guarded(self, job, account, control, results) -> tuple[str, str | None]:
         """Check the archive folder, hold the account, wait for the platform's turn, run."""
