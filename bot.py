@@ -28,7 +28,7 @@ from telegram.request import HTTPXRequest
 
 from cli import download_command
 from config import Settings, SettingsError, load_settings
-from db import close_database, open_database, queries
+from db import DatabaseStartError, close_database, open_database, queries
 from downloader.archive import ArchiveView
 from downloader.budget import RequestBudget
 from downloader.desk import JobDesk
@@ -172,7 +172,8 @@ async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") ->
     size_thread_pool(settings.download_concurrency)
     network = network_of(settings)
     network.apply_to_environment(settings.data_dir)
-    await open_database(settings.effective_database_url)
+    # The bot and workers wait for a PostgreSQL that is still starting; the command line says so.
+    await open_database(settings.effective_database_url, wait=kind != "cli")
     registry = ProcessRegistry(kind)
 
     async def prune() -> None:
@@ -463,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
                 download_command(settings, args.target, args.platform, open_services, args.only)
             )
         return run_bot(settings)
-    except SettingsError as exc:
+    except (SettingsError, DatabaseStartError) as exc:
         print(exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

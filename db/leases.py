@@ -17,11 +17,14 @@ async def register(token: str, kind: str, host: str, pid: int) -> None:
     )
 
 
-async def heartbeat(token: str, lease: timedelta) -> None:
-    """Say this process is alive and extend every lease it holds."""
+async def heartbeat(token: str, lease: timedelta, running: set[int]) -> None:
+    """Say this process is alive and extend the leases of the accounts it is downloading now.
+
+    A lease whose release failed (the database was away) is not renewed: it expires."""
     moment = now()
     await Process.filter(token=token).update(seen_at=moment)
-    await Account.filter(lease_owner=token).update(lease_until=moment + lease)
+    if running:
+        await Account.filter(lease_owner=token, id__in=sorted(running)).update(lease_until=moment + lease)
 
 
 async def same_process(host: str, pid: int, token: str) -> list[str]:

@@ -10,6 +10,7 @@ import logging
 
 from db import queries
 from db.models import Account, Job
+from db.patience import FOREVER, patience
 from downloader.errors import DownloadError
 from downloader.events import JobResult, SyncAccountDone, SyncFinished, SyncStarted
 from downloader.service import DownloadService, busy_sentence
@@ -64,7 +65,9 @@ class JobManager:
     async def _run(self, job: Job):
         try:
             if job.kind == "syncall":
-                return await self._run_syncall(job)
+                # Its own writes wait out a short database outage, as its children's do.
+                with patience(FOREVER):
+                    return await self._run_syncall(job)
             return await self.runner(job)
         finally:
             self._tasks.pop(job.id, None)

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from db import leases, queries
 from db.models import Account, Process
+from db.patience import connection_lost
 from db.queries import now
 
 log = logging.getLogger(__name__)
@@ -44,13 +45,15 @@ class Holder:
 class ProcessRegistry:
     """This process's identity, heartbeat and account leases."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, beat: float = BEAT):
         self.kind = kind
+        self.beat = beat  # seconds between heartbeats
         self.token = secrets.token_hex(8)
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self._task: asyncio.Task | None = None
         self._beats = 0
+        self._held: set[int] = set()  # accounts whose jobs run here now: only their leases are renewed
 
     async def start(self, on_day=None) -> None:
         """Register and start the heartbeat (``on_day``: an extra chore run once a day).
@@ -73,11 +76,11 @@ class ProcessRegistry:
             await leases.unregister(self.token)
 
     async def _beat(self, on_day) -> None:
-        per_day = int(86_400 / BEAT)
+        per_day = int(86_400 / self.beat)
         while True:
-            await asyncio.sleep(BEAT)
+            await asyncio.sleep(self.beat)
             try:
-                await leases.heartbeat(self.token, LEASE)
+                await leases.heartbeat(self.token, LEASE, self._held)
                 self._beats += 1
                 if self._beats % REAP_EVERY == 0:
                     # Jobs of a dead worker are the queue's to deliver again, not ours to stop.
@@ -85,19 +88,25 @@ class ProcessRegistry:
                     await queries.mark_interrupted(spared)
                 if on_day is not None and self._beats % per_day == 0:
                     await on_day()
-            except Exception:  # a busy database must not end the heartbeat for good
-                log.warning("heartbeat failed", exc_info=True)
+            except Exception as exc:  # a busy or lost database must not end the heartbeat for good
+                if not connection_lost(exc):  # a lost one is logged once for the whole outage
+                    log.warning("heartbeat failed", exc_info=True)
 
     async def acquire(self, account: Account) -> Holder | None:
         """Take the account's lease; None when taken, else who holds it."""
         if await leases.take(account, self.token, LEASE):
+            self._held.add(account.id)
             return None
         owner = await leases.holder_of(account)
         if owner is None:  # released between the two queries
-            return None if await leases.take(account, self.token, LEASE) else await self._holder(account)
+            if await leases.take(account, self.token, LEASE):
+                self._held.add(account.id)
+                return None
+            return await self._holder(account)
         holder = await leases.process(owner)
         if not await self.alive(holder) and await leases.steal(account, owner, self.token, LEASE):
             log.info("took over @%s from a process that is gone", account.username)
+            self._held.add(account.id)
             return None
         return _describe(holder)
 
@@ -105,7 +114,8 @@ class ProcessRegistry:
         return _describe(await leases.process(await leases.holder_of(account)))
 
     async def release(self, account: Account) -> None:
-        """Give the account's lease back."""
+        """Give the account's lease back (if that fails, it is no longer renewed and expires)."""
+        self._held.discard(account.id)
         await leases.give_back(account, self.token)
 
     async def holder(self, account: Account) -> Holder | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from db import queries
 from db.models import Account, Job
+from db.patience import FOREVER, DatabaseUnavailable, patience
 from downloader.control import JobControl
 from downloader.errors import (
     BudgetExhausted,
@@ -46,6 +47,7 @@ FATAL = (Checkpoint, RateLimited, BudgetExhausted)
 MAX_RATE_WAIT = timedelta(minutes=30)  # longer rate-limit waits end the job (the schedule retries)
 RATE_WAITS = 3  # rate-limit waits per phase
 NETWORK_WAITS = (15, 30, 60, 120, 300, 300, 300, 300)  # seconds; then the job is left resumable
+DATABASE_WAIT = 600.0  # seconds a running job waits for a lost database; then it is left resumable
 KIND_PHASES = {
     "post": "posts",
     "reel": "posts",
@@ -92,6 +94,7 @@ class DownloadService:
         self._untouched: set[int] = set()  # jobs refused before they ran: not a sync of the account
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shutdown = threading.Event()  # ends waits of threads that belong to no job
+        self.database_wait = DATABASE_WAIT
         # Per platform: a line on the requests spent, shown with every finished job.
         self.usage_lines: dict[str, Callable[[], str]] = {}
         # Per platform: awaited before each job's first request (the budget reads other processes').
@@ -194,28 +197,39 @@ class DownloadService:
         return job
 
     async def run(self, job: Job) -> JobResult:
-        """Run (or resume) a job to its end, pause or cancellation; never raises DownloadError."""
+        """Run (or resume) a job to its end, pause or cancellation; never raises DownloadError.
+
+        A lost database is waited out (up to DATABASE_WAIT, shown in the status message);
+        storing the job's end waits as long as it takes, so no job is left "running"."""
         self._loop = asyncio.get_running_loop()
         control = self.control(job.id)
-        await job.fetch_related("account")
-        account: Account = job.account
         results = [PhaseResult.from_dict(job.counts.get(p, {"phase": p})) for p in job.phases]
+        show_wait = lambda until, why: self.emit(Waiting(job.id, until, why))  # noqa: E731
+        with patience(FOREVER, show_wait):  # not started yet: it may wait for the database
+            await job.fetch_related("account")
+        account: Account = job.account
         token = current_job.set(job.id)
         try:
-            state, error = await self._run_guarded(job, account, control, results)
+            with patience(self.database_wait, show_wait):
+                state, error = await self._run_guarded(job, account, control, results)
         except asyncio.CancelledError:
-            await self._finish(job, account, results, "interrupted", None)
+            with patience(FOREVER):
+                await self._finish(job, account, results, "interrupted", None)
             raise
         except DownloadError as exc:  # refused before it ran: the archive folder, another writer
             state, error = "failed", exc.sentence
             self._untouched.add(job.id)
+        except DatabaseUnavailable as exc:  # a long outage: keep the job resumable, never "failed"
+            log.warning("job %s stops: %s", job.id, exc.sentence)
+            state, error = "interrupted", f"{exc.sentence} The download stopped and can be resumed."
         except Exception as exc:  # a bug or the machine (disk, database): fail, never hang
             log.exception("job %s crashed", job.id)
             state, error = "failed", f"Unexpected error ({type(exc).__name__}); details are in the log."
         finally:
             current_job.reset(token)
             self._controls.pop(job.id, None)
-        return await self._finish(job, account, results, state, error)
+        with patience(FOREVER):
+            return await self._finish(job, account, results, state, error)
 
     async def _run_guarded(self, job, account, control, results) -> tuple[str, str | None]:
         """Check the archive folder, hold the account, wait for the platform's turn, run."""
@@ -242,7 +256,14 @@ class DownloadService:
                 slot.release()
         finally:
             if self.registry is not None:
-                await self.registry.release(account)
+                await self._release(account)
+
+    async def _release(self, account: Account) -> None:
+        """Give the account's lease back; after a long database outage it expires instead."""
+        try:
+            await self.registry.release(account)  # waits out a short outage like any other write
+        except DatabaseUnavailable:  # no longer renewed by the heartbeat: free within a minute or two
+            log.info("@%s: the lease could not be given back and expires by itself", account.username)
 
     async def _run_phases(self, job, account, control, results) -> tuple[str, str | None]:
         """Resolve the account, then run each unfinished phase in order."""

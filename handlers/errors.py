@@ -7,11 +7,13 @@ import logging
 from telegram import Update
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
+from db.patience import connection_lost
 from handlers.connection import PollingWatch
 from handlers.context import Context
 
 log = logging.getLogger(__name__)
 SORRY = "Sorry, something went wrong on my side. It is logged; please try again."
+NO_DATABASE = "The database is not reachable right now; please try again in a minute."
 NETWORK_ERRORS = (NetworkError, TimedOut, RetryAfter)
 
 
@@ -21,10 +23,14 @@ async def on_error(update: object, context: Context) -> None:
     if isinstance(error, NETWORK_ERRORS):
         _network_trouble(update, context)
         return
-    log.error("error while handling an update", exc_info=error)
+    lost = connection_lost(error)
+    if lost:  # the outage itself is logged once (db/patience.py), not a traceback per update
+        log.info("an update found the database unreachable: %s", error)
+    else:
+        log.error("error while handling an update", exc_info=error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
-            await context.bot.send_message(update.effective_chat.id, SORRY)
+            await context.bot.send_message(update.effective_chat.id, NO_DATABASE if lost else SORRY)
         except Exception:  # the chat may be gone; the log has the story
             log.warning("could not tell the user about the error")
 

@@ -23,6 +23,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from db import delivery_queries as dq
 from db.models import Account, Job, MediaItem, NotifySetting
+from db.patience import connection_lost
 from downloader.events import JobFinished, SyncFinished
 from handlers.delivery import plan
 from handlers.delivery.captions import (
@@ -153,8 +154,9 @@ class Deliverer:
             await asyncio.sleep(self.retry_interval)
             try:
                 await self.pick_up(skip_downloading=True)
-            except Exception:  # the next tick tries again; the bot stays up
-                log.exception("periodic delivery pick-up failed")
+            except Exception as exc:  # the next tick tries again; the bot stays up
+                if not connection_lost(exc):  # a lost database is logged once per outage
+                    log.exception("periodic delivery pick-up failed")
 
     async def _work(self, chat_id: int) -> None:
         while self._wanted.get(chat_id) and not self._stopping:

@@ -1,0 +1,167 @@
+"""Waiting out a database that went away (PostgreSQL restarting, a network blip).
+
+Queries of a running job are retried with capped backoff while the connection is
+down, so a blip of a few seconds costs a pause, not the job. The outage is logged as
+two lines for the whole process, one when it starts and one when the database
+answers again, never a traceback per retry. How long a call may wait is set per
+task with ``patience()`` (outside of it, queries fail at once as before).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+FIRST_DELAY = 1.0  # seconds before the first retry
+MAX_DELAY = 10.0  # never wait longer than this between retries of a running job
+FOREVER = math.inf
+T = TypeVar("T")
+
+# Seconds a query in this task may wait for the database; None: fail at once.
+_patience: contextvars.ContextVar[float | None] = contextvars.ContextVar("db_patience", default=None)
+# Told (until, sentence) before each wait: a job shows it in its status message.
+_on_wait: contextvars.ContextVar[Callable[[datetime, str], None] | None] = contextvars.ContextVar(
+    "db_on_wait", default=None
+)
+
+# False while the database is being opened: start-up logs its own attempts.
+_counted: contextvars.ContextVar[bool] = contextvars.ContextVar("db_counted", default=True)
+
+
+class DatabaseUnavailable(Exception):
+    """The database stayed unreachable longer than the caller was willing to wait."""
+
+    def __init__(self, waited: float, reason: str):
+        took = f"{waited:.0f} s" if waited < 120 else f"{waited / 60:.0f} min"
+        super().__init__(f"The database was not reachable for {took} ({reason}).")
+        self.sentence = str(self)
+
+
+@contextlib.contextmanager
+def patience(seconds: float | None, on_wait: Callable[[datetime, str], None] | None = None) -> Iterator[None]:
+    """Let queries of this task (and tasks it starts) wait up to ``seconds`` for the database."""
+    tokens = (_patience.set(seconds), _on_wait.set(on_wait or _on_wait.get()))
+    try:
+        yield
+    finally:
+        _on_wait.reset(tokens[1])
+        _patience.reset(tokens[0])
+
+
+@contextlib.contextmanager
+def uncounted() -> Iterator[None]:
+    """Queries in this block fail without the outage's log lines (opening the database)."""
+    token = _counted.set(False)
+    try:
+        yield
+    finally:
+        _counted.reset(token)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) means the database could not be reached."""
+    import asyncpg
+
+    lost = (
+        OSError,
+        TimeoutError,
+        asyncpg.PostgresConnectionError,  # also "connection was closed in the middle of operation"
+        asyncpg.CannotConnectNowError,  # "the database system is starting up"
+        asyncpg.AdminShutdownError,
+    )
+    current: BaseException | None = exc
+    for _ in range(6):
+        if current is None:
+            return False
+        if isinstance(current, lost):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def describe(exc: BaseException) -> str:
+    """A short reason for the log: the error's own words, never a traceback."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:160]
+
+
+class Outage:
+    """One process-wide outage: a line when the first query fails, one when one succeeds again."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.failures = 0
+
+    def failed(self, exc: BaseException) -> None:
+        """A query could not reach the database."""
+        self.failures += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("lost the connection to the database (%s); running jobs wait for it", describe(exc))
+
+    def answered(self) -> None:
+        """A query reached the database: if an outage was logged, say it is over."""
+        if self.since is None:
+            return
+        log.info(
+            "the database answers again after %.0f s (%d failed queries)",
+            time.monotonic() - self.since,
+            self.failures,
+        )
+        self.since, self.failures = None, 0
+
+
+OUTAGE = Outage()
+
+
+async def patiently(call: Callable[[], Awaitable[T]]) -> T:
+    """Run ``call()``; while the database is unreachable, retry within this task's patience."""
+    budget = _patience.get()
+    if budget is None:
+        return await _once(call)
+    started, delay = time.monotonic(), FIRST_DELAY
+    while True:
+        try:
+            result = await call()
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            waited = time.monotonic() - started
+            if waited >= budget:
+                raise DatabaseUnavailable(waited, describe(exc)) from None
+            OUTAGE.failed(exc)
+            pause = min(delay, budget - waited)
+            _tell(pause, exc)
+            await asyncio.sleep(pause)
+            delay = min(MAX_DELAY, delay * 2)
+            continue
+        OUTAGE.answered()
+        return result
+
+
+async def _once(call: Callable[[], Awaitable[T]]) -> T:
+    """One try (no patience here): a lost connection still counts for the outage's log lines."""
+    try:
+        result = await call()
+    except Exception as exc:
+        if connection_lost(exc) and _counted.get():
+            OUTAGE.failed(exc)
+        raise
+    OUTAGE.answered()
+    return result
+
+
+def _tell(delay: float, exc: BaseException) -> None:
+    """Let the waiting job show the wait (its status message says why it stands still)."""
+    on_wait = _on_wait.get()
+    if on_wait is not None:
+        until = datetime.now(UTC) + timedelta(seconds=delay)
+        on_wait(until, f"The database is not reachable ({describe(exc)}); trying again")
