@@ -187,7 +187,9 @@ async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") ->
     service.guard.may_mark = kind != "worker"  # workers only check the shared folder's marker
     sleep = sleep or service.wait_in_thread
     budget = RequestBudget(settings.instagram_daily_request_budget)
-    chat_login = await stored_login_file(settings.data_dir)
+    # A login file sent in chat is the bot's (and its command line's): a worker keeps its own
+    # INSTAGRAM_SESSION_FILE, so workers with different sessions run Instagram jobs side by side.
+    chat_login = await stored_login_file(settings.data_dir) if kind != "worker" else None
     if chat_login is not None:
         log.info(
             "Instagram login: the file sent in chat (%s), which takes precedence over "
