@@ -19,6 +19,7 @@ from pathlib import Path
 
 from db import queries
 from db.models import Account, Job
+from downloader import leftovers
 from downloader.control import JobControl
 from downloader.errors import (
     BudgetExhausted,
@@ -227,7 +228,7 @@ class DownloadService:
 
     async def _run_leased(self, job, account, control, results) -> tuple[str, str | None]:
         """Hold the account's lease (across processes) while the job runs."""
-        holder = await self.registry.acquire(account) if self.registry is not None else None
+        holder = await self.registry.acquire(account, self._clear_leftovers) if self.registry else None
         if holder is not None:
             raise DownloadError(busy_sentence(account, holder))
         try:
@@ -241,6 +242,18 @@ class DownloadService:
         finally:
             if self.registry is not None:
                 await self.registry.release(account)
+
+    async def _clear_leftovers(self, account: Account) -> None:
+        """We took the account over from a process that died: clear its unfinished files."""
+        try:
+            removed = await asyncio.to_thread(
+                leftovers.clear_account, self.data_dir, account.platform, account.username
+            )
+        except OSError as exc:  # the job still runs; its own temporary names never collide
+            log.warning("could not clear temporary files of @%s: %s", account.username, exc)
+            return
+        if removed:
+            log.info("removed %d temporary file(s) of @%s left by that process", removed, account.username)
 
     async def _run_phases(self, job, account, control, results) -> tuple[str, str | None]:
         """Resolve the account, then run each unfinished phase in order."""

@@ -7,6 +7,7 @@ is read at the fake Instagram.
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +29,7 @@ async def test_a_worker_keeps_its_own_session_after_a_login_file_is_sent_in_chat
     async with running_cluster(net, data_dir, tmp_path) as cluster:
         world = cluster.world
         world.instagram.add_profile(make_profile("alice", 1001, posts=3, stories=1, highlights=()))
-        own = pickle.loads(open(cluster.env["INSTAGRAM_SESSION_FILE"], "rb").read())  # noqa: S301 - ours
+        own = pickle.loads(Path(cluster.env["INSTAGRAM_SESSION_FILE"]).read_bytes())  # our own file
         chat: FakeSession = world.instagram.login("chatbot", 555)
         cookies = write_cookies_txt(tmp_path / "cookies.txt", chat).read_bytes()
         answer, _ = await send_file(world, "cookies.txt", cookies)
