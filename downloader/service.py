@@ -30,12 +30,22 @@ from downloader.errors import (
     StopRequested,
     Transient,
 )
-from downloader.events import Event, JobFinished, JobResult, JobStarted, PhaseFinished, PhaseResult, Waiting
+from downloader.events import (
+    SHOWN_AS_EVENT,
+    Event,
+    JobFinished,
+    JobResult,
+    JobStarted,
+    PhaseFinished,
+    PhaseResult,
+    Waiting,
+)
 from downloader.fetch import Fetcher
 from downloader.guard import ArchiveGuard
 from downloader.items import ItemWriter
 from downloader.knowledge import forget_missing_files, known_about, prefetch_reels, stored_account
 from downloader.leases import Holder, ProcessRegistry
+from downloader.patience import Patience, wait_reason
 from downloader.phase import PhaseRunner, PhaseTools
 from downloader.sources.base import Account as SourceAccount
 from downloader.sources.base import Source
@@ -44,9 +54,6 @@ log = logging.getLogger(__name__)
 current_job: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_job", default=None)
 # Errors after which the remaining phases would only repeat the same failure.
 FATAL = (Checkpoint, RateLimited, BudgetExhausted)
-MAX_RATE_WAIT = timedelta(minutes=30)  # longer rate-limit waits end the job (the schedule retries)
-RATE_WAITS = 3  # rate-limit waits per phase
-NETWORK_WAITS = (15, 30, 60, 120, 300, 300, 300, 300)  # seconds; then the job is left resumable
 KIND_PHASES = {
     "post": "posts",
     "reel": "posts",
@@ -95,6 +102,9 @@ class DownloadService:
         self.usage_lines: dict[str, Callable[[], str]] = {}
         # Per platform: awaited before each job's first request (the budget reads other processes').
         self.before_job: dict[str, Callable[[], Awaitable[None]]] = {}
+        # Seconds a job may spend waiting out rate limits and network trouble in all (the command
+        # line's --wait); None: the full schedule (downloader.patience).
+        self.max_wait: float | None = None
 
     # --- subscribers -------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -267,8 +277,10 @@ class DownloadService:
         source = self.sources[account.platform]
         if account.platform in self.before_job:
             await self.before_job[account.platform]()
+        patience = Patience(self.max_wait)
         try:
-            info = await self._patiently(job, control, lambda: self._describe_account(source, account, job))
+            describe = lambda: self._describe_account(source, account, job)  # noqa: E731
+            info = await self._patiently(job, control, describe, patience)
         except _Stopped:
             return control.request, control.reason
         except DownloadError as exc:
@@ -282,7 +294,7 @@ class DownloadService:
             if result.status in ("done", "skipped", "failed"):
                 continue  # finished before a pause or restart
             try:
-                await self._patiently(job, control, lambda result=result: runner.run(result))
+                await self._patiently(job, control, lambda result=result: runner.run(result), patience)
                 ending = None
             except _Stopped:
                 result.status, ending = control.request, None
@@ -296,11 +308,12 @@ class DownloadService:
                 return control.request, control.reason
         return "completed", None
 
-    async def _patiently(self, job: Job, control: JobControl, call):
+    async def _patiently(self, job: Job, control: JobControl, call, patience: Patience):
         """Await ``call()``, waiting out rate limits and network trouble on the loop (interruptibly).
 
         The wait is shown (Waiting) and then ``call`` runs again: a phase continues from its
-        saved cursor. Raises _Stopped when the job is asked to stop, or the last DownloadError."""
+        saved cursor. Raises _Stopped when the job is asked to stop, or the last DownloadError
+        once ``patience`` gives up."""
         attempt = 0
         while True:
             try:
@@ -310,14 +323,15 @@ class DownloadService:
             except DownloadError as exc:
                 if control.request:
                     raise _Stopped() from exc
-                delay = _retry_delay(exc, attempt)
+                delay = patience.delay(exc, attempt)
                 if delay is None:
                     raise
                 until = datetime.now(UTC) + timedelta(seconds=delay)
-                self.emit(Waiting(job.id, until, _wait_reason(exc)))
-                log.info("job %s waits %.0f s: %s", job.id, delay, exc.sentence)
+                self.emit(Waiting(job.id, until, wait_reason(exc), trying_again=isinstance(exc, Transient)))
+                log.info("job %s waits %.0f s: %s", job.id, delay, exc.sentence, extra=SHOWN_AS_EVENT)
                 if await control.wait(delay):
                     raise _Stopped() from exc
+                patience.spent(delay)
                 attempt += 1
 
     def _phase_failed(self, job: Job, result: PhaseResult, exc: DownloadError) -> None:
@@ -400,24 +414,6 @@ def busy_sentence(account: Account, holder: Holder) -> str:
         f"@{account.username} is being downloaded by {holder.describe()}; "
         "try again when that download has finished."
     )
-
-
-def _retry_delay(exc: DownloadError, attempt: int) -> float | None:
-    """Seconds to wait before trying the phase again, or None to give up."""
-    if isinstance(exc, (RateLimited, BudgetExhausted)) and exc.retry_at is not None:
-        delay = (exc.retry_at - datetime.now(UTC)).total_seconds()
-        if attempt < RATE_WAITS and delay <= MAX_RATE_WAIT.total_seconds():
-            return max(delay, 1.0)
-        return None
-    if isinstance(exc, Transient) and attempt < len(NETWORK_WAITS):
-        return float(NETWORK_WAITS[attempt])
-    return None
-
-
-def _wait_reason(exc: DownloadError) -> str:
-    if isinstance(exc, Transient):
-        return f"{exc.sentence} Trying again"
-    return exc.sentence
 
 
 async def _acquire(slot: asyncio.Semaphore, control: JobControl) -> bool:
