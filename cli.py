@@ -33,7 +33,7 @@ class TerminalProgress:
         self.job_id = job_id
         self.username = username
         self.bar: tqdm | None = None
-        self.waits = 0  # waits shown (each is followed by a retry)
+        self.retries = 0  # waits out of network trouble (a rate limit's or a politeness wait is not one)
 
     def __call__(self, event) -> None:
         if getattr(event, "job_id", None) != self.job_id:
@@ -52,7 +52,7 @@ class TerminalProgress:
             self.bar.n = event.done
             self.bar.refresh()
         elif isinstance(event, Waiting):
-            self.waits += 1
+            self.retries += event.trying_again
             tqdm.write(_wait_line(event), file=sys.stderr)
         elif isinstance(event, Warned):
             tqdm.write(f"warning: {event.message}", file=sys.stderr)
@@ -127,6 +127,6 @@ async def download_command(
     if result.requests:
         print(result.requests, file=sys.stderr)  # stdout keeps the one summary line
     print(summarize(result))
-    if result.state != "completed" and progress.waits:
+    if result.state == "interrupted" and progress.retries:  # the network stayed away
         print(_gave_up_line(wait), file=sys.stderr)
     return 0 if result.state == "completed" else 1
