@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bot import parse_args
 from cli import DEFAULT_WAIT
 from downloader.errors import RateLimited, Transient
 from downloader.patience import Patience, wait_reason
@@ -28,7 +29,8 @@ def test_the_bot_waits_out_an_outage_for_23_minutes_45_seconds():
 
 
 def test_the_command_line_gives_up_after_a_minute_by_default_in_three_retries():
-    assert DEFAULT_WAIT == 1.0
+    assert DEFAULT_WAIT == 1.0 and parse_args(["download", "alice"]).wait == DEFAULT_WAIT
+    assert parse_args(["download", "alice", "--wait", "30"]).wait == 30
     made = waits(Patience(DEFAULT_WAIT * 60), OUTAGE)
     assert made == [15, 30, 15] and sum(made) == 60
 

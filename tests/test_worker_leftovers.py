@@ -35,6 +35,7 @@ async def test_the_worker_taking_over_a_killed_workers_job_clears_its_temporary_
         await two.wait_for("takes instagram jobs")  # both listen before the job is handed out
         await world.reply("/download alice")
         await wait_for(lambda: temporary_files(root), "a .part", timeout=60)
+        await wait_for(lambda: started_jobs(one) + started_jobs(two), "the job to start")
         doomed, heir = (one, two) if started_jobs(one) else (two, one)
         doomed.stop(signal.SIGKILL)
         left = temporary_files(root)
