@@ -28,7 +28,7 @@ def error_of(call) -> BaseException:
 
 
 class Server:
-    """A TCP server on 127.0.0.1 that reads a request, then closes the connection (``close``) or says nothing."""
+    """A TCP server on 127.0.0.1 that reads a request, then hangs up (``close``) or says nothing."""
 
     def __init__(self, close: bool):
         self.sock = socket.create_server(("127.0.0.1", 0))
