@@ -26,7 +26,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from cli import download_command
+from cli import DEFAULT_WAIT, download_command
 from config import Settings, SettingsError, load_settings
 from db import DatabaseStartError, close_database, open_database, queries
 from downloader.archive import ArchiveView
@@ -203,7 +203,9 @@ async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") ->
     service.guard.may_mark = kind != "worker"  # workers only check the shared folder's marker
     sleep = sleep or service.wait_in_thread
     budget = RequestBudget(settings.instagram_daily_request_budget)
-    chat_login = await stored_login_file(settings.data_dir)
+    # A login file sent in chat is the bot's (and its command line's): a worker keeps its own
+    # INSTAGRAM_SESSION_FILE, so workers with different sessions run Instagram jobs side by side.
+    chat_login = await stored_login_file(settings.data_dir) if kind != "worker" else None
     if chat_login is not None:
         log.info(
             "Instagram login: the file sent in chat (%s), which takes precedence over "
@@ -443,11 +445,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     wk.add_argument("--platform", choices=["instagram", "tiktok"], help="take only this platform's jobs")
     dl.add_argument(
+        "--wait",
+        type=_minutes,
+        default=DEFAULT_WAIT,
+        metavar="MINUTES",
+        help="how long to wait out network trouble and rate limits before giving up "
+        f"(default: {DEFAULT_WAIT:g}; the bot itself waits much longer)",
+    )
+    dl.add_argument(
         "--only",
         choices=["posts", "stories", "highlights"],
         help="run only this Instagram phase (default: posts, stories and highlights)",
     )
     return parser.parse_args(argv)
+
+
+def _minutes(text: str) -> float:
+    """--wait's value: minutes, 0 or more (0: give up at the first trouble)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 24 * 60:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes from 0 to 1440")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -461,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
             return _worker(settings, args.platform)
         if args.command == "download":
             return asyncio.run(
-                download_command(settings, args.target, args.platform, open_services, args.only)
+                download_command(settings, args.target, args.platform, open_services, args.only, args.wait)
             )
         return run_bot(settings)
     except (SettingsError, DatabaseStartError) as exc:

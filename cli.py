@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from datetime import UTC, datetime
 
 from tqdm import tqdm
 
 from config import Settings
 from db import queries
 from downloader.errors import DownloadError
-from downloader.events import ItemDone, JobFinished, PhaseFinished, PhaseStarted, Waiting, Warned
+from downloader.events import (
+    ItemDone,
+    JobFinished,
+    PhaseFinished,
+    PhaseStarted,
+    Waiting,
+    Warned,
+    shown_as_event,
+)
 from downloader.events import summary_line as summarize
 from downloader.targets import PHASES, parse_target
+
+DEFAULT_WAIT = 1.0  # minutes a terminal download waits out network trouble and rate limits in all
 
 
 class TerminalProgress:
@@ -21,6 +33,7 @@ class TerminalProgress:
         self.job_id = job_id
         self.username = username
         self.bar: tqdm | None = None
+        self.retries = 0  # waits out of network trouble (a rate limit's or a politeness wait is not one)
 
     def __call__(self, event) -> None:
         if getattr(event, "job_id", None) != self.job_id:
@@ -39,7 +52,8 @@ class TerminalProgress:
             self.bar.n = event.done
             self.bar.refresh()
         elif isinstance(event, Waiting):
-            tqdm.write(f"waiting until {event.until:%H:%M:%S} UTC: {event.reason}", file=sys.stderr)
+            self.retries += event.trying_again
+            tqdm.write(_wait_line(event), file=sys.stderr)
         elif isinstance(event, Warned):
             tqdm.write(f"warning: {event.message}", file=sys.stderr)
         elif isinstance(event, PhaseFinished):
@@ -55,10 +69,35 @@ class TerminalProgress:
             self.bar = None
 
 
+def _wait_line(event: Waiting) -> str:
+    """One line per wait, e.g. "Network trouble reaching Instagram for @alice; trying again in 15 s."."""
+    if event.trying_again:
+        seconds = max(1, round((event.until - datetime.now(UTC)).total_seconds()))
+        return f"{event.reason} in {seconds} s."
+    return f"waiting until {event.until:%H:%M:%S} UTC: {event.reason}"
+
+
+def _gave_up_line(wait: float) -> str:
+    minutes = f"{wait:g} minute" + ("" if wait == 1 else "s")
+    return f"Gave up after waiting {minutes}; run it again later, or wait longer with --wait MINUTES."
+
+
+def _say_events_once() -> None:
+    """The terminal shows waits as lines of their own: leave out log records repeating them."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(lambda record: not shown_as_event(record))
+
+
 async def download_command(
-    settings: Settings, text: str, platform: str | None, open_services, only: str | None = None
+    settings: Settings,
+    text: str,
+    platform: str | None,
+    open_services,
+    only: str | None = None,
+    wait: float = DEFAULT_WAIT,
 ) -> int:
-    """Run one download (``only``: one phase); exit 0 when it completed, else print why and return 1."""
+    """Run one download (``only``: one phase; ``wait``: minutes of waiting out network trouble and
+    rate limits before giving up); exit 0 when it completed, else print why and return 1."""
     try:
         target = parse_target(text, platform)
     except DownloadError as exc:
@@ -78,11 +117,16 @@ async def download_command(
         except DownloadError as exc:
             print(exc.sentence, file=sys.stderr)
             return 1
-        services.service.subscribe(TerminalProgress(job.id, target.username))
+        progress = TerminalProgress(job.id, target.username)
+        services.service.subscribe(progress)
+        services.service.max_wait = wait * 60
+        _say_events_once()
         result = await services.service.run(job)
     finally:
         await services.close()
     if result.requests:
         print(result.requests, file=sys.stderr)  # stdout keeps the one summary line
     print(summarize(result))
+    if result.state == "interrupted" and progress.retries:  # the network stayed away
+        print(_gave_up_line(wait), file=sys.stderr)
     return 0 if result.state == "completed" else 1

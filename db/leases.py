@@ -85,6 +85,12 @@ async def holder_of(account: Account) -> str | None:
     return owner if owner and until and until > now() else None
 
 
+async def last_owner(account: Account) -> str | None:
+    """The token in the account's lease, expired or not (a process that died keeps it there)."""
+    rows = await Account.filter(id=account.id).values_list("lease_owner", flat=True)
+    return rows[0] if rows else None
+
+
 async def leased_accounts(exclude: str) -> list[tuple[str, str, str]]:
     """(platform, username, owner) of accounts leased by other processes right now."""
     rows = await Account.filter(lease_owner__isnull=False, lease_until__gt=now()).values_list(

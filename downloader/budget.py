@@ -151,7 +151,8 @@ class RequestBudget:
             self._flush_scheduled = False
         try:
             for key in list(pending):
-                await _add(key, pending[key])
+                if pending[key]:  # a request and its refund cancel out
+                    await _add(key, pending[key])
                 del pending[key]
             for name in list(rests):
                 await _rest(name, rests[name])
@@ -168,12 +169,22 @@ class RequestBudget:
         return self._io
 
     # --- any thread ----------------------------------------------------------
-    def record(self, name: str, kind: str, count: int = 1) -> None:
-        """Count ``count`` requests of ``kind`` made with session ``name`` now."""
+    def record(self, name: str, kind: str, count: int = 1) -> datetime:
+        """Count ``count`` requests of ``kind`` made with session ``name`` now; return the hour
+        they count in (for ``refund``)."""
         hour = hour_of(self._clock())
         with self._lock:
             self._hours.setdefault(name, Counter())[hour] += count
             self._pending[(hour, name, kind)] += count
+        self._schedule_flush()
+        return hour
+
+    def refund(self, name: str, kind: str, hour: datetime) -> None:
+        """Take back one request counted in ``hour`` that never reached Instagram (no connection)."""
+        with self._lock:
+            hours = self._hours.setdefault(name, Counter())
+            hours[hour] = max(0, hours[hour] - 1)
+            self._pending[(hour, name, kind)] -= 1  # stored already: the flush subtracts it
         self._schedule_flush()
 
     def rest_until(self, name: str, until: datetime) -> None:
@@ -286,9 +297,13 @@ class SessionBudget:
         """Raise when this session may make no request now."""
         self.budget.check(self.name)
 
-    def record(self, kind: str, count: int = 1) -> None:
-        """Count requests of this session."""
-        self.budget.record(self.name, kind, count)
+    def record(self, kind: str, count: int = 1) -> datetime:
+        """Count requests of this session; the hour they count in."""
+        return self.budget.record(self.name, kind, count)
+
+    def refund(self, kind: str, hour: datetime) -> None:
+        """Take back one request (counted in ``hour``) that never reached Instagram."""
+        self.budget.refund(self.name, kind, hour)
 
     def rest_until(self, until: datetime) -> None:
         """Instagram told this session to wait until ``until``."""

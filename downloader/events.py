@@ -9,6 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# ``extra`` of a log record that says what an event says: a front end showing the events (the
+# command line's terminal) leaves such records out, so each thing is said once there.
+SHOWN_AS_EVENT = {"shown_as_event": True}
+
+
+def shown_as_event(record) -> bool:
+    """Whether a log record was logged with ``extra=SHOWN_AS_EVENT``."""
+    return getattr(record, "shown_as_event", False)
+
+
 MISSED_KEPT = 20  # not-archived items named per phase (all are counted)
 MISSED_SHOWN = 3  # ...of which the summary line names
 # Nouns whose plural is not the singular plus "s".
@@ -118,11 +128,13 @@ class ItemProgress:
 
 @dataclass(frozen=True)
 class Waiting:
-    """The job waits (rate limit, politeness) until ``until``."""
+    """The job waits (rate limit, politeness) until ``until``; ``trying_again``: after network
+    trouble, to ask again then."""
 
     job_id: int
     until: datetime
     reason: str
+    trying_again: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,6 +28,7 @@ LEASE = timedelta(seconds=90)  # a lease lasts this long without a heartbeat
 STALE = timedelta(seconds=75)  # a process silent this long is taken for dead
 KIND_NAMES = {"bot": "the bot", "cli": "the command line", "worker": "a worker"}
 REAP_EVERY = 5  # beats between looks for jobs of dead processes
+TakeoverHook = Callable[[Account], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,16 @@ class ProcessRegistry:
                 if not connection_lost(exc):  # a lost one is logged once for the whole outage
                     log.warning("heartbeat failed", exc_info=True)
 
-    async def acquire(self, account: Account) -> Holder | None:
-        """Take the account's lease; None when taken, else who holds it."""
+    async def acquire(self, account: Account, on_takeover: TakeoverHook | None = None) -> Holder | None:
+        """Take the account's lease; None when taken, else who holds it.
+
+        ``on_takeover`` is awaited, holding the lease, when its previous holder died holding it
+        (killed, crashed, its machine gone): what that process left half done is ours to clear."""
+        previous = await leases.last_owner(account)  # an expired lease keeps its dead owner's token
         if await leases.take(account, self.token, LEASE):
             self._held.add(account.id)
+            if previous not in (None, self.token) and not await self.alive(await leases.process(previous)):
+                await self._took_over(account, on_takeover)
             return None
         owner = await leases.holder_of(account)
         if owner is None:  # released between the two queries
@@ -105,10 +113,15 @@ class ProcessRegistry:
             return await self._holder(account)
         holder = await leases.process(owner)
         if not await self.alive(holder) and await leases.steal(account, owner, self.token, LEASE):
-            log.info("took over @%s from a process that is gone", account.username)
             self._held.add(account.id)
+            await self._took_over(account, on_takeover)
             return None
         return _describe(holder)
+
+    async def _took_over(self, account: Account, on_takeover: TakeoverHook | None) -> None:
+        log.info("took over @%s from a process that is gone", account.username)
+        if on_takeover is not None:
+            await on_takeover(account)
 
     async def _holder(self, account: Account) -> Holder | None:
         return _describe(await leases.process(await leases.holder_of(account)))

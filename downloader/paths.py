@@ -58,22 +58,3 @@ def inside(root: Path, *parts: str) -> Path:
     if path != root and root not in path.parents:
         raise UnsafePath(f"refusing path outside {root}")
     return path
-
-
-def remove_temp_files(data_dir: Path, busy: set[tuple[str, str]] | frozenset = frozenset()) -> int:
-    """Delete leftover temporary downloads (after a crash); return how many.
-
-    ``busy``: (platform, username) of accounts another live process is downloading
-    right now; their temporary files are that download's, not leftovers."""
-    root = downloads_root(data_dir)
-    if not root.exists():
-        return 0
-    removed = 0
-    for path in root.rglob(f"*{TEMP_SUFFIX}"):
-        parts = path.relative_to(root).parts
-        if len(parts) > 2 and (parts[0], parts[1]) in busy:
-            continue
-        if path.is_file():
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed

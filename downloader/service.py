@@ -20,6 +20,7 @@ from pathlib import Path
 from db import queries
 from db.models import Account, Job
 from db.patience import FOREVER, DatabaseUnavailable, patience
+from downloader import leftovers
 from downloader.control import JobControl
 from downloader.errors import (
     BudgetExhausted,
@@ -30,12 +31,22 @@ from downloader.errors import (
     StopRequested,
     Transient,
 )
-from downloader.events import Event, JobFinished, JobResult, JobStarted, PhaseFinished, PhaseResult, Waiting
+from downloader.events import (
+    SHOWN_AS_EVENT,
+    Event,
+    JobFinished,
+    JobResult,
+    JobStarted,
+    PhaseFinished,
+    PhaseResult,
+    Waiting,
+)
 from downloader.fetch import Fetcher
 from downloader.guard import ArchiveGuard
 from downloader.items import ItemWriter
 from downloader.knowledge import forget_missing_files, known_about, prefetch_reels, stored_account
 from downloader.leases import Holder, ProcessRegistry
+from downloader.patience import Patience, wait_reason
 from downloader.phase import PhaseRunner, PhaseTools
 from downloader.sources.base import Account as SourceAccount
 from downloader.sources.base import Source
@@ -44,9 +55,6 @@ log = logging.getLogger(__name__)
 current_job: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_job", default=None)
 # Errors after which the remaining phases would only repeat the same failure.
 FATAL = (Checkpoint, RateLimited, BudgetExhausted)
-MAX_RATE_WAIT = timedelta(minutes=30)  # longer rate-limit waits end the job (the schedule retries)
-RATE_WAITS = 3  # rate-limit waits per phase
-NETWORK_WAITS = (15, 30, 60, 120, 300, 300, 300, 300)  # seconds; then the job is left resumable
 DATABASE_WAIT = 600.0  # seconds a running job waits for a lost database; then it is left resumable
 KIND_PHASES = {
     "post": "posts",
@@ -99,6 +107,9 @@ class DownloadService:
         self.usage_lines: dict[str, Callable[[], str]] = {}
         # Per platform: awaited before each job's first request (the budget reads other processes').
         self.before_job: dict[str, Callable[[], Awaitable[None]]] = {}
+        # Seconds a job may spend waiting out rate limits and network trouble in all (the command
+        # line's --wait); None: the full schedule (downloader.patience).
+        self.max_wait: float | None = None
 
     # --- subscribers -------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -243,7 +254,7 @@ class DownloadService:
 
     async def _run_leased(self, job, account, control, results) -> tuple[str, str | None]:
         """Hold the account's lease (across processes) while the job runs."""
-        holder = await self.registry.acquire(account) if self.registry is not None else None
+        holder = await self.registry.acquire(account, self._clear_leftovers) if self.registry else None
         if holder is not None:
             raise DownloadError(busy_sentence(account, holder))
         try:
@@ -265,6 +276,18 @@ class DownloadService:
         except DatabaseUnavailable:  # no longer renewed by the heartbeat: free within a minute or two
             log.info("@%s: the lease could not be given back and expires by itself", account.username)
 
+    async def _clear_leftovers(self, account: Account) -> None:
+        """We took the account over from a process that died: clear its unfinished files."""
+        try:
+            removed = await asyncio.to_thread(
+                leftovers.clear_account, self.data_dir, account.platform, account.username
+            )
+        except OSError as exc:  # the job still runs; its own temporary names never collide
+            log.warning("could not clear temporary files of @%s: %s", account.username, exc)
+            return
+        if removed:
+            log.info("removed %d temporary file(s) of @%s left by that process", removed, account.username)
+
     async def _run_phases(self, job, account, control, results) -> tuple[str, str | None]:
         """Resolve the account, then run each unfinished phase in order."""
         if control.request:
@@ -277,8 +300,10 @@ class DownloadService:
         source = self.sources[account.platform]
         if account.platform in self.before_job:
             await self.before_job[account.platform]()
+        waits = Patience(self.max_wait)
         try:
-            info = await self._patiently(job, control, lambda: self._describe_account(source, account, job))
+            describe = lambda: self._describe_account(source, account, job)  # noqa: E731
+            info = await self._patiently(job, control, describe, waits)
         except _Stopped:
             return control.request, control.reason
         except DownloadError as exc:
@@ -292,7 +317,7 @@ class DownloadService:
             if result.status in ("done", "skipped", "failed"):
                 continue  # finished before a pause or restart
             try:
-                await self._patiently(job, control, lambda result=result: runner.run(result))
+                await self._patiently(job, control, lambda result=result: runner.run(result), waits)
                 ending = None
             except _Stopped:
                 result.status, ending = control.request, None
@@ -306,11 +331,12 @@ class DownloadService:
                 return control.request, control.reason
         return "completed", None
 
-    async def _patiently(self, job: Job, control: JobControl, call):
+    async def _patiently(self, job: Job, control: JobControl, call, waits: Patience):
         """Await ``call()``, waiting out rate limits and network trouble on the loop (interruptibly).
 
         The wait is shown (Waiting) and then ``call`` runs again: a phase continues from its
-        saved cursor. Raises _Stopped when the job is asked to stop, or the last DownloadError."""
+        saved cursor. Raises _Stopped when the job is asked to stop, or the last DownloadError
+        once ``waits`` gives up."""
         attempt = 0
         while True:
             try:
@@ -320,14 +346,15 @@ class DownloadService:
             except DownloadError as exc:
                 if control.request:
                     raise _Stopped() from exc
-                delay = _retry_delay(exc, attempt)
+                delay = waits.delay(exc, attempt)
                 if delay is None:
                     raise
                 until = datetime.now(UTC) + timedelta(seconds=delay)
-                self.emit(Waiting(job.id, until, _wait_reason(exc)))
-                log.info("job %s waits %.0f s: %s", job.id, delay, exc.sentence)
+                self.emit(Waiting(job.id, until, wait_reason(exc), trying_again=isinstance(exc, Transient)))
+                log.info("job %s waits %.0f s: %s", job.id, delay, exc.sentence, extra=SHOWN_AS_EVENT)
                 if await control.wait(delay):
                     raise _Stopped() from exc
+                waits.spent(delay)
                 attempt += 1
 
     def _phase_failed(self, job: Job, result: PhaseResult, exc: DownloadError) -> None:
@@ -410,24 +437,6 @@ def busy_sentence(account: Account, holder: Holder) -> str:
         f"@{account.username} is being downloaded by {holder.describe()}; "
         "try again when that download has finished."
     )
-
-
-def _retry_delay(exc: DownloadError, attempt: int) -> float | None:
-    """Seconds to wait before trying the phase again, or None to give up."""
-    if isinstance(exc, (RateLimited, BudgetExhausted)) and exc.retry_at is not None:
-        delay = (exc.retry_at - datetime.now(UTC)).total_seconds()
-        if attempt < RATE_WAITS and delay <= MAX_RATE_WAIT.total_seconds():
-            return max(delay, 1.0)
-        return None
-    if isinstance(exc, Transient) and attempt < len(NETWORK_WAITS):
-        return float(NETWORK_WAITS[attempt])
-    return None
-
-
-def _wait_reason(exc: DownloadError) -> str:
-    if isinstance(exc, Transient):
-        return f"{exc.sentence} Trying again"
-    return exc.sentence
 
 
 async def _acquire(slot: asyncio.Semaphore, control: JobControl) -> bool:

@@ -12,7 +12,7 @@ from telegram.ext import Application
 
 from config import Settings
 from db import queries
-from downloader.paths import remove_temp_files
+from downloader import leftovers
 from handlers.context import BotData
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ async def recover_jobs(app: Application, settings: Settings) -> None:
     """Mark dead jobs interrupted, remove temp files, tell each chat (or resume them)."""
     registry = app.bot_data.service.registry
     busy = await registry.busy_folders() if registry is not None else set()
-    removed = await asyncio.to_thread(remove_temp_files, settings.data_dir, busy)
+    removed = await asyncio.to_thread(leftovers.clear_all, settings.data_dir, busy)
     if removed:
         log.info("removed %d leftover temporary file(s)", removed)
     live = await registry.live_tokens() if registry is not None else set()

@@ -286,3 +286,20 @@ async def test_a_process_waits_out_the_429_another_process_was_given(ig, net, da
     finally:
         await cli.close()
         await bot.close()
+
+
+async def test_a_request_taken_back_after_it_was_stored_leaves_the_database_right(db, clock):
+    budget = await process(0, clock)
+    alice = budget.session("alice")
+    sent = alice.record("timeline")
+    unsent = alice.record("timeline")
+    await budget.flush()
+    assert sum(r.count for r in await RequestCount.all()) == 2
+    clock.now += timedelta(hours=1)  # the refund names the hour it was counted in, not the current one
+    alice.refund("timeline", unsent)
+    assert alice.usage() == (0, 1)
+    await budget.flush()
+    rows = [(r.hour, r.count) for r in await RequestCount.all()]
+    assert rows == [(sent, 1)]
+    other = await process(0, clock, "alice")  # another process reads what is stored
+    assert other.session("alice").usage() == (0, 1)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
+from tests.fakes.outage import free_port
 from tests.fakes.tiktok import FakeTikTok
 from tests.harness import BOT, process_env
 
@@ -79,3 +82,55 @@ def test_platform_flag_checks_the_name(tmp_path, net):
     done = download(tmp_path, net, "x", "--platform", "tiktok")  # TikTok names have 2+ characters
     assert done.returncode == 2 and "not a valid tiktok name" in done.stderr
     assert net.count() == 0
+
+
+def request_counts(data_dir: Path) -> int:
+    """Instagram requests stored in the archive's database (every session, every kind)."""
+    with sqlite3.connect(data_dir / "archive.sqlite3") as db:
+        return db.execute("SELECT COALESCE(SUM(count), 0) FROM request_counts").fetchone()[0]
+
+
+def test_without_network_it_gives_up_after_wait_minutes_with_one_line_per_retry(tmp_path, net, instagram):
+    started = time.monotonic()
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: no network at all
+    done = download(tmp_path, net, "alice", "--wait", "0.1", HTTPS_PROXY=nowhere, https_proxy=nowhere)
+    took = time.monotonic() - started
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert took < 45  # 6 s of waiting, not the bot's 23 minutes
+    retries = [line for line in done.stderr.splitlines() if "trying again" in line]
+    assert retries == ["Network trouble reaching Instagram for @alice; trying again in 6 s."]
+    assert not [line for line in done.stderr.splitlines() if "waits" in line or "Transient" in line]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "Gave up after waiting 0.1 minutes; run it again later, or wait longer with --wait MINUTES."
+    )
+    assert done.stdout.strip().splitlines()[-1].startswith("Interrupted: ")
+    assert "Network trouble reaching Instagram for @alice" in done.stdout
+    # No connection reached Instagram: none is a request of the budget.
+    assert "Instagram requests (no login): 0 last hour, 0 last 24 h" in done.stderr
+    assert request_counts(tmp_path / "data") == 0
+    assert net.count() == 0
+
+    again = download(tmp_path, net, "alice")  # the network is back: the next run completes
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip().splitlines()[-1] == "Completed: 14 posts (20 files) + 0 stories/highlights"
+    assert request_counts(tmp_path / "data") == instagram.api_count() > 0
+
+
+def test_a_proxy_refusing_instagram_costs_a_logged_in_session_no_request(tmp_path, net, instagram):
+    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+    net.remove_host("www.instagram.com")  # the proxy refuses the tunnel, as a filtered network would
+    done = download(tmp_path, net, "alice", "--wait", "0", INSTAGRAM_SESSION_FILE=str(session))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "Network trouble reaching Instagram for @alice" in done.stdout
+    assert "trying again" not in done.stderr  # --wait 0: gives up at the first trouble
+    assert net.connects.count("www.instagram.com:443") == 3  # instaloader tried three times
+    assert "Instagram requests (session archivebot): 0 last hour, 0 last 24 h" in done.stderr
+    assert request_counts(tmp_path / "data") == 0 and instagram.api_count() == 0
+
+
+@pytest.mark.parametrize("bad", ["-1", "soon", "100000"])
+def test_a_bad_wait_is_one_sentence_and_no_request(tmp_path, net, instagram, bad):
+    done = download(tmp_path, net, "alice", "--wait", bad)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--wait: " in done.stderr and "is not a number of minutes from 0 to 1440" in done.stderr
+    assert net.count() == 0 and not (tmp_path / "data").exists()

@@ -173,3 +173,29 @@ async def test_a_bot_started_during_a_command_line_download_leaves_it_alone(
     assert stdout.strip().splitlines()[-1].startswith("Completed: 30 posts (44 files)")
     names = [n for n in media_on_disk(data_dir) if not n.endswith(".json")]
     assert len(names) == 52 and not [n for n in files_under(root) if n.endswith(".part")]
+
+
+def temporary_files(root: Path) -> list[str]:
+    """Unfinished downloads under ``root``: ours (.part) and yt-dlp's (.part, .ytdl, -Frag)."""
+    if not root.exists():
+        return []
+    return [n for n in files_under(root) if n.endswith((".part", ".ytdl")) or ".part-Frag" in n]
+
+
+async def test_the_bot_clears_what_a_killed_command_line_left_before_downloading_the_account(
+    world, tmp_path, net, session, data_dir
+):
+    world.instagram.media_delay = 0.0003
+    process = cli(tmp_path, net, session, "alice")
+    root = data_dir / "downloads"
+    await wait_for(lambda: temporary_files(root), "a .part")
+    process.kill()  # kill -9: no chance to clean up
+    await asyncio.to_thread(process.wait, timeout=30)
+    left = temporary_files(root)
+    assert left and all(n.startswith("instagram/alice/posts/") for n in left)
+    world.instagram.media_delay = 0
+    await world.reply("/download alice")
+    await world.message_with("Completed:", timeout=90)
+    assert temporary_files(root) == []
+    names = [n for n in media_on_disk(data_dir) if not n.endswith(".json")]
+    assert len(names) == len(set(names)) == await MediaItem.all().count() == 52

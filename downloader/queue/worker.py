@@ -18,9 +18,9 @@ from taskiq.acks import AcknowledgeType
 from db import cluster
 from db import leases as lease_rows
 from db.models import Job
+from downloader import leftovers
 from downloader.errors import Checkpoint, DownloadError
 from downloader.events import JobFinished
-from downloader.paths import remove_temp_files
 from downloader.queue import broker as brokers
 from downloader.queue import outage, wire
 from downloader.queue.relay import CONTROL, EVENTS, Relay
@@ -142,7 +142,7 @@ class Worker:
             log.warning("worker %s: %s Jobs are refused until it is back.", self.name, exc.sentence)
             return
         busy = await self.registry.busy_folders()
-        await asyncio.to_thread(remove_temp_files, self.service.data_dir, busy)
+        await asyncio.to_thread(leftovers.clear_all, self.service.data_dir, busy)
 
     async def _detail(self) -> None:
         doing = [f"@{name}" for name in self._current.values()]

@@ -14,6 +14,7 @@ Costs, in API requests (the CDN not counted):
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -121,7 +122,7 @@ class InstagramAPI:
             )
             return self._controller
 
-        return Instaloader(
+        loader = Instaloader(
             sleep=False,
             quiet=True,
             download_pictures=False,
@@ -137,6 +138,25 @@ class InstagramAPI:
             # A 401 is not worth retrying: logged in it means the session is gone.
             fatal_status_codes=[401],
         )
+        self._watch_retries(loader.context)
+        return loader
+
+    def _watch_retries(self, context: InstaloaderContext) -> None:
+        """instaloader reports each failed attempt it retries through ``context.error``, inside
+        its ``except`` block: an attempt that never reached Instagram is taken back from the
+        count there (the last attempt's error reaches ``unsent`` through the caller)."""
+        report = context.error
+
+        def error(msg, repeat_at_end=True):
+            self.unsent(sys.exc_info()[1])
+            report(msg, repeat_at_end=repeat_at_end)
+
+        context.error = error
+
+    def unsent(self, error: BaseException | None) -> None:
+        """A request failed with ``error``: if it never reached Instagram, it is not counted."""
+        if self._controller is not None:
+            self._controller.unsent(error)
 
     def _kind(self, kind: str | None) -> None:
         if self._controller is not None:

@@ -17,6 +17,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from instaloader import InstaloaderContext, RateController
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ConnectTimeout, ProxyError, SSLError
+from urllib3.exceptions import NewConnectionError
 
 from downloader.errors import RateLimited
 
@@ -39,6 +42,20 @@ KINDS = {
 }
 
 
+def never_reached(error: BaseException | None) -> bool:
+    """Whether a request failed before it was sent: no connection, TLS handshake or proxy tunnel."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (ProxyError, SSLError, ConnectTimeout)):
+            return True
+        if isinstance(error, RequestsConnectionError):
+            reason = getattr(error.args[0], "reason", None) if error.args else None
+            return isinstance(reason, NewConnectionError)  # refused, no route, no such host
+        error = error.__cause__ or error.__context__
+    return False
+
+
 class Backoff(RateLimited):
     """A wait too long for a worker thread: the service waits until ``retry_at`` instead."""
 
@@ -53,8 +70,11 @@ class Budget:
     def check(self) -> None:
         """Raise BudgetExhausted when no request is allowed now."""
 
-    def record(self, kind: str) -> None:
-        """Count one request of ``kind``."""
+    def record(self, kind: str) -> datetime | None:
+        """Count one request of ``kind``; what ``refund`` needs to take it back."""
+
+    def refund(self, kind: str, hour: datetime) -> None:
+        """Take back a request that never reached Instagram."""
 
     def rest_until(self, until: datetime) -> None:
         """Instagram said to wait until ``until``."""
@@ -109,7 +129,17 @@ class PoliteRateController(RateController):
         self._reason = "Instagram request budget: waiting for instaloader's rate window"
         super().wait_before_query(query_type)
         self._last_request = time.monotonic()
-        self._budget.record(getattr(self._hint, "kind", None) or KINDS.get(query_type, "graphql"))
+        kind = getattr(self._hint, "kind", None) or KINDS.get(query_type, "graphql")
+        self._hint.counted = (kind, self._budget.record(kind))
+
+    def unsent(self, error: BaseException | None) -> None:
+        """The last request counted in this thread failed with ``error``: if it never reached
+        Instagram (no connection, the proxy refused), it is not a request: take it back."""
+        counted = getattr(self._hint, "counted", None)
+        if counted is None or counted[1] is None or not never_reached(error):
+            return
+        self._hint.counted = None
+        self._budget.refund(*counted)
 
     def handle_429(self, query_type: str) -> None:
         """After a 429: hand instaloader's back-off estimate to the service, do not sleep it."""

@@ -21,7 +21,9 @@ from downloader.errors import (
     LoginRequired,
     RateLimited,
     StopRequested,
+    Transient,
 )
+from downloader.events import SHOWN_AS_EVENT
 from downloader.sources.base import Account, Known, MediaItem, Page
 from downloader.sources.instagram import posts
 from downloader.sources.instagram.api import InstagramAPI
@@ -183,6 +185,7 @@ class InstagramSource:
                     self._rest(error)
                 raise error from None
             except Exception as exc:
+                self._api.unsent(exc)  # a connection that never reached Instagram is no request
                 error = self._translate(exc, username)
                 self._login.remember(error)
                 self._rest(error)
@@ -202,7 +205,11 @@ class InstagramSource:
         logged_in = self.has_login and self._api.session_loaded
         error = translate(exc, username, logged_in=logged_in)
         if not isinstance(exc, DownloadError):
-            log.info("instagram @%s: %s -> %s", username, type(exc).__name__, type(error).__name__)
+            # Network trouble: the service's wait line (or the job's end) says it to people.
+            extra = SHOWN_AS_EVENT if isinstance(error, Transient) else None
+            log.info(
+                "instagram @%s: %s -> %s", username, type(exc).__name__, type(error).__name__, extra=extra
+            )
             log.debug("instaloader error", exc_info=exc)
         return error
 

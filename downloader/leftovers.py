@@ -1,0 +1,60 @@
+"""Temporary files a dead download left behind: which files they are, and clearing them.
+
+Every file a download writes starts as a temporary file beside its final name and is
+renamed once complete: ours are ".<name>.<hex>.part"; yt-dlp adds its own ".part" to that
+path (and ".ytdl" / ".part-Frag<N>" for fragmented formats). An account has one writer at
+a time (its lease), so once a process holds an account whose previous holder died, the
+account's temporary files are that holder's leftovers.
+
+Today leftovers are deleted: a file is fetched again from its first byte. Keeping them to
+continue with an HTTP Range request instead would change ``clear_account`` only.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from downloader.paths import TEMP_SUFFIX, downloads_root, inside
+
+log = logging.getLogger(__name__)
+YTDLP_SUFFIXES = (".ytdl",)
+YTDLP_FRAGMENT = f"{TEMP_SUFFIX}-Frag"  # yt-dlp's "<path>.part-Frag3"
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is a download's unfinished file (ours or yt-dlp's)."""
+    name = path.name
+    return name.endswith((TEMP_SUFFIX, *YTDLP_SUFFIXES)) or YTDLP_FRAGMENT in name
+
+
+def clear_account(data_dir: Path, platform: str, username: str) -> int:
+    """Remove the temporary files under one account's folder; return how many.
+
+    Call only while holding the account (its lease): then no live download writes there."""
+    root = downloads_root(data_dir)
+    folder = inside(root, platform, username)
+    if root == folder or not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.rglob("*"):
+        if is_temporary(path) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def clear_all(data_dir: Path, busy: set[tuple[str, str]] | frozenset = frozenset()) -> int:
+    """At start-up: clear every account's leftovers, except ``busy`` ones; return how many.
+
+    ``busy``: (platform, username) of accounts another live process is downloading right
+    now; their temporary files are that download's, not leftovers."""
+    root = downloads_root(data_dir)
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for platform in (p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+        for account in (a for a in platform.iterdir() if a.is_dir() and not a.is_symlink()):
+            if (platform.name, account.name) not in busy:
+                removed += clear_account(data_dir, platform.name, account.name)
+    return removed
