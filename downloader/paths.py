@@ -14,6 +14,8 @@ PHASE_FOLDERS = {
     "videos": "videos",
 }
 TEMP_SUFFIX = ".part"
+# Beside a partial file: what proves it may be continued (see partials.py).
+RESUME_SUFFIX = ".resume" + TEMP_SUFFIX
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 
 
@@ -60,20 +62,40 @@ def inside(root: Path, *parts: str) -> Path:
     return path
 
 
-def remove_temp_files(data_dir: Path, busy: set[tuple[str, str]] | frozenset = frozenset()) -> int:
+def remove_temp_files(
+    data_dir: Path,
+    busy: set[tuple[str, str]] | frozenset = frozenset(),
+    unfinished: set[tuple[str, str]] | frozenset = frozenset(),
+) -> int:
     """Delete leftover temporary downloads (after a crash); return how many.
 
     ``busy``: (platform, username) of accounts another live process is downloading
-    right now; their temporary files are that download's, not leftovers."""
+    right now; their temporary files are that download's, not leftovers.
+    ``unfinished``: accounts with a download that may continue; their resumable
+    partial files (see partials.py) are kept for it."""
     root = downloads_root(data_dir)
     if not root.exists():
         return 0
     removed = 0
     for path in root.rglob(f"*{TEMP_SUFFIX}"):
         parts = path.relative_to(root).parts
-        if len(parts) > 2 and (parts[0], parts[1]) in busy:
+        account = (parts[0], parts[1]) if len(parts) > 2 else None
+        if account in busy or (account in unfinished and is_kept(path)):
             continue
         if path.is_file():
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def is_kept(path: Path) -> bool:
+    """Whether a ``*.part`` file is a resumable partial file or its record (not garbage)."""
+    name = path.name
+    if name.endswith(RESUME_SUFFIX):
+        base = name[1 : -len(RESUME_SUFFIX)]
+        partial = path.with_name(f".{base}{TEMP_SUFFIX}")
+        return partial.is_file() or partial.with_name(partial.name + TEMP_SUFFIX).is_file()
+    if name.endswith(TEMP_SUFFIX + TEMP_SUFFIX):
+        name = name[: -len(TEMP_SUFFIX)]
+    base = name[1 : -len(TEMP_SUFFIX)]
+    return name.startswith(".") and path.with_name(f".{base}{RESUME_SUFFIX}").is_file()

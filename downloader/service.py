@@ -19,6 +19,7 @@ from pathlib import Path
 
 from db import queries
 from db.models import Account, Job
+from downloader import partials
 from downloader.control import JobControl
 from downloader.errors import (
     BudgetExhausted,
@@ -350,6 +351,8 @@ class DownloadService:
             job.finished_at = queries.now()
             job.cursor = None
         await job.save()
+        if state in ("completed", "failed", "cancelled"):
+            await self.drop_partials(account)
         if state in ("completed", "failed") and job.id not in self._untouched:
             account.last_sync_at = queries.now()
             account.last_error = error or _phase_problems(results)
@@ -361,6 +364,22 @@ class DownloadService:
         log.info("job %s %s: @%s %s", job.id, state, account.username, error or "")
         self.emit(JobFinished(job.id, result))
         return result
+
+    async def drop_partials(self, account: Account) -> None:
+        """Remove the account's partial files once no download may continue them (a Cancel,
+        or a job that ended with some left, e.g. of a story that expired meanwhile)."""
+        if (account.platform, account.username) in await queries.unfinished_folders():
+            return
+        if await self.busy_with(account) is not None:
+            return  # another process is downloading it: the files are its own
+        folder = partials.account_folder(self.data_dir, account.platform, account.username)
+        try:
+            removed = await asyncio.to_thread(partials.sweep, folder)
+        except OSError as exc:
+            log.warning("could not remove partial files of @%s: %s", account.username, exc)
+            return
+        if removed:
+            log.info("removed %d partial file(s) of @%s", removed, account.username)
 
     async def _save_counts(self, job: Job, results: list[PhaseResult]) -> None:
         job.counts = {r.phase: r.to_dict() for r in results}

@@ -27,12 +27,14 @@ from yt_dlp.networking.exceptions import CertificateVerifyError, HTTPError, Prox
 from yt_dlp.networking.exceptions import TransportError as YtDlpTransportError
 from yt_dlp.utils import ExtractorError, YoutubeDLError
 
+from downloader import partials
 from downloader.errors import (
     DownloadError,
     LoginRequired,
     NotFound,
     Private,
     RateLimited,
+    StopRequested,
     Transient,
 )
 from downloader.sources.base import Account, Known, MediaItem, Page, ProgressFn
@@ -314,14 +316,15 @@ class TikTokSource:
         with self._workers.borrow() as worker:
             try:
                 info = worker.download(url, target, progress, VIDEO_EXTRACTOR)
-            except DownloadError:
-                raise  # ours, e.g. raised by the progress callback to cancel
+            except StopRequested:
+                raise  # Pause, Cancel or shutdown: yt-dlp's partial file stays to be continued
             except (YoutubeDLError, OSError) as exc:
+                partials.discard(partials.final_for(target))
                 raise _for_video(translate(exc), video_id) from exc
-            finally:
-                # yt-dlp leaves its partial file behind on failure; the service cleans only
-                # the path it gave us.
-                target.with_name(target.name + ".part").unlink(missing_ok=True)
+            except Exception:
+                partials.discard(partials.final_for(target))
+                raise
+            partials.record_for(partials.final_for(target)).unlink(missing_ok=True)
         if not target.is_file():
             # extract_info answers None, unfetched, for a video the archive has (a job that
             # overlapped this one may have just archived it).
@@ -343,9 +346,10 @@ def _ytdlp_params(proxy: str | None, archive: DatabaseArchive | None, test_mode:
         "compat_opts": ["no-certifi"],
         # Keep yt-dlp's "<path>.part" (renamed to the path at the end): with "nopart" its
         # HTTP downloader strips a ".part" ending, which the service's temp names have.
-        # Never resume a stale ".part", and replace a file already at the path instead
-        # of reporting it "has already been downloaded".
-        "continuedl": False,
+        # Continue a "<path>.part" a stopped download left (Worker.download checks it is the
+        # same file), and replace a file already at the path instead of reporting it "has
+        # already been downloaded".
+        "continuedl": True,
         "overwrites": True,
         "fixup": "never",  # fixups need ffmpeg and TikTok's progressive mp4s need none
         # yt-dlp skips archived videos before fetching their pages.

@@ -64,8 +64,7 @@ class FakePost:
 
     def content(self) -> bytes:
         """The media bytes: deterministic per id, ``size`` long."""
-        block = hashlib.sha256(self.id.encode()).digest()
-        return (block * (self.size // len(block) + 1))[: self.size]
+        return hashlib.shake_256(self.id.encode()).digest(self.size)
 
 
 @dataclass

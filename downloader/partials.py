@@ -1,0 +1,96 @@
+"""Partly downloaded files kept across a Pause or a crash, and what proves they may be continued.
+
+A transfer to ``<name>`` writes ``.<name>.part`` beside it (yt-dlp writes its own
+``.<name>.part.part`` and renames it to ``.<name>.part`` when complete). Beside it,
+``.<name>.resume.part`` records the file's total length and the validators the
+server sent with it (ETag, Last-Modified). A partial file is continued only when
+that record exists and the server's answer to a ``Range`` request matches it; any
+other leftover ``*.part`` file is garbage. Every such name ends in ``.part``, so
+whatever cleans temporary files by that suffix also cleans these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from downloader.paths import RESUME_SUFFIX, TEMP_SUFFIX, downloads_root
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What identifies one version of a file on the server."""
+
+    length: int
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def checkable(self) -> bool:
+        """Whether a later answer can be proven to be the same file (a validator was sent)."""
+        return bool(self.etag or self.last_modified)
+
+    def if_range(self) -> str | None:
+        """The ``If-Range`` value: a strong ETag, else the Last-Modified date."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+
+def partial_for(final: Path) -> Path:
+    """Where the transfer to ``final`` writes (same folder: the rename is atomic)."""
+    return final.with_name(f".{final.name}{TEMP_SUFFIX}")
+
+
+def final_for(partial: Path) -> Path:
+    """The final name a partial file stands for (the inverse of partial_for)."""
+    return partial.with_name(partial.name[1 : -len(TEMP_SUFFIX)])
+
+
+def record_for(final: Path) -> Path:
+    """The validators record of ``final``'s partial file."""
+    return final.with_name(f".{final.name}{RESUME_SUFFIX}")
+
+
+def save(final: Path, validators: Validators) -> None:
+    """Record ``final``'s validators (before its first byte is written)."""
+    record = record_for(final)
+    temp = record.with_name(record.name + ".new")
+    temp.write_text(json.dumps(asdict(validators)))
+    os.replace(temp, record)
+
+
+def load(final: Path) -> Validators | None:
+    """The recorded validators of ``final``'s partial file, or None (none, or unreadable)."""
+    try:
+        data = json.loads(record_for(final).read_text())
+        return Validators(int(data["length"]), data.get("etag"), data.get("last_modified"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def discard(final: Path) -> None:
+    """Remove ``final``'s partial files and their record."""
+    partial = partial_for(final)
+    for path in (partial, partial.with_name(partial.name + TEMP_SUFFIX), record_for(final)):
+        path.unlink(missing_ok=True)
+
+
+def sweep(folder: Path) -> int:
+    """Remove every temporary and partial file below ``folder``; return how many."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for path in folder.rglob(f"*{TEMP_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file():
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def account_folder(data_dir: Path, platform: str, username: str) -> Path:
+    """An account's folder under downloads/ (its partial files live below it)."""
+    return downloads_root(data_dir) / platform / username
