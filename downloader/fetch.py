@@ -329,7 +329,9 @@ async def _stream_to(response: aiohttp.ClientResponse, path: Path, on_progress, 
     except zlib.error as exc:
         raise Transient(f"The compressed answer could not be decoded ({exc}).") from exc
     finally:
-        # Stopped mid-transfer: the bytes written so far stay, a prefix of the file.
+        # Stopped or broken mid-transfer: what arrived stays, a prefix of the file to continue.
+        if buffer:
+            await asyncio.to_thread(handle.write, bytes(buffer))
         await asyncio.to_thread(handle.close)
     return received
 

@@ -226,7 +226,10 @@ class FakeInternet:
         sent = 0
         while sent < limit:
             chunk = data[sent : min(sent + _CHUNK, limit)]
-            await response.write(chunk)
+            try:
+                await response.write(chunk)
+            except ConnectionError:
+                return response  # the client hung up (a stopped download): nothing more to send
             sent += len(chunk)
             if on_sent is not None:
                 on_sent(len(chunk))
