@@ -192,3 +192,30 @@ async def test_a_cdn_that_ignores_range_sends_the_file_again_and_it_is_still_rig
     missing = total_bytes(world.instagram) - sum(done.values())  # partial files came again whole
     assert world.instagram.cdn_bytes_sent - sent_before == missing
     await assert_archive_right(world, data_dir)
+
+
+async def test_pause_stops_ytdlp_tiktok_downloads_and_resume_continues_them(world, data_dir):
+    account = world.tiktok.add_account("bob.dance", videos=4, size=400_000)
+    world.tiktok.media_delay = 0.25  # 64 KB/s per video
+    await world.reply("/download tiktok.com/@bob.dance")
+    status = await world.message_with("@bob.dance · TikTok")
+    await until(lambda: world.tiktok.cdn_bytes_sent >= 0.2 * 4 * 400_000, 60, "a fifth of the bytes")
+    took = await press_and_time(world, status, "Pause", "⏸ Paused")
+    assert took < 2.0, f"paused after {took:.1f} s"
+    await until(lambda: world.tiktok.cdn_open == 0, 2, "every transfer closed at the CDN")
+    sent = world.tiktok.cdn_bytes_sent
+    await asyncio.sleep(1.0)  # bytes would flow every 0.25 s
+    assert world.tiktok.cdn_bytes_sent == sent
+    videos = data_dir / "downloads" / "tiktok" / "bob.dance" / "videos"
+    partial = {p.name: p.stat().st_size for p in videos.glob(".*.part.part")}  # yt-dlp's own
+    assert partial and all(size > 0 for size in partial.values())
+    assert len(list(videos.glob(".*.resume.part"))) == len(partial)
+
+    world.tiktok.media_delay = 0
+    await world.press(world.telegram.message(status.chat_id, status.message_id), "Resume")
+    await world.message_with("Completed: 4 videos")
+    asked = sorted(int(v.removeprefix("bytes=").rstrip("-")) for _, v in world.tiktok.range_requests())
+    assert asked == sorted(partial.values())
+    digests = sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in videos.glob("*.mp4"))
+    assert digests == sorted(hashlib.sha256(post.content()).hexdigest() for post in account.posts)
+    assert sorted(p.name for p in videos.glob(".*")) == []  # nothing partial left

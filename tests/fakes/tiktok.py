@@ -23,7 +23,8 @@ the page without its data. ``browser_check = False`` turns that off.
 Switches: ``rate_limited`` (429 on every host), ``ip_blocked`` (statusCode
 10204), per account ``listing_hidden``, per video ``page_http``/``page_status``/
 ``media_http``, and ``media_delay`` (slow media). FakeInternet records every
-request; the ``count_*`` helpers count the ones tests care about.
+request; the ``count_*`` helpers count the ones tests care about, ``range_requests()``
+the ranges asked for, ``cdn_bytes_sent`` and ``cdn_open`` what the video CDN sends.
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ class FakeTikTok:
         self.rate_limited = False
         self.ip_blocked = False
         self.media_delay = 0.0  # seconds between 16 KiB media chunks
+        self.cdn_bytes_sent = 0  # video bytes written to clients so far
+        self.cdn_open = 0  # video answers being sent right now
         self.browser_check = True
         internet.add_host(WWW, self._www)
         internet.add_host(CDN_HOST, self._cdn)
@@ -185,6 +188,15 @@ class FakeTikTok:
     def count_media(self) -> int:
         """Requests to the video CDN."""
         return self.internet.count(host=CDN_HOST)
+
+    def range_requests(self) -> list[tuple[str, str]]:
+        """(path, Range header) of every video CDN request that asked for part of a file."""
+        found = []
+        for req in [r for r in list(self.internet.requests) if r.host == CDN_HOST]:
+            value = next((v for k, v in req.headers.items() if k.lower() == "range"), None)
+            if value is not None:
+                found.append((req.path, value))
+        return found
 
     # ---- www.tiktok.com -----------------------------------------------------
 
@@ -333,14 +345,22 @@ class FakeTikTok:
         ranged = bool(request.headers.get("Range"))
         start, end = _byte_range(request.headers.get("Range"), len(body))
         headers = {"Content-Range": f"bytes {start}-{end}/{len(body)}"} if ranged else None
-        return await self.internet.send_bytes(
-            request,
-            body[start : end + 1],
-            content_type="video/mp4",
-            status=206 if ranged else 200,
-            headers=headers,
-            per_chunk_delay=self.media_delay,
-        )
+        self.cdn_open += 1
+        try:
+            return await self.internet.send_bytes(
+                request,
+                body[start : end + 1],
+                content_type="video/mp4",
+                status=206 if ranged else 200,
+                headers=headers,
+                per_chunk_delay=self.media_delay,
+                on_sent=self._count_sent,
+            )
+        finally:
+            self.cdn_open -= 1
+
+    def _count_sent(self, nbytes: int) -> None:
+        self.cdn_bytes_sent += nbytes
 
 
 def _user_info(account: FakeAccount) -> dict:
