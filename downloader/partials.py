@@ -45,8 +45,12 @@ def partial_for(final: Path) -> Path:
 
 
 def final_for(partial: Path) -> Path:
-    """The final name a partial file stands for (the inverse of partial_for)."""
-    return partial.with_name(partial.name[1 : -len(TEMP_SUFFIX)])
+    """The final name a partial file stands for (the inverse of partial_for; a name not shaped
+    like one stands for itself)."""
+    name = partial.name
+    if name.startswith(".") and name.endswith(TEMP_SUFFIX) and len(name) > len(TEMP_SUFFIX) + 1:
+        return partial.with_name(name[1 : -len(TEMP_SUFFIX)])
+    return partial
 
 
 def record_for(final: Path) -> Path:

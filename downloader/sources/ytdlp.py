@@ -247,12 +247,19 @@ class Worker:
         self.ydl.params["outtmpl"] = outtmpl
         self.ydl.get_info_extractor(extractor)  # registers it (see PlainYoutubeDL)
         final = partials.final_for(target)
-        if partials.load(final) is None:
+        known = partials.load(final)
+        if known is None:
             partials.discard(final)  # a partial file nothing vouches for is not continued
         try:
-            return self._extract(url, extractor, final, progress)
+            info = self._extract(url, extractor, final, progress)
+            # yt-dlp takes a partial file as complete when a Range beyond it is refused and the
+            # whole file is within 100 bytes of it: hold it to the recorded length.
+            if known is not None and target.is_file() and target.stat().st_size != known.length:
+                raise _Changed()
+            return info
         except _Changed:
             log.info("the partial download of %s is of another file; starting over", final.name)
+            target.unlink(missing_ok=True)
             partials.discard(final)
             return self._extract(url, extractor, final, progress)
 

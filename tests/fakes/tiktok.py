@@ -344,6 +344,8 @@ class FakeTikTok:
     async def _send_media(self, request: web.Request, body: bytes) -> web.StreamResponse:
         ranged = bool(request.headers.get("Range"))
         start, end = _byte_range(request.headers.get("Range"), len(body))
+        if start >= len(body):  # nothing left to send: "Range Not Satisfiable", as a real CDN says
+            return web.Response(status=416, headers={"Content-Range": f"bytes */{len(body)}"})
         headers = {"Content-Range": f"bytes {start}-{end}/{len(body)}"} if ranged else None
         self.cdn_open += 1
         try:
