@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import ssl
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,7 @@ RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 # Content-Encodings we decode (with zlib, here, so aiohttp never refuses or guesses); others are refused.
 DECODABLE = {"identity", "gzip", "deflate"}
 CHUNK = 256 * 1024  # bytes gathered before one write: one thread hand-off per chunk, not per packet
+FLUSH_EVERY = 1.0  # seconds: what arrived is written at least this often
 # What a broken transfer looks like: aiohttp's errors, and a read or connect timeout.
 NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
@@ -313,15 +315,19 @@ async def _stream_to(response: aiohttp.ClientResponse, path: Path, on_progress, 
     received = written = 0
     buffer = bytearray()
     handle = await asyncio.to_thread(_open_at, path, offset)
+    flushed = time.monotonic()
     try:
         while True:
             data = await response.content.read(CHUNK)
             received += len(data)
             buffer += decoder.feed(data) if data else decoder.flush()
-            if buffer and (not data or len(buffer) >= CHUNK):
+            # On a slow link a chunk takes long to fill: write at least every FLUSH_EVERY seconds,
+            # so a crash loses little of what arrived (the partial file is continued).
+            if buffer and (not data or len(buffer) >= CHUNK or time.monotonic() - flushed >= FLUSH_EVERY):
                 await asyncio.to_thread(handle.write, bytes(buffer))
                 written += len(buffer)
                 buffer.clear()
+                flushed = time.monotonic()
                 if on_progress is not None:
                     on_progress(offset + written, expected)
             if not data:
