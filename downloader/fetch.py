@@ -43,6 +43,7 @@ RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 DECODABLE = {"identity", "gzip", "deflate"}
 CHUNK = 256 * 1024  # bytes gathered before one write: one thread hand-off per chunk, not per packet
 FLUSH_EVERY = 1.0  # seconds: what arrived is written at least this often
+RESUMABLE_FROM = CHUNK  # bytes: smaller files are not worth a record; stopped, they start over
 # What a broken transfer looks like: aiohttp's errors, and a read or connect timeout.
 NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
@@ -123,7 +124,6 @@ class Fetcher:
         ``stop`` (a future, never cancelled here) ends the transfer at once when it
         completes: StopRequested is raised and the partial file is kept for a later call.
         One call per ``final`` at a time: the partial file's name is fixed."""
-        kept = False
         try:
             for attempt in range(self._retries + 1):
                 try:
@@ -137,11 +137,12 @@ class Fetcher:
                         raise StopRequested() from exc
             raise AssertionError("unreachable")
         except (StopRequested, asyncio.CancelledError):
-            kept = True  # stopped (or the process is going down): continued next time
+            # Stopped (or the process is going down): kept if it can be continued next time.
+            await asyncio.to_thread(_keep_if_resumable, final)
             raise
-        finally:
-            # Done or failed for good: nothing to continue. Stopped: keep only what can be.
-            await asyncio.to_thread(_keep_if_resumable if kept else partials.discard, final)
+        except BaseException:
+            await asyncio.to_thread(partials.discard, final)  # failed for good: nothing to continue
+            raise
 
     async def _attempt(self, url, final: Path, headers, on_progress, stop) -> int:
         """One attempt, ended at once by ``stop``: transfer into the partial file, then rename."""
@@ -159,7 +160,7 @@ class Fetcher:
                 raise StopRequested()
             transfer.result()  # its error, if any
         # fsync can take long on slow disks; keep the event loop (and the bot) responsive.
-        return await asyncio.to_thread(publish, partials.partial_for(final), final)
+        return await asyncio.to_thread(_publish_partial, final)
 
     async def _transfer(self, url, final: Path, headers, on_progress) -> None:
         """Fill the partial file: continue it when the server allows, else start over."""
@@ -373,11 +374,19 @@ def _resume_point(final: Path) -> tuple[int, Validators | None]:
 
 
 def _remember(final: Path, validators: Validators | None) -> None:
-    """Record what proves a later partial answer continues this file (nothing if nothing can)."""
-    if validators is not None and validators.checkable():
+    """Record what proves a later partial answer continues this file (nothing if nothing can,
+    or for a file under RESUMABLE_FROM bytes, which is soon fetched again)."""
+    if validators is not None and validators.checkable() and validators.length >= RESUMABLE_FROM:
         partials.save(final, validators)
     else:
         partials.record_for(final).unlink(missing_ok=True)
+
+
+def _publish_partial(final: Path) -> int:
+    """Give the complete partial file its final name; its record has served."""
+    size = publish(partials.partial_for(final), final)
+    partials.record_for(final).unlink(missing_ok=True)
+    return size
 
 
 def _keep_if_resumable(final: Path) -> None:

@@ -229,7 +229,7 @@ async def _act(update: Update, context: Context, job: Job, action: str) -> str:
     chat_id = update.effective_chat.id
     if action == "pause":
         done = await data.jobs.pause(job)
-        text = "Pausing at the next file…" if done else "That download is not running."
+        text = "Pausing…" if done else "That download is not running."
     elif action == "cancel":
         live = data.service.is_active(job.id) or data.jobs.is_running(job.id)
         done = await data.jobs.cancel(job)
