@@ -89,6 +89,7 @@ class DownloadService:
         self._controls: dict[int, JobControl] = {}
         self._writing: dict[int, int] = {}  # account id -> the job downloading it in this process
         self._untouched: set[int] = set()  # jobs refused before they ran: not a sync of the account
+        self._resumed: set[int] = set()  # jobs run again after a stop (partial files may be left)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shutdown = threading.Event()  # ends waits of threads that belong to no job
         # Per platform: a line on the requests spent, shown with every finished job.
@@ -199,6 +200,8 @@ class DownloadService:
         await job.fetch_related("account")
         account: Account = job.account
         results = [PhaseResult.from_dict(job.counts.get(p, {"phase": p})) for p in job.phases]
+        if job.counts:
+            self._resumed.add(job.id)  # it ran before: a stop may have left partial files
         token = current_job.set(job.id)
         try:
             state, error = await self._run_guarded(job, account, control, results)
@@ -351,8 +354,9 @@ class DownloadService:
             job.finished_at = queries.now()
             job.cursor = None
         await job.save()
-        if state in ("completed", "failed", "cancelled"):
+        if state == "cancelled" or (state in ("completed", "failed") and job.id in self._resumed):
             await self.drop_partials(account)
+        self._resumed.discard(job.id)  # a later run finds out again from the job's counts
         if state in ("completed", "failed") and job.id not in self._untouched:
             account.last_sync_at = queries.now()
             account.last_error = error or _phase_problems(results)
