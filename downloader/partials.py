@@ -61,7 +61,7 @@ def record_for(final: Path) -> Path:
 def save(final: Path, validators: Validators) -> None:
     """Record ``final``'s validators (before its first byte is written)."""
     record = record_for(final)
-    temp = record.with_name(record.name + ".new")
+    temp = record.with_name(f"{record.name[: -len(TEMP_SUFFIX)]}.new{TEMP_SUFFIX}")  # garbage if left
     temp.write_text(json.dumps(asdict(validators)))
     os.replace(temp, record)
 
