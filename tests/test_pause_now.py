@@ -219,3 +219,15 @@ async def test_pause_stops_ytdlp_tiktok_downloads_and_resume_continues_them(worl
     digests = sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in videos.glob("*.mp4"))
     assert digests == sorted(hashlib.sha256(post.content()).hexdigest() for post in account.posts)
     assert sorted(p.name for p in videos.glob(".*")) == []  # nothing partial left
+
+
+async def test_cancel_of_a_paused_download_removes_its_partial_files(world, data_dir):
+    status = await start_slow_download(world)
+    await press_and_time(world, status, "Pause", "⏸ Paused")
+    assert partial_files(data_dir)
+    world.instagram.media_delay = 0
+    requests = world.instagram.cdn_count()
+    await press_and_time(world, status, "Cancel", "Cancelled")
+    assert leftovers(data_dir) == []
+    assert world.instagram.cdn_count() == requests  # nothing was fetched to cancel it
+    assert len(finished_files(data_dir)) == await MediaItem.all().count() < FILES
