@@ -5,8 +5,9 @@ renamed only when complete and its size matches Content-Length, so no partial fi
 ever carries a final name. A stop request ends a transfer at once and keeps its
 partial file; the next attempt continues it with a Range request when the server
 proves (206, Content-Range, the same length, ETag and Last-Modified) that it is the
-same file, and starts over otherwise. Every disk operation (open, write, fsync, rename, unlink) runs in a
-worker thread: a slow USB disk or NFS share must not stall the bot.
+same file, and starts over otherwise. Every disk operation (open, write, fsync,
+rename, unlink) runs in a worker thread: a slow USB disk or NFS share must not
+stall the bot.
 
 We ask for ``Accept-Encoding: identity``; a server that compresses anyway with
 gzip or deflate is decoded, any other encoding is refused, so a compressed body
@@ -43,7 +44,6 @@ RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 DECODABLE = {"identity", "gzip", "deflate"}
 CHUNK = 256 * 1024  # bytes gathered before one write: one thread hand-off per chunk, not per packet
 FLUSH_EVERY = 1.0  # seconds: what arrived is written at least this often
-RESUMABLE_FROM = CHUNK  # bytes: smaller files are not worth a record; stopped, they start over
 # What a broken transfer looks like: aiohttp's errors, and a read or connect timeout.
 NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
@@ -138,7 +138,7 @@ class Fetcher:
             raise AssertionError("unreachable")
         except (StopRequested, asyncio.CancelledError):
             # Stopped (or the process is going down): kept if it can be continued next time.
-            await asyncio.to_thread(_keep_if_resumable, final)
+            await asyncio.to_thread(partials.keep_if_resumable, final)
             raise
         except BaseException:
             await asyncio.to_thread(partials.discard, final)  # failed for good: nothing to continue
@@ -164,7 +164,7 @@ class Fetcher:
 
     async def _transfer(self, url, final: Path, headers, on_progress) -> None:
         """Fill the partial file: continue it when the server allows, else start over."""
-        offset, known = await asyncio.to_thread(_resume_point, final)
+        offset, known = await asyncio.to_thread(partials.resume_point, final)
         try:
             if offset and await self._get(url, final, headers, on_progress, offset, known):
                 return
@@ -196,7 +196,8 @@ class Fetcher:
                 total = known.length
             else:  # the whole file: a fresh start (also when the server ignored Range)
                 offset, fresh = 0, _validators(response)
-                await asyncio.to_thread(_remember, final, fresh)
+                # A file under one chunk is soon fetched again: no record, it starts over.
+                await asyncio.to_thread(partials.remember, final, fresh, CHUNK)
                 total = _content_length(response)
             received = await _stream_to(response, partials.partial_for(final), on_progress, offset, total)
             _check_complete(response, received)
@@ -362,37 +363,11 @@ def _open_at(path: Path, offset: int):
     return handle
 
 
-def _resume_point(final: Path) -> tuple[int, Validators | None]:
-    """Where ``final``'s partial file can continue (0: from the start, nothing kept)."""
-    known = partials.load(final)
-    partial = partials.partial_for(final)
-    size = partial.stat().st_size if partial.is_file() else 0
-    if known is None or not known.checkable() or not 0 < size < known.length:
-        partials.discard(final)
-        return 0, None
-    return size, known
-
-
-def _remember(final: Path, validators: Validators | None) -> None:
-    """Record what proves a later partial answer continues this file (nothing if nothing can,
-    or for a file under RESUMABLE_FROM bytes, which is soon fetched again)."""
-    if validators is not None and validators.checkable() and validators.length >= RESUMABLE_FROM:
-        partials.save(final, validators)
-    else:
-        partials.record_for(final).unlink(missing_ok=True)
-
-
 def _publish_partial(final: Path) -> int:
     """Give the complete partial file its final name; its record has served."""
     size = publish(partials.partial_for(final), final)
     partials.record_for(final).unlink(missing_ok=True)
     return size
-
-
-def _keep_if_resumable(final: Path) -> None:
-    """After a stop: keep the partial file only if it can be continued."""
-    if partials.load(final) is None:
-        partials.discard(final)
 
 
 def _validators(response: aiohttp.ClientResponse) -> Validators | None:

@@ -98,3 +98,29 @@ def sweep(folder: Path) -> int:
 def account_folder(data_dir: Path, platform: str, username: str) -> Path:
     """An account's folder under downloads/ (its partial files live below it)."""
     return downloads_root(data_dir) / platform / username
+
+
+def resume_point(final: Path) -> tuple[int, Validators | None]:
+    """Where ``final``'s partial file can continue (0: from the start, nothing kept)."""
+    known = load(final)
+    partial = partial_for(final)
+    size = partial.stat().st_size if partial.is_file() else 0
+    if known is None or not known.checkable() or not 0 < size < known.length:
+        discard(final)
+        return 0, None
+    return size, known
+
+
+def remember(final: Path, validators: Validators | None, smallest: int = 0) -> None:
+    """Record what proves a later partial answer continues this file (nothing if nothing can,
+    or for a file under ``smallest`` bytes: not worth it, it starts over)."""
+    if validators is not None and validators.checkable() and validators.length >= smallest:
+        save(final, validators)
+    else:
+        record_for(final).unlink(missing_ok=True)
+
+
+def keep_if_resumable(final: Path) -> None:
+    """After a stop: keep the partial file only if it can be continued."""
+    if load(final) is None:
+        discard(final)
