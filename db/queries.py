@@ -213,6 +213,17 @@ async def resumable_job_for(account: Account) -> Job | None:
     )
 
 
+async def unfinished_folders(exclude_job: int | None = None) -> set[tuple[str, str]]:
+    """(platform, username) of accounts with a download that may still continue (their partial
+    files are worth keeping)."""
+    states = (*ACTIVE_STATES, *RESUMABLE_STATES)
+    rows = Job.filter(kind="download", state__in=states)
+    if exclude_job is not None:
+        rows = rows.exclude(id=exclude_job)
+    pairs = await rows.values_list("account__platform", "account__username")
+    return {(platform, username) for platform, username in pairs}
+
+
 async def resumable_jobs() -> list[Job]:
     """Paused and interrupted top-level jobs, oldest first."""
     return (

@@ -94,9 +94,9 @@ class JobDesk:
         return Answer("started", "Sync of all accounts started.", job)
 
     async def pause(self, job: Job) -> str:
-        """Pause at the next file; the sentence says whether it was running."""
+        """Pause now (transfers in flight stop); the sentence says whether it was running."""
         done = await self.jobs.pause(job)
-        return "Pausing at the next file…" if done else "That download is not running."
+        return "Pausing…" if done else "That download is not running."
 
     async def cancel(self, job: Job) -> str:
         """Cancel for good; files already downloaded stay archived."""

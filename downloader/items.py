@@ -13,8 +13,9 @@ from pathlib import Path
 from db import archive_state, queries
 from db.models import Account, Job
 from downloader.control import JobControl
-from downloader.errors import DownloadError
+from downloader.errors import DownloadError, StopRequested
 from downloader.fetch import Fetcher, publish, temp_path_for
+from downloader.partials import partial_for
 from downloader.paths import media_filename, phase_dir
 from downloader.recipes import to_recipe
 from downloader.sources.base import MediaItem
@@ -52,7 +53,10 @@ class ItemWriter:
             if control.request:
                 return Outcome("skipped")
             try:
-                size, path = await self._fetch(item, account, phase, progress)
+                size, path = await self._fetch(item, account, phase, progress, control)
+            except StopRequested:
+                # Stopped mid-transfer: the partial file is kept (a Cancel's end removes it).
+                return Outcome("skipped")
             except (OSError, DownloadError) as exc:
                 if no_space(exc):
                     # One sentence and a resumable job, instead of trying every remaining file.
@@ -63,15 +67,18 @@ class ItemWriter:
         await self._record(item, account, job, path, size)
         return Outcome("done", size)
 
-    async def _fetch(self, item: MediaItem, account: Account, phase: str, progress) -> tuple[int, Path]:
+    async def _fetch(
+        self, item: MediaItem, account: Account, phase: str, progress, control: JobControl
+    ) -> tuple[int, Path]:
         folder = phase_dir(self.data_dir, account.platform, account.username, phase, item.subdir)
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         final = folder / media_filename(item.taken_at, item.media_id, item.ext)
         if item.url is not None:
-            return await self.fetcher.fetch(item.url, final, item.headers), final
+            return await self.fetcher.fetch(item.url, final, item.headers, stop=control.stopped()), final
         if item.download is None:
             raise DownloadError(f"{item.media_id}: nothing says how to download this file.")
-        return await asyncio.to_thread(_source_download, item, final, _throttled(progress)), final
+        report = _stoppable(_throttled(progress), control)
+        return await asyncio.to_thread(_source_download, item, final, report), final
 
     async def _record(self, item: MediaItem, account: Account, job: Job, path: Path, size: int) -> None:
         await queries.record_media(
@@ -166,9 +173,21 @@ def _throttled(report, interval: float = 0.5):
     return callback
 
 
+def _stoppable(report, control: JobControl):
+    """A progress callback that ends a source's transfer (in its thread) once the job is asked
+    to stop: yt-dlp calls it for every block it reads."""
+
+    def callback(done: int, total: int | None) -> None:
+        if control.request:
+            raise StopRequested()
+        report(done, total)
+
+    return callback
+
+
 def _source_download(item: MediaItem, final: Path, progress) -> int:
-    """Let the source write a temporary file (yt-dlp), then publish it atomically."""
-    temp = temp_path_for(final)
+    """Let the source write the partial file's name (yt-dlp), then publish it atomically."""
+    temp = partial_for(final)  # a fixed name: yt-dlp continues its own partial file of it
     try:
         item.download(temp, progress)
         if not temp.is_file():

@@ -188,9 +188,15 @@ class JobManager:
         await job.refresh_from_db()
         if job.state not in queries.RESUMABLE_STATES:
             return False
-        await Job.filter(parent=job, state__in=queries.RESUMABLE_STATES).update(state="cancelled")
+        children = await Job.filter(parent=job, state__in=queries.RESUMABLE_STATES)
+        await Job.filter(id__in=[child.id for child in children]).update(state="cancelled")
         job.state, job.finished_at = "cancelled", queries.now()
         await job.save(update_fields=["state", "finished_at", "updated_at"])
+        # A paused file is kept for Resume; cancelled, nothing will continue it.
+        for each in [job, *children]:
+            if each.kind == "download" and each.account_id is not None:
+                await each.fetch_related("account")
+                await self.service.drop_partials(each.account)
         return True
 
     async def _ask(self, job: Job, action) -> bool:

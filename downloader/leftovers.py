@@ -6,8 +6,9 @@ path (and ".ytdl" / ".part-Frag<N>" for fragmented formats). An account has one 
 a time (its lease), so once a process holds an account whose previous holder died, the
 account's temporary files are that holder's leftovers.
 
-Today leftovers are deleted: a file is fetched again from its first byte. Keeping them to
-continue with an HTTP Range request instead would change ``clear_account`` only.
+A partial file with its resume record (partials.py) is not garbage: the download that takes
+the account over continues it with an HTTP Range request, and a download that ends sweeps
+whatever of it is left. Everything else temporary is deleted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from downloader.paths import TEMP_SUFFIX, downloads_root, inside
+from downloader.paths import RESUME_SUFFIX, TEMP_SUFFIX, downloads_root, inside
 
 log = logging.getLogger(__name__)
 YTDLP_SUFFIXES = (".ytdl",)
@@ -28,9 +29,23 @@ def is_temporary(path: Path) -> bool:
     return name.endswith((TEMP_SUFFIX, *YTDLP_SUFFIXES)) or YTDLP_FRAGMENT in name
 
 
-def clear_account(data_dir: Path, platform: str, username: str) -> int:
+def is_kept(path: Path) -> bool:
+    """Whether a ``*.part`` file is a resumable partial file or its record (not garbage)."""
+    name = path.name
+    if name.endswith(RESUME_SUFFIX):
+        base = name[1 : -len(RESUME_SUFFIX)]
+        partial = path.with_name(f".{base}{TEMP_SUFFIX}")
+        return partial.is_file() or partial.with_name(partial.name + TEMP_SUFFIX).is_file()
+    if name.endswith(TEMP_SUFFIX + TEMP_SUFFIX):  # yt-dlp's own partial of our temporary name
+        name = name[: -len(TEMP_SUFFIX)]
+    base = name[1 : -len(TEMP_SUFFIX)]
+    return name.startswith(".") and path.with_name(f".{base}{RESUME_SUFFIX}").is_file()
+
+
+def clear_account(data_dir: Path, platform: str, username: str, keep_partials: bool = False) -> int:
     """Remove the temporary files under one account's folder; return how many.
 
+    ``keep_partials``: resumable partial files stay, for the download that continues them.
     Call only while holding the account (its lease): then no live download writes there."""
     root = downloads_root(data_dir)
     folder = inside(root, platform, username)
@@ -38,23 +53,31 @@ def clear_account(data_dir: Path, platform: str, username: str) -> int:
         return 0
     removed = 0
     for path in folder.rglob("*"):
+        if keep_partials and is_kept(path):
+            continue
         if is_temporary(path) and path.is_file() and not path.is_symlink():
             path.unlink(missing_ok=True)
             removed += 1
     return removed
 
 
-def clear_all(data_dir: Path, busy: set[tuple[str, str]] | frozenset = frozenset()) -> int:
+def clear_all(
+    data_dir: Path,
+    busy: set[tuple[str, str]] | frozenset = frozenset(),
+    unfinished: set[tuple[str, str]] | frozenset = frozenset(),
+) -> int:
     """At start-up: clear every account's leftovers, except ``busy`` ones; return how many.
 
     ``busy``: (platform, username) of accounts another live process is downloading right
-    now; their temporary files are that download's, not leftovers."""
+    now; their temporary files are that download's, not leftovers. ``unfinished``: accounts
+    with a download that may continue (paused, interrupted): their partial files are kept."""
     root = downloads_root(data_dir)
     if not root.is_dir():
         return 0
     removed = 0
     for platform in (p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
         for account in (a for a in platform.iterdir() if a.is_dir() and not a.is_symlink()):
-            if (platform.name, account.name) not in busy:
-                removed += clear_account(data_dir, platform.name, account.name)
+            key = (platform.name, account.name)
+            if key not in busy:
+                removed += clear_account(data_dir, *key, keep_partials=key in unfinished)
     return removed

@@ -14,6 +14,8 @@ PHASE_FOLDERS = {
     "videos": "videos",
 }
 TEMP_SUFFIX = ".part"
+# Beside a partial file: what proves it may be continued (see partials.py).
+RESUME_SUFFIX = ".resume" + TEMP_SUFFIX
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 
 

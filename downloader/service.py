@@ -100,6 +100,8 @@ class DownloadService:
         self._controls: dict[int, JobControl] = {}
         self._writing: dict[int, int] = {}  # account id -> the job downloading it in this process
         self._untouched: set[int] = set()  # jobs refused before they ran: not a sync of the account
+        self._resumed: set[int] = set()  # jobs run again after a stop (partial files may be left)
+        self._taken_over: set[int] = set()  # accounts whose dead writer may have left partial files
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shutdown = threading.Event()  # ends waits of threads that belong to no job
         self.database_wait = DATABASE_WAIT
@@ -215,6 +217,8 @@ class DownloadService:
         self._loop = asyncio.get_running_loop()
         control = self.control(job.id)
         results = [PhaseResult.from_dict(job.counts.get(p, {"phase": p})) for p in job.phases]
+        if job.counts:
+            self._resumed.add(job.id)  # it ran before: a stop may have left partial files
         show_wait = lambda until, why: self.emit(Waiting(job.id, until, why))  # noqa: E731
         with patience(FOREVER, show_wait):  # not started yet: it may wait for the database
             await job.fetch_related("account")
@@ -277,10 +281,12 @@ class DownloadService:
             log.info("@%s: the lease could not be given back and expires by itself", account.username)
 
     async def _clear_leftovers(self, account: Account) -> None:
-        """We took the account over from a process that died: clear its unfinished files."""
+        """We took the account over from a process that died: clear its unfinished files
+        (resumable partial files stay for this job to continue; its end sweeps the rest)."""
+        self._taken_over.add(account.id)
         try:
             removed = await asyncio.to_thread(
-                leftovers.clear_account, self.data_dir, account.platform, account.username
+                leftovers.clear_account, self.data_dir, account.platform, account.username, True
             )
         except OSError as exc:  # the job still runs; its own temporary names never collide
             log.warning("could not clear temporary files of @%s: %s", account.username, exc)
@@ -400,6 +406,11 @@ class DownloadService:
             job.finished_at = queries.now()
             job.cursor = None
         await job.save()
+        inherited = job.id in self._resumed or account.id in self._taken_over
+        if state == "cancelled" or (state in ("completed", "failed") and inherited):
+            await self.drop_partials(account)
+        self._resumed.discard(job.id)  # a later run finds out again from the job's counts
+        self._taken_over.discard(account.id)
         if state in ("completed", "failed") and job.id not in self._untouched:
             account.last_sync_at = queries.now()
             account.last_error = error or _phase_problems(results)
@@ -411,6 +422,23 @@ class DownloadService:
         log.info("job %s %s: @%s %s", job.id, state, account.username, error or "")
         self.emit(JobFinished(job.id, result))
         return result
+
+    async def drop_partials(self, account: Account) -> None:
+        """Remove the account's partial files once no download may continue them (a Cancel,
+        or a job that ended with some left, e.g. of a story that expired meanwhile)."""
+        if (account.platform, account.username) in await queries.unfinished_folders():
+            return
+        if await self.busy_with(account) is not None:
+            return  # another process is downloading it: the files are its own
+        try:
+            removed = await asyncio.to_thread(
+                leftovers.clear_account, self.data_dir, account.platform, account.username
+            )
+        except OSError as exc:
+            log.warning("could not remove partial files of @%s: %s", account.username, exc)
+            return
+        if removed:
+            log.info("removed %d partial file(s) of @%s", removed, account.username)
 
     async def _save_counts(self, job: Job, results: list[PhaseResult]) -> None:
         job.counts = {r.phase: r.to_dict() for r in results}

@@ -22,7 +22,9 @@ async def recover_jobs(app: Application, settings: Settings) -> None:
     """Mark dead jobs interrupted, remove temp files, tell each chat (or resume them)."""
     registry = app.bot_data.service.registry
     busy = await registry.busy_folders() if registry is not None else set()
-    removed = await asyncio.to_thread(leftovers.clear_all, settings.data_dir, busy)
+    # Partial files of downloads that may continue (paused, or cut by a crash) are kept.
+    unfinished = await queries.unfinished_folders()
+    removed = await asyncio.to_thread(leftovers.clear_all, settings.data_dir, busy, unfinished)
     if removed:
         log.info("removed %d leftover temporary file(s)", removed)
     live = await registry.live_tokens() if registry is not None else set()

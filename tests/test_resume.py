@@ -66,8 +66,12 @@ def wait_until(condition, timeout: float = 60, what: str = "condition") -> None:
 
 
 def media_on_disk(data_dir: Path) -> dict[str, int]:
-    """Media files in the archive (no metadata files, no marker)."""
-    return {name: size for name, size in harness_media(data_dir).items() if not name.endswith(".json")}
+    """Media files in the archive (no metadata files, no marker, no partial files)."""
+    return {
+        name: size
+        for name, size in harness_media(data_dir).items()
+        if not name.endswith(".json") and not Path(name).name.startswith(".")
+    }
 
 
 def last_text(telegram, needle: str) -> str | None:

@@ -15,7 +15,7 @@ import socket
 
 from taskiq.acks import AcknowledgeType
 
-from db import cluster
+from db import cluster, queries
 from db import leases as lease_rows
 from db.models import Job
 from downloader import leftovers
@@ -142,7 +142,8 @@ class Worker:
             log.warning("worker %s: %s Jobs are refused until it is back.", self.name, exc.sentence)
             return
         busy = await self.registry.busy_folders()
-        await asyncio.to_thread(leftovers.clear_all, self.service.data_dir, busy)
+        unfinished = await queries.unfinished_folders()  # their partial files continue
+        await asyncio.to_thread(leftovers.clear_all, self.service.data_dir, busy, unfinished)
 
     async def _detail(self) -> None:
         doing = [f"@{name}" for name in self._current.values()]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yt_dlp
 
+from downloader import partials
 from downloader.sources.base import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,7 @@ class Worker:
         self.ydl = PlainYoutubeDL(dict(params), ca_file)
         self.ydl.add_progress_hook(self._on_progress)
         self._progress: ProgressFn | None = None
+        self._final: Path | None = None  # the file whose partial length is checked at its first block
 
     def user_extractor(self):
         """yt-dlp's TikTok user extractor, bound to this worker's YoutubeDL."""
@@ -235,14 +237,36 @@ class Worker:
         return extractor
 
     def download(self, url: str, target: Path, progress: ProgressFn, extractor: str) -> dict | None:
-        """Download one video to exactly ``target`` with yt-dlp's ``extractor``; None if archived."""
+        """Download one video to exactly ``target`` with yt-dlp's ``extractor``; None if archived.
+
+        ``target`` is a partial file's name (partials.py): yt-dlp continues its own
+        ``target.part`` with a Range request when a record of the file's length is beside it
+        and the length is still the same; a changed file is downloaded again from the start."""
         # Doubled "%" keeps the path literal through yt-dlp's template formatting.
         outtmpl = {**self.ydl.params["outtmpl"], "default": str(target).replace("%", "%%")}
         self.ydl.params["outtmpl"] = outtmpl
-        self._progress = progress
         self.ydl.get_info_extractor(extractor)  # registers it (see PlainYoutubeDL)
+        final = partials.final_for(target)
+        known = partials.load(final)
+        if known is None:
+            partials.discard(final)  # a partial file nothing vouches for is not continued
+        try:
+            info = self._extract(url, extractor, final, progress)
+            # yt-dlp takes a partial file as complete when a Range beyond it is refused and the
+            # whole file is within 100 bytes of it: hold it to the recorded length.
+            if known is not None and target.is_file() and target.stat().st_size != known.length:
+                raise _Changed()
+            return info
+        except _Changed:
+            log.info("the partial download of %s is of another file; starting over", final.name)
+            target.unlink(missing_ok=True)
+            partials.discard(final)
+            return self._extract(url, extractor, final, progress)
+
+    def _extract(self, url: str, extractor: str, final: Path, progress: ProgressFn) -> dict | None:
         archive = self.ydl.params.get("download_archive")
         remembering = archive.remembering() if isinstance(archive, DatabaseArchive) else nullcontext()
+        self._progress, self._final = progress, final
         try:
             # Naming the extractor spares yt-dlp matching the URL against ~1,700 extractors'
             # patterns: 0.25 CPU seconds for the first video of every process (it compiles
@@ -250,7 +274,7 @@ class Worker:
             with remembering:
                 return self.ydl.extract_info(url, download=True, ie_key=extractor)
         finally:
-            self._progress = None
+            self._progress = self._final = None
 
     def _on_progress(self, status: dict) -> None:
         done = status.get("downloaded_bytes")
@@ -258,10 +282,26 @@ class Worker:
             return
         if status.get("status") in ("downloading", "finished"):
             total = status.get("total_bytes") or status.get("total_bytes_estimate")
-            self._progress(int(done), int(total) if total else None)
+            if self._final is not None and status.get("status") == "downloading":
+                self._check_partial(status.get("total_bytes"))
+            self._progress(int(done), int(total) if total else None)  # may raise StopRequested
+
+    def _check_partial(self, total: int | None) -> None:
+        """At the first block: the file is the one the partial file holds the start of, and
+        its length is recorded for a later continuation."""
+        final, self._final = self._final, None
+        known = partials.load(final)
+        if known is not None and known.length != total:
+            raise _Changed()
+        if known is None and total:
+            partials.save(final, partials.Validators(int(total)))
 
     def close(self) -> None:
         self.ydl.close()
+
+
+class _Changed(Exception):
+    """The file behind a partial download is not the one it was (another length)."""
 
 
 class WorkerPool:

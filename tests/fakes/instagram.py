@@ -12,11 +12,15 @@ It answers the requests instaloader makes (as recorded from real runs):
 - ``GET /graphql/query?query_hash=``: test_login, stories, highlights, highlight items.
 - ``GET i.instagram.com/api/v1/feed/reels_media/`` (Bearer IGT:2 token), media and
   user info.
-- CDN: deterministic bytes per URL, sizes from the model, Content-Length set.
+- CDN: deterministic bytes per URL, sizes from the model, Content-Length, ETag and
+  Last-Modified set; ``Range: bytes=N-`` answered 206 with Content-Range (honouring
+  ``If-Range``), or 416 beyond the end.
 
 Switches (set from the test thread at any time): ``rate_limit()``, ``checkpoint()``,
-``expire_session()``, ``login_wall``, ``forbid_media()``, ``media_delay`` and ``break_media()``.
-Counting helpers separate Instagram API requests from CDN requests.
+``expire_session()``, ``login_wall``, ``forbid_media()``, ``media_delay`` (a slow link),
+``honour_range`` (False: Range ignored, 200 with the whole file) and ``break_media()``.
+Counting helpers separate Instagram API requests from CDN requests; ``range_requests()``
+lists the ranges asked for, ``cdn_bytes_sent`` and ``cdn_open`` what the CDN sends.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from tests.fakes.tls import FakeInternet, Req, host_matches
 WWW = "www.instagram.com"
 IPHONE = "i.instagram.com"
 CDN_HOST = "scontent.cdninstagram.com"
+LAST_MODIFIED = "Wed, 11 Jun 2025 12:00:00 GMT"
 CDN_PATTERNS = ("*.cdninstagram.com", "*.fbcdn.net")
 API_HOSTS = (WWW, IPHONE)
 PAGE_SIZE = 12
@@ -79,9 +84,10 @@ def cdn_url(name: str, ext: str) -> str:
 
 
 def media_bytes(url: str, size: int) -> bytes:
-    """Deterministic content of the file at ``url`` (its path decides), ``size`` bytes."""
-    block = hashlib.sha256(urlsplit(url).path.encode()).digest()
-    return (block * (size // len(block) + 1))[:size]
+    """Deterministic content of the file at ``url`` (its path decides), ``size`` bytes.
+
+    No two stretches of it are alike, so bytes continued from a wrong offset show."""
+    return hashlib.shake_256(urlsplit(url).path.encode()).digest(size)
 
 
 # ----- the data model --------------------------------------------------------
@@ -357,7 +363,12 @@ class FakeInstagram:
         self.internet = internet
         self.profiles: dict[str, FakeProfile] = {}
         self.sessions: dict[str, FakeSession] = {}
-        self.media_delay = 0.0  # seconds per byte of media
+        self.media_delay = 0.0  # seconds per byte of media (a slow link)
+        # Range requests are answered 206 with Content-Range, ETag and Last-Modified, as the
+        # real CDN does; False: the whole file (200) instead, as some servers answer.
+        self.honour_range = True
+        self.cdn_bytes_sent = 0  # media bytes written to clients so far
+        self.cdn_open = 0  # media answers being sent right now
         self.expired_answer = "401"  # or "redirect": how an expired session is refused
         # Anonymous profile pages redirect to the login page (as for many server addresses).
         self.login_wall = False
@@ -446,6 +457,15 @@ class FakeInstagram:
             for r in list(self.internet.requests)
             if r.host == CDN_HOST or any(host_matches(p, r.host) for p in CDN_PATTERNS)
         ]
+
+    def range_requests(self) -> list[tuple[str, str]]:
+        """(path, Range header) of every CDN request that asked for part of a file."""
+        found = []
+        for req in self.cdn_requests():
+            value = next((v for k, v in req.headers.items() if k.lower() == "range"), None)
+            if value is not None:
+                found.append((req.path, value))
+        return found
 
     def api_count(self) -> int:
         """How many Instagram API (and page) requests were served."""
@@ -885,14 +905,51 @@ class FakeInstagram:
         ext = request.path.rsplit(".", 1)[-1]
         content_type = "video/mp4" if ext == "mp4" else "image/jpeg"
         broken = self._broken.get(request.path)
-        return await self.internet.send_bytes(
-            request,
-            media_bytes(request.path, size),
-            content_type=content_type,
-            abort_after=broken.after if broken else None,
-            stall_seconds=broken.stall_seconds if broken else 0.0,
-            per_byte_delay=self.media_delay,
-        )
+        body = media_bytes(request.path, size)
+        headers = {"ETag": _etag(request.path, size), "Last-Modified": LAST_MODIFIED}
+        headers["Accept-Ranges"] = "bytes"
+        status, start = self._range(request, headers, size)
+        if status == 416:
+            return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+        self.cdn_open += 1
+        try:
+            return await self.internet.send_bytes(
+                request,
+                body[start:],
+                content_type=content_type,
+                status=status,
+                headers=headers,
+                abort_after=broken.after if broken else None,
+                stall_seconds=broken.stall_seconds if broken else 0.0,
+                per_byte_delay=self.media_delay,
+                on_sent=self._count_sent,
+            )
+        finally:
+            self.cdn_open -= 1
+
+    def _count_sent(self, nbytes: int) -> None:
+        self.cdn_bytes_sent += nbytes
+
+    def _range(self, request: web.Request, headers: dict[str, str], size: int) -> tuple[int, int]:
+        """(status, first byte) of the answer; a 206 gets its Content-Range header."""
+        asked = request.headers.get("Range")
+        if not asked or not self.honour_range or not asked.startswith("bytes="):
+            return 200, 0
+        if_range = request.headers.get("If-Range")
+        if if_range is not None and if_range not in (headers["ETag"], headers["Last-Modified"]):
+            return 200, 0  # the file changed since: all of it
+        first, _, last = asked[len("bytes=") :].partition("-")
+        if not first.isdigit() or last:  # the fetcher asks for "from N to the end" only
+            return 200, 0
+        start = int(first)
+        if start >= size:
+            return 416, 0
+        headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
+        return 206, start
+
+
+def _etag(path: str, size: int) -> str:
+    return '"' + hashlib.sha1(f"{path}:{size}".encode()).hexdigest()[:20] + '"'
 
 
 # ----- JSON shapes -----------------------------------------------------------

@@ -30,7 +30,8 @@ Switches: ``rate_limited`` (429 on every host), ``ip_blocked`` (statusCode
 10204), per account ``listing_hidden``, per video ``page_http``/``page_status``/
 ``media_http``, per photo post ``slide_failures`` (slide number -> how many more
 requests get 503), and ``media_delay`` (slow media). FakeInternet records every
-request; the ``count_*`` helpers count the ones tests care about.
+request; the ``count_*`` helpers count the ones tests care about, ``range_requests()``
+the ranges asked for, ``cdn_bytes_sent`` and ``cdn_open`` what the video CDN sends.
 """
 
 from __future__ import annotations
@@ -77,10 +78,10 @@ class FakePost:
     media_http: int | None = None  # answer its media with this HTTP status instead
 
     def content(self, part: str = "") -> bytes:
-        """The media bytes: deterministic per id (and slide ``part``, "1", "2"... or "sound")."""
+        """The media bytes: deterministic per id (and slide ``part``, "1", "2"... or "sound"),
+        never repeating, so bytes appended at a wrong offset change the sha256."""
         size = self.size + (len(part) and 100 * (int(part) if part.isdigit() else 99))
-        block = hashlib.sha256(f"{self.id}{part}".encode()).digest()
-        return (block * (size // len(block) + 1))[:size]
+        return hashlib.shake_256(f"{self.id}{part}".encode()).digest(size)
 
 
 @dataclass
@@ -133,6 +134,8 @@ class FakeTikTok:
         self.rate_limited = False
         self.ip_blocked = False
         self.media_delay = 0.0  # seconds between 16 KiB media chunks
+        self.cdn_bytes_sent = 0  # video bytes written to clients so far
+        self.cdn_open = 0  # video answers being sent right now
         self.browser_check = True
         self.now = NEWEST  # the clock signed URLs expire by; a test moves it on between runs
         internet.add_host(WWW, self._www)
@@ -231,6 +234,15 @@ class FakeTikTok:
     def count_sounds(self) -> int:
         """Requests for photo posts' sounds."""
         return self.internet.count(host=MUSIC_HOST)
+
+    def range_requests(self) -> list[tuple[str, str]]:
+        """(path, Range header) of every video CDN request that asked for part of a file."""
+        found = []
+        for req in [r for r in list(self.internet.requests) if r.host == CDN_HOST]:
+            value = next((v for k, v in req.headers.items() if k.lower() == "range"), None)
+            if value is not None:
+                found.append((req.path, value))
+        return found
 
     # ---- www.tiktok.com -----------------------------------------------------
 
@@ -414,15 +426,25 @@ class FakeTikTok:
     async def _send_media(self, request: web.Request, body: bytes) -> web.StreamResponse:
         ranged = bool(request.headers.get("Range"))
         start, end = _byte_range(request.headers.get("Range"), len(body))
+        if start >= len(body):  # nothing left to send: "Range Not Satisfiable", as a real CDN says
+            return web.Response(status=416, headers={"Content-Range": f"bytes */{len(body)}"})
         headers = {"Content-Range": f"bytes {start}-{end}/{len(body)}"} if ranged else None
-        return await self.internet.send_bytes(
-            request,
-            body[start : end + 1],
-            content_type="video/mp4",
-            status=206 if ranged else 200,
-            headers=headers,
-            per_chunk_delay=self.media_delay,
-        )
+        self.cdn_open += 1
+        try:
+            return await self.internet.send_bytes(
+                request,
+                body[start : end + 1],
+                content_type="video/mp4",
+                status=206 if ranged else 200,
+                headers=headers,
+                per_chunk_delay=self.media_delay,
+                on_sent=self._count_sent,
+            )
+        finally:
+            self.cdn_open -= 1
+
+    def _count_sent(self, nbytes: int) -> None:
+        self.cdn_bytes_sent += nbytes
 
 
 def _user_info(account: FakeAccount) -> dict:

@@ -206,9 +206,11 @@ class FakeInternet:
         per_chunk_delay: float = 0.0,
         per_byte_delay: float = 0.0,
         stall_seconds: float = 0.0,
+        on_sent: Callable[[int], None] | None = None,
     ) -> web.StreamResponse:
         """Stream ``data`` honouring ``bandwidth`` and the delays.
 
+        ``on_sent(n)`` is told each time ``n`` more bytes were handed to the connection.
         ``abort_after`` sends only that many bytes, waits ``stall_seconds`` (a stalled
         transfer) and then cuts the connection, so the client sees a short read.
         A HEAD request gets the headers only.
@@ -224,8 +226,13 @@ class FakeInternet:
         sent = 0
         while sent < limit:
             chunk = data[sent : min(sent + _CHUNK, limit)]
-            await response.write(chunk)
+            try:
+                await response.write(chunk)
+            except ConnectionError:
+                return response  # the client hung up (a stopped download): nothing more to send
             sent += len(chunk)
+            if on_sent is not None:
+                on_sent(len(chunk))
             await self._throttle(len(chunk), per_chunk_delay + per_byte_delay * len(chunk))
         if limit < len(data):
             if stall_seconds:

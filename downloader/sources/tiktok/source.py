@@ -24,7 +24,8 @@ from pathlib import Path
 
 from yt_dlp.utils import YoutubeDLError
 
-from downloader.errors import DownloadError, LoginRequired, Transient
+from downloader import partials
+from downloader.errors import DownloadError, LoginRequired, StopRequested, Transient
 from downloader.sources.base import Account, Known, MediaItem, Page, ProgressFn
 from downloader.sources.tiktok.errors import (
     COOKIES_HINT,
@@ -184,14 +185,18 @@ class TikTokSource:
         with self._workers.borrow() as worker:
             try:
                 info = worker.download(url, target, progress, VIDEO_EXTRACTOR)
+            except StopRequested:
+                raise  # Pause, Cancel or shutdown: yt-dlp's partial file stays to be continued
             except DownloadError:
-                raise  # ours, e.g. raised by the progress callback to cancel
+                partials.discard(partials.final_for(target))
+                raise  # ours
             except (YoutubeDLError, OSError) as exc:
+                partials.discard(partials.final_for(target))
                 raise for_video(translate(exc), video_id) from exc
-            finally:
-                # yt-dlp leaves its partial file behind on failure; the service cleans only
-                # the path it gave us.
-                target.with_name(target.name + ".part").unlink(missing_ok=True)
+            except Exception:
+                partials.discard(partials.final_for(target))
+                raise
+            partials.record_for(partials.final_for(target)).unlink(missing_ok=True)
         if not target.is_file():
             # extract_info answers None, unfetched, for a video the archive has (a job that
             # overlapped this one may have just archived it).
@@ -213,37 +218,10 @@ def _ytdlp_params(proxy: str | None, archive: DatabaseArchive | None, test_mode:
         "compat_opts": ["no-certifi"],
         # Keep yt-dlp's "<path>.part" (renamed to the path at the end): with "nopart" its
         # HTTP downloader strips a ".part" ending, which the service's temp names have.
-        # Never resume a stale ".part", and replace a file already at the path instead
-        # of reporting it "has already been downloaded".
-        "continuedl": False,
-        "overwrites": True,
-        "fixup": "never",  # fixups need ffmpeg and TikTok's progressive mp4s need none
-        # yt-dlp skips archived videos before fetching their pages.
-        "download_archive": archive,
-    }
-    if proxy is not None:
-        params["proxy"] = proxy
-    if test_mode:
-        params |= {"retries": 0, "extractor_retries": 0, "socket_timeout": 5}
-    return params
-
-
-def _ytdlp_params(proxy: str | None, archive: DatabaseArchive | None, test_mode: bool) -> dict:
-    """YoutubeDL options for listing and for writing one video to an exact path."""
-    params = {
-        "logger": YtDlpLog(),
-        "quiet": True,
-        "noprogress": True,
-        # yt-dlp formats a progress line for every block it reads even when nothing is shown;
-        # at most one a second. Our progress hook is separate and sees every block.
-        "progress_delta": 1.0,
-        # Trust the system store (and SSL_CERT_FILE) rather than certifi; ca_file is added.
-        "compat_opts": ["no-certifi"],
-        # Keep yt-dlp's "<path>.part" (renamed to the path at the end): with "nopart" its
-        # HTTP downloader strips a ".part" ending, which the service's temp names have.
-        # Never resume a stale ".part", and replace a file already at the path instead
-        # of reporting it "has already been downloaded".
-        "continuedl": False,
+        # Continue a "<path>.part" a stopped download left (Worker.download checks it is the
+        # same file), and replace a file already at the path instead of reporting it "has
+        # already been downloaded".
+        "continuedl": True,
         "overwrites": True,
         "fixup": "never",  # fixups need ffmpeg and TikTok's progressive mp4s need none
         # yt-dlp skips archived videos before fetching their pages.
