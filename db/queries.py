@@ -6,11 +6,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
 from tortoise.functions import Count
 
 from db.models import Account, Job, MediaItem, RequestCount, Setting
 
 BATCH = 500  # ids per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
+PRUNE_BATCH = 5_000  # old jobs deleted per statement (chosen by date, never by a list of ids)
+FINISHED_STATES = ("completed", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
 RESUMABLE_STATES = ("paused", "interrupted")
 
@@ -108,36 +111,39 @@ async def account_media_rows(account: Account) -> list[tuple[str, str, str]]:
     return await MediaItem.filter(account=account).values_list("media_id", "path", "kind")
 
 
-async def media_counts(account: Account) -> dict[str, int]:
-    """Archived files per kind for one account (counted by the database)."""
-    return (await media_counts_of([account.id])).get(account.id, {})
-
-
 async def media_counts_of(account_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Archived files per kind for several accounts, in one grouped query."""
-    rows = (
-        await MediaItem.filter(account_id__in=account_ids or [0])
-        .annotate(n=Count("id"))
-        .group_by("account_id", "kind")
-        .values_list("account_id", "kind", "n")
-    )
+    """Archived files per kind for several accounts, one grouped query per BATCH accounts."""
     counts: dict[int, dict[str, int]] = {}
-    for account_id, kind, n in rows:
-        counts.setdefault(account_id, {})[kind] = n
+    for start in range(0, len(account_ids), BATCH):
+        rows = (
+            await MediaItem.filter(account_id__in=account_ids[start : start + BATCH])
+            .annotate(n=Count("id"))
+            .group_by("account_id", "kind")
+            .values_list("account_id", "kind", "n")
+        )
+        for account_id, kind, n in rows:
+            counts.setdefault(account_id, {})[kind] = n
     return counts
 
 
 async def prune_jobs(days: int) -> int:
-    """Delete finished jobs older than ``days`` (archive rows are kept forever); return how many."""
+    """Delete finished jobs older than ``days`` (archive rows are kept forever); return how many.
+
+    By date, PRUNE_BATCH jobs per statement: a year of history is deleted without ever naming
+    its ids (PostgreSQL takes at most 32,767 query arguments), and SQLite's write lock is
+    given back between batches."""
     if days <= 0:
         return 0
     cutoff = now() - timedelta(days=days)
-    old = Job.filter(parent=None, state__in=("completed", "failed", "cancelled"), finished_at__lt=cutoff)
-    ids = await old.values_list("id", flat=True)
-    if not ids:
-        return 0
-    await Job.filter(parent_id__in=ids).delete()
-    return await Job.filter(id__in=ids).delete()
+    old = Job.filter(parent=None, state__in=FINISHED_STATES, finished_at__lt=cutoff)
+    deleted = 0
+    while True:
+        batch = Subquery(old.order_by("id").limit(PRUNE_BATCH).values("id"))
+        await Job.filter(parent_id__in=batch).delete()  # a sync-all's per-account jobs go with it
+        count = await Job.filter(id__in=batch).delete()
+        deleted += count
+        if count < PRUNE_BATCH:
+            return deleted
 
 
 async def prune_request_counts(days: int) -> int:
