@@ -86,3 +86,24 @@ async def analyze(url: str) -> None:
 
     Without them PostgreSQL's generic plan for a repeated IN (...) query scans the whole table."""
     await connections.get(connection_name(url)).execute_script("ANALYZE")
+
+
+async def insert_archive(url: str, rows: int, accounts: int) -> None:
+    """``accounts`` tracked Instagram accounts and ``rows`` archived files spread over them."""
+    conn = connections.get(connection_name(url))
+    now = _typed(url, "CURRENT_TIMESTAMP", "timestamptz")
+    empty_list, empty_dict = _typed(url, "'[]'", "jsonb"), _typed(url, "'{}'", "jsonb")
+    prefix, source = series(url, accounts)
+    await conn.execute_script(
+        f"{prefix}INSERT INTO accounts (platform, username, display_name, tracked, created_at, updated_at, "
+        "boundaries, stamps, phases) "
+        f"SELECT 'instagram', 'user' || CAST(i AS TEXT), '', TRUE, {now}, {now}, "
+        f"{empty_dict}, {empty_dict}, {empty_list} FROM {source}"
+    )
+    first = (await conn.execute_query_dict("SELECT MIN(id) AS first FROM accounts"))[0]["first"]
+    prefix, source = series(url, rows)
+    await conn.execute_script(
+        f"{prefix}INSERT INTO media_items (platform, media_id, kind, account_id, path, size, created_at) "
+        f"SELECT 'instagram', CAST(i AS TEXT), 'post', {int(first)} + i % {int(accounts)}, "
+        f"'downloads/instagram/x/posts/' || CAST(i AS TEXT) || '.jpg', 200000, {now} FROM {source}"
+    )
