@@ -129,21 +129,24 @@ async def media_counts_of(account_ids: list[int]) -> dict[int, dict[str, int]]:
 async def prune_jobs(days: int) -> int:
     """Delete finished jobs older than ``days`` (archive rows are kept forever); return how many.
 
-    By date, PRUNE_BATCH jobs per statement: a year of history is deleted without ever naming
-    its ids (PostgreSQL takes at most 32,767 query arguments), and SQLite's write lock is
-    given back between batches."""
+    PRUNE_BATCH jobs per statement, chosen by a range of ids and never by a list of them (a
+    year of history is more than PostgreSQL's 32,767 query arguments); each batch starts
+    after the last, so no batch scans the rows deleted before it, and SQLite's write lock
+    is given back between batches."""
     if days <= 0:
         return 0
     cutoff = now() - timedelta(days=days)
     old = Job.filter(parent=None, state__in=FINISHED_STATES, finished_at__lt=cutoff)
-    deleted = 0
+    deleted, after = 0, 0
     while True:
-        batch = Subquery(old.order_by("id").limit(PRUNE_BATCH).values("id"))
-        await Job.filter(parent_id__in=batch).delete()  # a sync-all's per-account jobs go with it
-        count = await Job.filter(id__in=batch).delete()
-        deleted += count
-        if count < PRUNE_BATCH:
+        rest = old.filter(id__gt=after)
+        last = await rest.order_by("id").offset(PRUNE_BATCH - 1).limit(1).values_list("id", flat=True)
+        batch = rest.filter(id__lte=last[0]) if last else rest
+        await Job.filter(parent_id__in=Subquery(batch.values("id"))).delete()  # a sync-all's jobs
+        deleted += await batch.delete()
+        if not last:
             return deleted
+        after = last[0]
 
 
 async def prune_request_counts(days: int) -> int:
