@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
-from tortoise.functions import Count
+from tortoise.functions import Coalesce, Count
 
 from db.models import Account, Job, MediaItem, RequestCount, Setting
 
@@ -111,18 +111,21 @@ async def account_media_rows(account: Account) -> list[tuple[str, str, str]]:
     return await MediaItem.filter(account=account).values_list("media_id", "path", "kind")
 
 
-async def media_counts_of(account_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Archived files per kind for several accounts, one grouped query per BATCH accounts."""
-    counts: dict[int, dict[str, int]] = {}
+async def media_counts_of(account_ids: list[int]) -> dict[int, dict[str, tuple[int, int]]]:
+    """Per account and kind: (posts, files) archived, one grouped query per BATCH accounts.
+
+    A carousel's files share a group id (its post), so it counts as one post; a file
+    without a group id counts as a post of its own."""
+    counts: dict[int, dict[str, tuple[int, int]]] = {}
     for start in range(0, len(account_ids), BATCH):
         rows = (
             await MediaItem.filter(account_id__in=account_ids[start : start + BATCH])
-            .annotate(n=Count("id"))
+            .annotate(units=Count(Coalesce("group_id", "media_id"), distinct=True), files=Count("id"))
             .group_by("account_id", "kind")
-            .values_list("account_id", "kind", "n")
+            .values_list("account_id", "kind", "units", "files")
         )
-        for account_id, kind, n in rows:
-            counts.setdefault(account_id, {})[kind] = n
+        for account_id, kind, units, files in rows:
+            counts.setdefault(account_id, {})[kind] = (units, files)
     return counts
 
 

@@ -155,9 +155,8 @@ async def render_page(page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
 
 
-def _account_line(account: Account, counts: dict[str, int]) -> str:
-    summary = ", ".join(plural(n, KIND_NOUNS.get(kind, kind)) for kind, n in sorted(counts.items()))
-    summary = summary or "nothing yet"
+def _account_line(account: Account, counts: dict[str, tuple[int, int]]) -> str:
+    summary = _archived(counts) or "nothing yet"
     synced = f"{account.last_sync_at:%Y-%m-%d %H:%M}" if account.last_sync_at else "never"
     platform = "IG" if account.platform == "instagram" else "TT"
     line = f"• {platform} <b>@{escape(account.username)}</b> — synced {synced}; {summary}"
@@ -166,6 +165,25 @@ def _account_line(account: Account, counts: dict[str, int]) -> str:
     if account.last_error:
         line += f"\n   ⚠️ {escape(account.last_error[:200])}"
     return line
+
+
+def _archived(counts: dict[str, tuple[int, int]]) -> str:
+    """ "30 posts (44 files), 2 stories, 6 highlight items": posts (reels among them) counted
+    as the status message counts them, a carousel once."""
+    counts = dict(counts)
+    reels = counts.pop("reel", (0, 0))
+    posts = tuple(a + b for a, b in zip(counts.pop("post", (0, 0)), reels, strict=True))
+    parts = []
+    if posts[1]:
+        parts.append(_posts(*posts))
+    order = {kind: index for index, kind in enumerate(("story", "highlight", "video"))}
+    for kind, (_, files) in sorted(counts.items(), key=lambda pair: (order.get(pair[0], 9), pair[0])):
+        parts.append(plural(files, KIND_NOUNS.get(kind, kind)))
+    return ", ".join(parts)
+
+
+def _posts(units: int, files: int) -> str:
+    return plural(units, "post") if units == files else f"{plural(units, 'post')} ({plural(files, 'file')})"
 
 
 async def button(update: Update, context: Context) -> None:
