@@ -282,6 +282,10 @@ class TikTokSource:
     def prefetch(self, phase: str, accounts: list[Account], known: dict[str, Known]) -> None:
         """TikTok has no batched listing: each job lists its own account."""
 
+    def prefetched(self, account: Account) -> bool:
+        """Never: nothing is prefetched."""
+        return False
+
     def revive(self, account: Account, item: MediaItem) -> MediaItem:
         """A video that failed in an earlier run, downloadable again (its page is fetched then)."""
         url = VIDEO_URL.format(username=account.username, video_id=item.media_id)
