@@ -77,19 +77,16 @@ def run(size: Size) -> Section:
 
 
 async def _both(backend: str, size: Size) -> tuple[int, float, float]:
-    """(rows pruned, prune seconds, start-up seconds) on a fresh database of the backend."""
+    """(rows pruned, prune seconds, start-up seconds) on one fresh database of the backend."""
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
         folder = Path(tmp)
         if backend == "SQLite":
-            url = f"sqlite://{folder / 'prune.sqlite3'}"
+            url = f"sqlite://{folder / 'history.sqlite3'}"
             pruned, prune_time = await _prune(url, size.history_jobs)
-            start_time = await _startup(f"sqlite://{folder / 'start.sqlite3'}", folder, size)
-            return pruned, prune_time, start_time
+            return pruned, prune_time, await _startup(url, folder, size)
         async with own_database() as url:
             pruned, prune_time = await _prune(url, size.history_jobs)
-        async with own_database() as url:
-            start_time = await _startup(url, folder, size)
-        return pruned, prune_time, start_time
+            return pruned, prune_time, await _startup(url, folder, size)
 
 
 async def _prune(url: str, count: int) -> tuple[int, float]:
@@ -112,7 +109,8 @@ async def _prune(url: str, count: int) -> tuple[int, float]:
 
 
 async def _startup(url: str, folder: Path, size: Size) -> float:
-    """Fill the archive and the recent history, then time the real bot until it polls."""
+    """Fill the archive and the recent history (the pruned jobs are gone), then time the real
+    bot until it polls."""
     await open_database(url)
     try:
         await insert_archive(url, size.startup_rows, ACCOUNTS)

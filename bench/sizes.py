@@ -75,8 +75,8 @@ SIZES = {
         archive_repeats=2,
         sweep_accounts=(10,),
         million_rows=20_000,
-        history_jobs=20_000,
-        startup_rows=20_000,
-        startup_jobs=2_000,
+        history_jobs=6_000,  # more than one batch of the prune
+        startup_rows=5_000,
+        startup_jobs=1_000,
     ),
 }
