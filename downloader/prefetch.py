@@ -17,7 +17,7 @@ from downloader.knowledge import prefetch_reels, stored_account
 from downloader.sources.base import Source
 
 log = logging.getLogger(__name__)
-CHUNK = 25  # accounts per prefetch: a few batched requests, used well within 15 minutes
+CHUNK = 50  # accounts per prefetch: one Instagram stories request names up to 50 accounts
 PHASES = ("stories", "highlights")
 
 

@@ -80,7 +80,7 @@ async def test_a_syncall_asks_for_stories_chunk_by_chunk(sweep, data_dir):
 async def test_answers_that_went_stale_are_asked_for_again_in_one_batch(sweep, data_dir):
     """The second account takes 16 minutes: the four after it ask again together, not one by one."""
     instagram, services, clock = sweep
-    services.service.prefetch_chunk = 25  # every account in the first chunk
+    services.service.prefetch_chunk = 50  # every account in the first chunk (the default)
     finished: list[PhaseFinished] = []
 
     def slow_second_account(event) -> None:
