@@ -284,6 +284,8 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(CallbackQueryHandler(accounts.button, pattern=r"^(acct|list):"))
     app.add_handler(CallbackQueryHandler(delivery_commands.button, pattern=r"^notify:"))
     app.add_handler(CallbackQueryHandler(downloads.stale_button))
+    # Last: any /command the handlers above did not take (a typo) gets a pointer to /help.
+    app.add_handler(MessageHandler(filters.COMMAND, basic.unknown_command))
     app.add_error_handler(errors.on_error)
     return app
 

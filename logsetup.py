@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import threading
 
 from telegram.error import InvalidToken
 
@@ -13,23 +15,35 @@ from config import Settings
 _TOKEN_SHAPE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b")
 # The web gallery's sign-in links (/web): PTB logs message texts at DEBUG.
 _LINK_SHAPE = re.compile(r"/login/[A-Za-z0-9_-]{20,}")
+_TRACEBACKS = logging.Formatter()
+log = logging.getLogger(__name__)
 
 
 class RedactSecrets(logging.Filter):
-    """Replace known secrets in every record before any handler formats it."""
+    """Replace known secrets in every record before any handler formats it: in the message,
+    the traceback (an exception's text can hold a Bot API URL) and the stack."""
 
     def __init__(self, secrets: list[str]):
         super().__init__()
         self._secrets = [s for s in secrets if s and len(s) >= 6]
 
+    def redact(self, text: str) -> str:
+        """``text`` without the secrets and anything shaped like a bot token."""
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return _TOKEN_SHAPE.sub("[redacted-token]", text)
+
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], InvalidToken):
             return False  # bot.py explains a rejected token in one sentence instead
-        message = record.getMessage()
-        for secret in self._secrets:
-            message = message.replace(secret, "[redacted]")
-        message = _LINK_SHAPE.sub("/login/[redacted]", message)
-        record.msg, record.args = _TOKEN_SHAPE.sub("[redacted-token]", message), None
+        record.msg, record.args = self.redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            # Formatted here, redacted once; every formatter then prints this text.
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
@@ -45,3 +59,12 @@ def configure_logging(settings: Settings) -> None:
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     for name in ("httpx", "httpcore", "apscheduler", "tortoise", "aiosqlite", "asyncio"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Uncaught exceptions go through the same handler (and filter) instead of straight to stderr.
+    sys.excepthook = _uncaught
+    threading.excepthook = lambda hook: (
+        None if hook.exc_type is SystemExit else _uncaught(hook.exc_type, hook.exc_value, hook.exc_traceback)
+    )
+
+
+def _uncaught(kind, value, tb) -> None:
+    log.critical("unexpected error", exc_info=(kind, value, tb))

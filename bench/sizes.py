@@ -33,6 +33,10 @@ class Size:
     sweep_accounts: tuple[int, ...] = (30, 100)
     # Figure 7: hot-path queries against this many archived rows.
     million_rows: int = 1_000_000
+    # Figure 9: old jobs pruned; a start-up with this many archive rows and (recent) jobs.
+    history_jobs: int = 1_000_000
+    startup_rows: int = 1_000_000
+    startup_jobs: int = 100_000
 
 
 SIZES = {
@@ -71,5 +75,8 @@ SIZES = {
         archive_repeats=2,
         sweep_accounts=(10,),
         million_rows=20_000,
+        history_jobs=6_000,  # more than one batch of the prune
+        startup_rows=5_000,
+        startup_jobs=1_000,
     ),
 }

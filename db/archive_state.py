@@ -128,12 +128,13 @@ async def add_members(highlight: Highlight, media_ids: Iterable[str]) -> None:
 async def members_with_paths(account: Account) -> list[tuple[str, str, str, datetime | None]]:
     """(highlight folder, media id, archived path, taken_at) of every highlight item archived."""
     rows = await HighlightItem.filter(highlight__account=account).values_list("highlight__folder", "media_id")
-    paths = {
-        media_id: (path, taken_at)
-        for media_id, path, taken_at in await MediaItem.filter(
-            platform=account.platform, media_id__in=[m for _, m in rows] or [""]
+    ids = list(dict.fromkeys(media_id for _, media_id in rows))
+    paths: dict[str, tuple[str, datetime | None]] = {}
+    for start in range(0, len(ids), BATCH):  # years of highlights: never one IN (...) of them all
+        found = await MediaItem.filter(
+            platform=account.platform, media_id__in=ids[start : start + BATCH]
         ).values_list("media_id", "path", "taken_at")
-    }
+        paths.update({media_id: (path, taken_at) for media_id, path, taken_at in found})
     return [(folder, mid, *paths[mid]) for folder, mid in rows if mid in paths]
 
 

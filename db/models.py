@@ -20,8 +20,6 @@ class Account(Model):
     updated_at = fields.DatetimeField(auto_now=True)
     last_sync_at = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
-    # Unused since boundaries replaced it (kept: dropping a column rebuilds the table).
-    complete_phases = fields.JSONField(default=list)
     # Per incremental phase: the newest item time (epoch seconds) up to which a listing
     # once ran to a clean end. A sync may stop early only below this boundary.
     boundaries = fields.JSONField(default=dict)
@@ -186,22 +184,6 @@ class InstagramSession(Model):
 
     class Meta:
         table = "instagram_sessions"
-
-
-class RequestLog(Model):
-    """Instagram API requests made, counted per hour (UTC) and kind of request (before 0009).
-
-    Superseded by RequestCount, which names the session: migration 0009 copied these rows.
-    """
-
-    id = fields.IntField(primary_key=True)
-    hour = fields.DatetimeField()  # the start of the hour the requests were made in
-    kind = fields.CharField(max_length=32)  # profile, timeline, stories, reels, ...
-    count = fields.IntField(default=0)
-
-    class Meta:
-        table = "request_log"
-        unique_together = (("hour", "kind"),)
 
 
 class RequestCount(Model):

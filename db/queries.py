@@ -6,11 +6,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.functions import Count
+from tortoise.expressions import Subquery
+from tortoise.functions import Coalesce, Count
 
 from db.models import Account, Job, MediaItem, RequestCount, Setting
 
 BATCH = 500  # ids per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
+PRUNE_BATCH = 5_000  # old jobs deleted per statement (chosen by date, never by a list of ids)
+FINISHED_STATES = ("completed", "failed", "cancelled")
 ACTIVE_STATES = ("queued", "running")
 RESUMABLE_STATES = ("paused", "interrupted")
 
@@ -114,47 +117,45 @@ async def account_media_rows(account: Account) -> list[tuple[str, str, str]]:
     return await MediaItem.filter(account=account).values_list("media_id", "path", "kind")
 
 
-async def media_counts(account: Account) -> dict[str, int]:
-    """Archived files per kind for one account (counted by the database)."""
-    return (await media_counts_of([account.id])).get(account.id, {})
+async def media_counts_of(account_ids: list[int]) -> dict[int, dict[str, tuple[int, int]]]:
+    """Per account and kind: (posts, files) archived, one grouped query per BATCH accounts.
 
-
-async def media_counts_of(account_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Archived files per kind for several accounts, in one grouped query."""
-    rows = (
-        await MediaItem.filter(account_id__in=account_ids or [0])
-        .annotate(n=Count("id"))
-        .group_by("account_id", "kind")
-        .values_list("account_id", "kind", "n")
-    )
-    counts: dict[int, dict[str, int]] = {}
-    for account_id, kind, n in rows:
-        counts.setdefault(account_id, {})[kind] = n
+    A carousel's files share a group id (its post), so it counts as one post; a file
+    without a group id counts as a post of its own."""
+    counts: dict[int, dict[str, tuple[int, int]]] = {}
+    for start in range(0, len(account_ids), BATCH):
+        rows = (
+            await MediaItem.filter(account_id__in=account_ids[start : start + BATCH])
+            .annotate(units=Count(Coalesce("group_id", "media_id"), distinct=True), files=Count("id"))
+            .group_by("account_id", "kind")
+            .values_list("account_id", "kind", "units", "files")
+        )
+        for account_id, kind, units, files in rows:
+            counts.setdefault(account_id, {})[kind] = (units, files)
     return counts
 
 
-async def photo_post_counts_of(account_ids: list[int]) -> dict[int, int]:
-    """TikTok photo posts (slides and sound share a group id) per account, in one grouped query."""
-    rows = (
-        await MediaItem.filter(account_id__in=account_ids or [0], kind__in=["photo", "audio"])
-        .annotate(n=Count("group_id", distinct=True))
-        .group_by("account_id")
-        .values_list("account_id", "n")
-    )
-    return dict(rows)
-
-
 async def prune_jobs(days: int) -> int:
-    """Delete finished jobs older than ``days`` (archive rows are kept forever); return how many."""
+    """Delete finished jobs older than ``days`` (archive rows are kept forever); return how many.
+
+    PRUNE_BATCH jobs per statement, chosen by a range of ids and never by a list of them (a
+    year of history is more than PostgreSQL's 32,767 query arguments); each batch starts
+    after the last, so no batch scans the rows deleted before it, and SQLite's write lock
+    is given back between batches."""
     if days <= 0:
         return 0
     cutoff = now() - timedelta(days=days)
-    old = Job.filter(parent=None, state__in=("completed", "failed", "cancelled"), finished_at__lt=cutoff)
-    ids = await old.values_list("id", flat=True)
-    if not ids:
-        return 0
-    await Job.filter(parent_id__in=ids).delete()
-    return await Job.filter(id__in=ids).delete()
+    old = Job.filter(parent=None, state__in=FINISHED_STATES, finished_at__lt=cutoff)
+    deleted, after = 0, 0
+    while True:
+        rest = old.filter(id__gt=after)
+        last = await rest.order_by("id").offset(PRUNE_BATCH - 1).limit(1).values_list("id", flat=True)
+        batch = rest.filter(id__lte=last[0]) if last else rest
+        await Job.filter(parent_id__in=Subquery(batch.values("id"))).delete()  # a sync-all's jobs
+        deleted += await batch.delete()
+        if not last:
+            return deleted
+        after = last[0]
 
 
 async def prune_request_counts(days: int) -> int:

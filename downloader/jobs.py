@@ -155,15 +155,18 @@ class JobManager:
         done = total - len(todo)
         skipped = tuple((parent.counts or {}).get("skipped", []))
         self.service.emit(SyncStarted(parent.id, total, tuple(parent.phases) or None, skipped))
-        # Stories and highlights of many accounts in a few batched requests, before the jobs.
+        # Stories and highlights of many accounts in a few batched requests, chunk by chunk.
         if not self.remote:  # workers make their own requests, with their own sessions
-            await self.service.prefetch(parent.id, todo)
+            self.service.plan_prefetch(parent.id, todo)
         results: list[JobResult] = []
-        for coro in asyncio.as_completed([self._child(c) for c in todo]):
-            result = await coro
-            results.append(result)
-            done += 1
-            self.service.emit(SyncAccountDone(parent.id, done, total, result))
+        try:
+            for coro in asyncio.as_completed([self._child(c) for c in todo]):
+                result = await coro
+                results.append(result)
+                done += 1
+                self.service.emit(SyncAccountDone(parent.id, done, total, result))
+        finally:
+            self.service.end_prefetch(parent.id)
         state = _syncall_state(results)
         parent.state = state
         if state in FINISHED:
@@ -203,7 +206,7 @@ class JobManager:
         if job.kind != "syncall":
             return action(job.id)
         child_ids = await Job.filter(parent=job).values_list("id", flat=True)
-        return any([action(job_id) for job_id in [job.id, *child_ids]])  # the id: its prefetch
+        return any([action(job_id) for job_id in [job.id, *child_ids]])  # the sync-all and each account
 
     async def resume(self, job: Job) -> bool:
         """Continue a paused or interrupted job; False if it is not resumable (now)."""

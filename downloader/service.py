@@ -44,10 +44,11 @@ from downloader.events import (
 from downloader.fetch import Fetcher
 from downloader.guard import ArchiveGuard
 from downloader.items import ItemWriter
-from downloader.knowledge import forget_missing_files, known_about, prefetch_reels, stored_account
+from downloader.knowledge import forget_missing_files, known_about, stored_account
 from downloader.leases import Holder, ProcessRegistry
 from downloader.patience import Patience, wait_reason
 from downloader.phase import PhaseRunner, PhaseTools
+from downloader.prefetch import CHUNK, PrefetchPlan
 from downloader.sources.base import Account as SourceAccount
 from downloader.sources.base import Source
 
@@ -112,6 +113,8 @@ class DownloadService:
         # Seconds a job may spend waiting out rate limits and network trouble in all (the command
         # line's --wait); None: the full schedule (downloader.patience).
         self.max_wait: float | None = None
+        self._plans: dict[int, PrefetchPlan] = {}  # sync-all id -> its batched stories/highlights
+        self.prefetch_chunk = CHUNK
 
     # --- subscribers -------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -307,6 +310,8 @@ class DownloadService:
         if account.platform in self.before_job:
             await self.before_job[account.platform]()
         waits = Patience(self.max_wait)
+        if job.parent_id in self._plans:  # part of a sync-all: its chunk's batched answers
+            await self._plans[job.parent_id].ready(job)
         try:
             describe = lambda: self._describe_account(source, account, job)  # noqa: E731
             info = await self._patiently(job, control, describe, waits)
@@ -382,20 +387,13 @@ class DownloadService:
         await account.save(update_fields=["platform_user_id", "display_name", "updated_at"])
         return info
 
-    async def prefetch(self, run_id: int, jobs: list[Job]) -> None:
-        """Ask each source for the reels of many accounts at once, before their jobs run.
+    def plan_prefetch(self, run_id: int, jobs: list[Job]) -> None:
+        """A sync-all's (``run_id``) jobs: batch their stories and highlights chunk by chunk."""
+        self._plans[run_id] = PrefetchPlan(self.sources, jobs, self.prefetch_chunk)
 
-        Pause and Cancel of the sync-all (``run_id``) end its waits; any failure only means
-        each job asks for itself."""
-        token = current_job.set(run_id)
-        self.control(run_id)
-        try:
-            await prefetch_reels(self.sources, jobs)
-        except Exception:
-            log.warning("prefetch failed; each account asks for itself", exc_info=True)
-        finally:
-            current_job.reset(token)
-            self._controls.pop(run_id, None)
+    def end_prefetch(self, run_id: int) -> None:
+        """The sync-all ended: forget its plan."""
+        self._plans.pop(run_id, None)
 
     async def _finish(self, job, account, results, state, error) -> JobResult:
         """Store the final state and tell subscribers."""

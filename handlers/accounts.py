@@ -137,9 +137,8 @@ async def render_page(page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     shown = await queries.tracked_page(page, PAGE_SIZE)
     ids = [a.id for a in shown]
     counts = await queries.media_counts_of(ids)  # grouped queries, one per page
-    photo_posts = await queries.photo_post_counts_of(ids)
     lines = [f"<b>Tracked accounts</b> ({total}) — page {page + 1}/{pages}"]
-    lines += [_account_line(a, counts.get(a.id, {}), photo_posts.get(a.id, 0)) for a in shown]
+    lines += [_account_line(a, counts.get(a.id, {})) for a in shown]
     choose = [
         InlineKeyboardButton(f"⚙️ @{a.username}", callback_data=f"acct:phases:{a.id}:{page}")
         for a in shown
@@ -157,8 +156,8 @@ async def render_page(page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
 
 
-def _account_line(account: Account, counts: dict[str, int], photo_posts: int = 0) -> str:
-    summary = _archive_words(counts, photo_posts) or "nothing yet"
+def _account_line(account: Account, counts: dict[str, tuple[int, int]]) -> str:
+    summary = _archived(counts) or "nothing yet"
     synced = f"{account.last_sync_at:%Y-%m-%d %H:%M}" if account.last_sync_at else "never"
     platform = "IG" if account.platform == "instagram" else "TT"
     line = f"• {platform} <b>@{escape(account.username)}</b> — synced {synced}; {summary}"
@@ -169,13 +168,28 @@ def _account_line(account: Account, counts: dict[str, int], photo_posts: int = 0
     return line
 
 
-def _archive_words(counts: dict[str, int], photo_posts: int) -> str:
-    """ "4 videos, 1 photo post (3 images)": files per kind, a photo post's slides and sound as one post."""
-    files = {kind: n for kind, n in counts.items() if kind not in ("photo", "audio")}
-    parts = [plural(n, KIND_NOUNS.get(kind, kind)) for kind, n in sorted(files.items())]
-    if photo_posts:
-        parts.append(f"{plural(photo_posts, 'photo post')} ({plural(counts.get('photo', 0), 'image')})")
+def _archived(counts: dict[str, tuple[int, int]]) -> str:
+    """ "30 posts (44 files), 2 stories, 6 highlight items" or "4 videos, 1 photo post (3 images)":
+    posts (reels among them) counted as the status message counts them, a carousel once; a
+    TikTok photo post's slides and sound as one post."""
+    counts = dict(counts)
+    reels = counts.pop("reel", (0, 0))
+    posts = tuple(a + b for a, b in zip(counts.pop("post", (0, 0)), reels, strict=True))
+    photos = counts.pop("photo", (0, 0))
+    counts.pop("audio", None)  # a photo post's sound belongs to it
+    parts = []
+    if posts[1]:
+        parts.append(_posts(*posts))
+    order = {kind: index for index, kind in enumerate(("story", "highlight", "video"))}
+    for kind, (_, files) in sorted(counts.items(), key=lambda pair: (order.get(pair[0], 9), pair[0])):
+        parts.append(plural(files, KIND_NOUNS.get(kind, kind)))
+    if photos[1]:
+        parts.append(f"{plural(photos[0], 'photo post')} ({plural(photos[1], 'image')})")
     return ", ".join(parts)
+
+
+def _posts(units: int, files: int) -> str:
+    return plural(units, "post") if units == files else f"{plural(units, 'post')} ({plural(files, 'file')})"
 
 
 async def button(update: Update, context: Context) -> None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from telegram.error import InvalidToken, RetryAfter, TelegramError
+from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
 from telegram.request import HTTPXRequest
 
@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 FIRST_DELAY = 5.0  # seconds before the second attempt
 MAX_DELAY = 300.0  # never wait longer than five minutes between attempts
 REMINDER = 300.0  # while polling fails, repeat the warning this often (seconds)
+CONFLICT = (
+    "another bot process is receiving this bot's messages (Telegram: %s); stop it, only one "
+    "process may use a bot token. Polling again less and less often (at most every 30 s)"
+)
 
 
 def backoff(first: float = FIRST_DELAY, cap: float = MAX_DELAY) -> Iterator[float]:
@@ -121,6 +125,7 @@ class PollingWatch:
 
     ``failed`` is PTB's polling error callback (which otherwise logs a traceback per
     failed poll); ``answered`` is called by ``WatchedRequest`` whenever Telegram answers.
+    A 409 Conflict (another process polls with the same token) is told the same way.
     """
 
     def __init__(self, reminder: float = REMINDER, clock: Callable[[], float] = time.monotonic):
@@ -128,9 +133,14 @@ class PollingWatch:
         self._since: float | None = None
         self._warned_at = 0.0
         self._failures = 0
+        self._conflict_since: float | None = None
+        self._conflict_warned_at = 0.0
 
     def failed(self, error: TelegramError) -> None:
         """One failed poll: warn at the first one and then every ``reminder`` seconds."""
+        if isinstance(error, Conflict):
+            self._conflicted(error)
+            return
         now = self._clock()
         self._failures += 1
         if self._since is None:
@@ -144,13 +154,29 @@ class PollingWatch:
                 describe(error),
             )
 
-    def answered(self) -> None:
-        """Telegram answered: if an outage was logged, say it is over."""
-        if self._since is None:
-            return
-        down_for = self._clock() - self._since
-        log.info("Telegram answers again after %.0f s (%d failed polls)", down_for, self._failures)
-        self._since, self._failures = None, 0
+    def _conflicted(self, error: Conflict) -> None:
+        now = self._clock()
+        if self._conflict_since is None:
+            self._conflict_since, self._conflict_warned_at = now, now
+            log.warning(CONFLICT, describe(error))
+        elif now - self._conflict_warned_at >= self._reminder:
+            self._conflict_warned_at = now
+            log.warning(
+                "another bot process still polls with this token after %.0f s", now - self._conflict_since
+            )
+
+    def answered(self, status: int = 200) -> None:
+        """Telegram answered (HTTP ``status``): say that an outage or a conflict is over."""
+        if self._since is not None:
+            down_for = self._clock() - self._since
+            log.info("Telegram answers again after %.0f s (%d failed polls)", down_for, self._failures)
+            self._since, self._failures = None, 0
+        if self._conflict_since is not None and status < 300:
+            log.info(
+                "no other bot process polls with this token any more (after %.0f s); receiving messages",
+                self._clock() - self._conflict_since,
+            )
+            self._conflict_since = None
 
 
 class WatchedRequest(HTTPXRequest):
@@ -163,5 +189,5 @@ class WatchedRequest(HTTPXRequest):
     async def do_request(self, *args, **kwargs) -> tuple[int, bytes]:
         """Send one request; any HTTP answer means Telegram is reachable."""
         answer = await super().do_request(*args, **kwargs)
-        self._watch.answered()
+        self._watch.answered(answer[0])
         return answer

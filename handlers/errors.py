@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
 
 from db.patience import connection_lost
 from handlers.connection import PollingWatch
@@ -23,6 +23,8 @@ async def on_error(update: object, context: Context) -> None:
     if isinstance(error, NETWORK_ERRORS):
         _network_trouble(update, context)
         return
+    if isinstance(error, Conflict) and _polling_failed(update, context):
+        return
     lost = connection_lost(error)
     if lost:  # the outage itself is logged once (db/patience.py), not a traceback per update
         log.info("an update found the database unreachable: %s", error)
@@ -37,8 +39,14 @@ async def on_error(update: object, context: Context) -> None:
 
 def _network_trouble(update: object, context: Context) -> None:
     """A failed poll goes to the polling watch (a few lines per outage); others, one line each."""
+    if not _polling_failed(update, context):
+        log.warning("Telegram network trouble: %s", context.error)
+
+
+def _polling_failed(update: object, context: Context) -> bool:
+    """Hand a failed poll (no update, no job) to the polling watch; False for other errors."""
     watch: PollingWatch | None = context.bot_data.extras.get("polling_watch")
     if update is None and context.job is None and watch is not None:
         watch.failed(context.error)
-        return
-    log.warning("Telegram network trouble: %s", context.error)
+        return True
+    return False

@@ -60,7 +60,9 @@ async def _show_ended_meanwhile(data: BotData) -> None:
     left = await queries.get_setting(LEFT, [])
     if not left:
         return
-    ended = await Job.filter(id__in=left, state__in=ENDED, parent=None).prefetch_related("account")
-    for job in ended:
-        await data.board.show_final(job)
+    for start in range(0, len(left), queries.BATCH):  # a sync-all leaves one id per account
+        chunk = left[start : start + queries.BATCH]
+        ended = await Job.filter(id__in=chunk, state__in=ENDED, parent=None).prefetch_related("account")
+        for job in ended:
+            await data.board.show_final(job)
     await queries.set_setting(LEFT, [])

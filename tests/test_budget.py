@@ -12,7 +12,7 @@ from tortoise import Tortoise, connections
 from tortoise.migrations.api import migrate
 
 from db import close_database, connection_name, open_database, tortoise_config
-from db.models import InstagramSession, RequestCount, RequestLog
+from db.models import InstagramSession, RequestCount
 from downloader.budget import RequestBudget
 from downloader.errors import BudgetExhausted, RateLimited
 from downloader.events import Waiting
@@ -236,8 +236,12 @@ async def test_counts_from_before_sessions_count_against_every_session(data_dir)
     await Tortoise.close_connections()
     await Tortoise.init(config=tortoise_config(url))
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    conn = connections.get(connection_name(url))
     for hour, kind, count in [(now, "timeline", 7), (now - timedelta(hours=2), "profile", 5)]:
-        await RequestLog.create(hour=hour, kind=kind, count=count)  # counted before 0009
+        await conn.execute_query(  # counted before 0009 (the table is gone since 0010)
+            "INSERT INTO request_log (hour, kind, count) VALUES (?, ?, ?)",
+            [hour.isoformat(sep=" "), kind, count],
+        )
     await Tortoise.close_connections()
 
     await open_database(url)  # the upgrade: 0009 copies the old counts

@@ -148,7 +148,9 @@ async def test_add_list_remove(world, data_dir):
     listing = await world.reply("/list")
     assert "@alice" in listing and "never" in listing
     await world.reply("/download alice")
-    await world.message_with("Completed:")
+    await world.message_with("Completed: 30 posts (44 files)")
+    listing = await world.reply("/list")  # counted as the status message counts them
+    assert "30 posts (44 files), 2 stories, 6 highlight items" in listing
     mark = world.say("/remove alice")
     ask = await world.telegram.await_for("sendMessage", chat_id=OWNER, after=mark)
     question = world.telegram.message(OWNER, ask.result["message_id"])

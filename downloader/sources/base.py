@@ -125,6 +125,10 @@ class Source(Protocol):
         (a platform without batching does nothing)."""
         ...
 
+    def prefetched(self, account: Account) -> bool:
+        """Whether a prefetch left answers for this account that are still fresh."""
+        ...
+
     def revive(self, account: Account, item: MediaItem) -> MediaItem | None:
         """A file that failed in an earlier run and has no stored URL, made downloadable again
         (None: it cannot be)."""

@@ -75,6 +75,9 @@ _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 
 
+CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+
+
 class ApiError(Exception):
     """A Telegram error answer: HTTP status, description and optional ``parameters``."""
 
@@ -364,6 +367,11 @@ class FakeTelegram:
         # Called (in the server thread) with each successful send of a message into a chat, before
         # the answer goes out: a test can make the bot's next database write fail at that moment.
         self.on_sent: Callable[[Call], None] | None = None
+        # Method -> HTTP status a reverse proxy in front of the Bot API answers it with: an HTML
+        # page that names the request's path (and so the token), as some proxies' error pages do.
+        self.proxy_errors: dict[str, int] = {}
+        # True: another process polls with this token; getUpdates answers 409 Conflict.
+        self.conflict = False
         self.calls: list[Call] = []
         self.rate_limited = 0
         self.commands: list = []
@@ -597,6 +605,8 @@ class FakeTelegram:
         arrived, params = time.time(), {}
         given = request.match_info["method"]
         name = self._names.get(given.lower(), given)  # Telegram method names are case-insensitive
+        if name in self.proxy_errors:
+            return self._proxy_error(request, name, arrived)
         try:
             await read_params(request, params, MAX_LOCAL_FILE if self.local_mode else self.max_file_size)
             result = await self._call(request.match_info["token"], name, params)
@@ -617,10 +627,20 @@ class FakeTelegram:
             request.transport.abort()  # done, but the client never hears of it
         return web.json_response(body, status=status)
 
+    def _proxy_error(self, request: web.Request, name: str, arrived: float) -> web.Response:
+        status = self.proxy_errors[name]
+        page = f"<html><body><h1>{status}</h1><p>{request.method} {request.path} failed</p></body></html>"
+        with self._changed:
+            self.calls.append(Call(name, {}, status, arrived, None, page))
+            self._changed.notify_all()
+        return web.Response(status=status, text=page, content_type="text/html")
+
     async def _call(self, token: str, name: str, params: dict) -> Any:
         """The result of one method, or ApiError."""
         if token != self.token:
             raise ApiError(401, "Unauthorized")
+        if name == "getUpdates" and self.conflict:
+            raise ApiError(409, CONFLICT)
         if name == "getUpdates":
             return await self._on_get_updates(params)
         if name not in self._handlers:

@@ -25,9 +25,10 @@ async def accounts_page(request: web.Request) -> dict:
             {
                 "account": account,
                 "posts": posts.get(account.id, 0),
-                "stories": kinds.get("story", 0),
+                "stories": kinds.get("story", (0, 0))[1],
                 "highlights": highlights.get(account.id, 0),
-                "videos": kinds.get("video", 0),
+                "videos": kinds.get("video", (0, 0))[1],
+                "photo_posts": kinds.get("photo", (0, 0))[0],
             }
         )
     return {"cards": cards, "title": "Accounts"}

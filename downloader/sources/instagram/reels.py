@@ -76,27 +76,39 @@ def _story_needed(account: Account, known: Known | None) -> bool:
 class _Cache:
     """Answers of a prefetch, each taken once and only while fresh."""
 
-    def __init__(self):
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._entries: dict[str, tuple[float, Any]] = {}
+        self._clock = clock
 
     def put(self, key: str, value: Any) -> None:
-        self._entries[key] = (time.monotonic(), value)
+        self._entries[key] = (self._clock(), value)
 
     def take(self, key: str) -> tuple[bool, Any]:
         """(whether a fresh answer was there, the answer)."""
         entry = self._entries.pop(key, None)
         if entry is None:
             return False, None
-        stored, value = entry
-        return time.monotonic() - stored < PREFETCH_TTL, value
+        return self._fresh(entry), entry[1]
+
+    def has(self, key: str) -> bool:
+        """Whether a fresh answer waits under ``key``."""
+        entry = self._entries.get(key)
+        return entry is not None and self._fresh(entry)
+
+    def _fresh(self, entry: tuple[float, Any]) -> bool:
+        return self._clock() - entry[0] < PREFETCH_TTL
 
 
 class Reels:
     """Stories and highlights listings over one InstagramAPI, with a prefetch cache."""
 
-    def __init__(self, api: InstagramAPI):
+    def __init__(self, api: InstagramAPI, clock: Callable[[], float] = time.monotonic):
         self._api = api
-        self._cache = _Cache()
+        self._cache = _Cache(clock)
+
+    def prefetched(self, account: Account) -> bool:
+        """Whether a prefetch left fresh answers for this account (its stories or its tray)."""
+        return any(self._cache.has(f"{kind}:{account.user_id}") for kind in ("story", "tray"))
 
     # ---- many accounts at once ----
 

@@ -62,6 +62,7 @@ class InstagramSource:
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[datetime, str], None] | None = None,
         budget: Budgets | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self._login = Login(session_file, cookies_file, login_username)
         # Requests are counted, capped and rested per login: each source keeps its own session's.
@@ -74,7 +75,7 @@ class InstagramSource:
             on_wait=on_wait,
             budget=self.budget,
         )
-        self._reels = Reels(self._api)
+        self._reels = Reels(self._api, clock)  # clock: how old a prefetched answer is
         self._pages: dict[str, AnonymousPage] = {}  # profile pages the lookup loaded, by username
 
     @property
@@ -124,6 +125,10 @@ class InstagramSource:
         self._require_login()
         with self._guard(None):
             self._reels.prefetch(phase, accounts, known)
+
+    def prefetched(self, account: Account) -> bool:
+        """Whether a prefetch left fresh stories or highlights answers for this account."""
+        return self._reels.prefetched(account)
 
     def revive(self, account: Account, item: MediaItem) -> MediaItem | None:
         """Instagram items are retried from their stored URL: one without it cannot be rebuilt."""

@@ -136,6 +136,10 @@ class TikTokSource:
     def prefetch(self, phase: str, accounts: list[Account], known: dict[str, Known]) -> None:
         """TikTok has no batched listing: each job lists its own account."""
 
+    def prefetched(self, account: Account) -> bool:
+        """Never: nothing is prefetched."""
+        return False
+
     def revive(self, account: Account, item: MediaItem) -> MediaItem | None:
         """A file that failed in an earlier run, downloadable again: a video's page is fetched when
         its turn comes; a photo post's slide or sound gets a fresh address from the post's page now
