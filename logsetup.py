@@ -31,6 +31,7 @@ class RedactSecrets(logging.Filter):
         """``text`` without the secrets and anything shaped like a bot token."""
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
+        text = _LINK_SHAPE.sub("/login/[redacted]", text)
         return _TOKEN_SHAPE.sub("[redacted-token]", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
