@@ -219,7 +219,7 @@ def _post_rows(folder: Folder) -> list[dict]:
             _row(
                 file,
                 kind,
-                group=(shortcode, sizes[pk]),
+                group=(shortcode, _files(meta, sizes[pk])),
                 caption=meta.get("caption"),
                 link=link,
                 taken_at=taken_at,
@@ -235,10 +235,16 @@ def _tiktok_row(username: str, file: File, folder: Folder) -> dict:
     meta = folder.sidecars.get(post_id, {})
     page = "video" if kind == "video" else "photo"
     link = meta.get("url") or f"https://www.tiktok.com/@{username}/{page}/{post_id}"
-    size = sum(1 for other in folder.files if other.media_id.split("_")[0] == post_id)
+    size = _files(meta, sum(1 for other in folder.files if other.media_id.split("_")[0] == post_id))
     taken_at = _when(meta.get("created")) or file.taken_at
     caption = meta.get("description") or None
     return _row(file, kind, group=(post_id, size), caption=caption, link=link, taken_at=taken_at)
+
+
+def _files(meta: dict, on_disk: int) -> int:
+    """How many files the post has: its sidecar says so (a missing slide is then noticed)."""
+    stated = meta.get("files")
+    return stated if isinstance(stated, int) and stated > 0 else on_disk
 
 
 def _tiktok_kind(file: File) -> str:
