@@ -18,7 +18,8 @@ from pathlib import Path
 
 from db import archive_state, queries
 from downloader.highlights import ID_FILE
-from downloader.paths import TEMP_SUFFIX, downloads_root
+from downloader.leftovers import is_temporary
+from downloader.paths import downloads_root
 
 NAME = re.compile(r"^(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})_([A-Za-z0-9_-]+)\.([A-Za-z0-9]{1,8})$")
 USERNAME = re.compile(r"^[A-Za-z0-9._]{1,64}$")
@@ -127,7 +128,7 @@ def _read_folder(folder: Path, data_dir: Path, report: Report) -> Folder:
         if name == ID_FILE:
             result.label = _json(entry)
             continue
-        if name.endswith(TEMP_SUFFIX):
+        if is_temporary(entry):
             report.skipped.append(f"{_rel(entry, data_dir)}: an unfinished download")
             continue
         if name.startswith(".") or entry.is_dir():

@@ -178,3 +178,25 @@ def test_tiktok_videos_and_photo_posts_after_a_lost_database(tmp_path, net, rein
     )
     assert media_rows(tmp_path) == before
     assert media_on_disk(tmp_path / "data") == files and inodes(tmp_path / "data") == nodes
+
+
+async def test_a_file_counts_only_when_plausible_and_each_folder_is_listed_once(tmp_path):
+    from downloader.present import OnDisk
+
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    whole, empty, gone = (folder / f"2025-06-15_12-00-00_{n}.jpg" for n in ("1", "2", "3"))
+    whole.write_bytes(b"x" * 10)
+    empty.write_bytes(b"")
+    (folder / "2025-06-15_12-00-00_4.jpg").mkdir()
+    on_disk = OnDisk()
+    assert await on_disk.size_of(whole) == 10
+    assert await on_disk.size_of(whole, 10) == 10
+    assert await on_disk.size_of(whole, 11) is None  # the listing announced another size
+    assert await on_disk.size_of(empty) is None
+    assert await on_disk.size_of(gone) is None
+    assert await on_disk.size_of(folder / "2025-06-15_12-00-00_4.jpg") is None  # not a file
+    assert await on_disk.size_of(tmp_path / "missing" / "2025-06-15_12-00-00_5.jpg") is None
+    gone.write_bytes(b"y" * 5)  # appears after the folder was listed: not looked at again
+    assert await on_disk.size_of(gone) is None
+    assert await OnDisk().size_of(gone) == 5
