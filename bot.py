@@ -26,7 +26,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from cli import DEFAULT_WAIT, download_command
+from cli import DEFAULT_WAIT, download_command, reindex_command
 from config import Settings, SettingsError, load_settings
 from db import DatabaseStartError, close_database, open_database, queries
 from downloader.archive import ArchiveView
@@ -421,7 +421,7 @@ def run_bot(settings: Settings) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line: run (default), download or worker."""
+    """The command line: run (default), download, reindex or worker."""
     parser = argparse.ArgumentParser(
         prog="bot.py",
         description="Telegram bot that archives Instagram and TikTok accounts. "
@@ -438,6 +438,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     dl.add_argument("target", help="name, @name or profile URL")
     dl.add_argument(
         "--platform", choices=["instagram", "tiktok"], help="default: from the URL, else instagram"
+    )
+    sub.add_parser(
+        "reindex",
+        help="rebuild the archive's index from the files in DATA_DIR/downloads (no requests)",
+        description="Register every file already in the archive's folders that the database "
+        "does not know (after a lost or restored database). Makes no request; running it "
+        "twice changes nothing.",
     )
     wk = sub.add_parser(
         "worker",
@@ -482,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         settings.check_queue()
         if args.command == "worker":
             return _worker(settings, args.platform)
+        if args.command == "reindex":
+            return asyncio.run(reindex_command(settings))
         if args.command == "download":
             return asyncio.run(
                 download_command(settings, args.target, args.platform, open_services, args.only, args.wait)

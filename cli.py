@@ -130,3 +130,28 @@ async def download_command(
     if result.state == "interrupted" and progress.retries:  # the network stayed away
         print(_gave_up_line(wait), file=sys.stderr)
     return 0 if result.state == "completed" else 1
+
+
+async def reindex_command(settings: Settings) -> int:
+    """`python bot.py reindex`: rebuild the archive's index from the files, with no request."""
+    from db import close_database, open_database
+    from downloader.guard import ArchiveGuard
+    from downloader.paths import downloads_root
+    from downloader.reindex import reindex
+
+    root = downloads_root(settings.data_dir)
+    if not root.is_dir():
+        print(f"Nothing to reindex: there is no archive folder at {root}.", file=sys.stderr)
+        return 1
+    await open_database(settings.effective_database_url)
+    try:
+        try:
+            await ArchiveGuard(settings.data_dir).check()  # never index another archive's folder
+        except DownloadError as exc:
+            print(exc.sentence, file=sys.stderr)
+            return 1
+        report = await reindex(settings.data_dir)
+    finally:
+        await close_database()
+    print("\n".join(report.lines()))
+    return 0

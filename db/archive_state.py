@@ -110,6 +110,11 @@ async def highlight_folders(account: Account) -> dict[str, str]:
     return dict(rows)
 
 
+async def highlight_labels(account: Account) -> list[tuple[str, str, str]]:
+    """(folder, highlight id, title) of every highlight of the account."""
+    return await Highlight.filter(account=account).values_list("folder", "highlight_id", "title")
+
+
 async def add_highlight(account: Account, highlight_id: str, title: str, folder: str) -> Highlight:
     """Store a highlight seen for the first time."""
     return await Highlight.create(

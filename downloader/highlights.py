@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import os
 import shutil
@@ -21,6 +22,9 @@ from downloader.paths import media_filename, phase_dir, sanitize_component
 from downloader.sources.base import MediaItem
 
 log = logging.getLogger(__name__)
+# In each highlight folder: the highlight's id and title, so `bot.py reindex` can rebuild
+# the membership table from the folders alone (a folder is named by title, not by id).
+ID_FILE = ".highlight.json"
 
 
 class HighlightFolders:
@@ -97,7 +101,10 @@ class HighlightFolders:
         members = await archive_state.members_with_paths(self.account)
         base = self.base()
         data_dir = self.data_dir
-        return await asyncio.to_thread(_link_all, data_dir, base, members)
+        linked = await asyncio.to_thread(_link_all, data_dir, base, members)
+        labels = await archive_state.highlight_labels(self.account)
+        await asyncio.to_thread(_label_all, base, labels)
+        return linked
 
 
 def _link_all(data_dir: Path, base: Path, members) -> int:
@@ -113,6 +120,26 @@ def _link_all(data_dir: Path, base: Path, members) -> int:
         _link(source, target)
         linked += 1
     return linked
+
+
+def _label_all(base: Path, labels: list[tuple[str, str, str]]) -> None:
+    """Write each existing highlight folder's id file where it is missing or out of date."""
+    for folder, highlight_id, title in labels:
+        if not (base / folder).is_dir():
+            continue
+        path = base / folder / ID_FILE
+        text = json.dumps({"id": highlight_id, "title": title}, ensure_ascii=False) + "\n"
+        try:
+            if path.read_text() == text:
+                continue
+        except (OSError, UnicodeDecodeError):
+            pass
+        temp = temp_path_for(path)
+        try:
+            temp.write_text(text)
+            publish(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
 
 
 def _link(source: Path, target: Path) -> None:

@@ -17,6 +17,7 @@ from downloader.errors import DownloadError, StopRequested
 from downloader.fetch import Fetcher, publish, temp_path_for
 from downloader.partials import partial_for
 from downloader.paths import media_filename, phase_dir
+from downloader.present import OnDisk
 from downloader.recipes import to_recipe
 from downloader.sources.base import MediaItem
 
@@ -30,7 +31,7 @@ MAX_ATTEMPTS = 3
 class Outcome:
     """What happened to one item: "done", "failed" or "skipped" (stopped before it started)."""
 
-    status: str
+    status: str  # also "found": already on disk under its final name, registered
     size: int = 0
     message: str | None = None
     gave_up: bool = False
@@ -46,14 +47,32 @@ class ItemWriter:
         self.write_metadata = write_metadata
 
     async def write(
-        self, item: MediaItem, *, job: Job, account: Account, phase: str, control: JobControl, progress
+        self,
+        item: MediaItem,
+        *,
+        job: Job,
+        account: Account,
+        phase: str,
+        control: JobControl,
+        progress,
+        on_disk: OnDisk | None = None,
     ) -> Outcome:
-        """Fetch one item within the shared concurrency bound; never raises for a bad file."""
+        """Fetch one item within the shared concurrency bound; never raises for a bad file.
+
+        A file ``on_disk`` already holds under the item's final name is registered, not fetched.
+        """
+        path = self.final_path(item, account, phase)
+        if on_disk is not None and not control.request:
+            size = await on_disk.size_of(path, item.size)
+            if size is not None:
+                # Not this job's download: a resumed job counts it as archived, not downloaded.
+                await self._record(item, account, None, path, size)
+                return Outcome("found", size)
         async with self.slots:
             if control.request:
                 return Outcome("skipped")
             try:
-                size, path = await self._fetch(item, account, phase, progress, control)
+                size = await self._fetch(item, path, progress, control)
             except StopRequested:
                 # Stopped mid-transfer: the partial file is kept (a Cancel's end removes it).
                 return Outcome("skipped")
@@ -64,23 +83,26 @@ class ItemWriter:
                     return Outcome("skipped")
                 sentence = exc.sentence if isinstance(exc, DownloadError) else _disk_sentence(exc)
                 return await self._failed(item, account, phase, sentence)
-        await self._record(item, account, job, path, size)
+        await self._record(item, account, job.id, path, size)
         return Outcome("done", size)
 
-    async def _fetch(
-        self, item: MediaItem, account: Account, phase: str, progress, control: JobControl
-    ) -> tuple[int, Path]:
+    def final_path(self, item: MediaItem, account: Account, phase: str) -> Path:
+        """Where the item's file goes: its phase folder, named by date and media id."""
         folder = phase_dir(self.data_dir, account.platform, account.username, phase, item.subdir)
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        final = folder / media_filename(item.taken_at, item.media_id, item.ext)
+        return folder / media_filename(item.taken_at, item.media_id, item.ext)
+
+    async def _fetch(self, item: MediaItem, final: Path, progress, control: JobControl) -> int:
+        await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
         if item.url is not None:
-            return await self.fetcher.fetch(item.url, final, item.headers, stop=control.stopped()), final
+            return await self.fetcher.fetch(item.url, final, item.headers, stop=control.stopped())
         if item.download is None:
             raise DownloadError(f"{item.media_id}: nothing says how to download this file.")
         report = _stoppable(_throttled(progress), control)
-        return await asyncio.to_thread(_source_download, item, final, report), final
+        return await asyncio.to_thread(_source_download, item, final, report)
 
-    async def _record(self, item: MediaItem, account: Account, job: Job, path: Path, size: int) -> None:
+    async def _record(
+        self, item: MediaItem, account: Account, job_id: int | None, path: Path, size: int
+    ) -> None:
         await queries.record_media(
             platform=account.platform,
             media_id=item.media_id,
@@ -89,7 +111,7 @@ class ItemWriter:
             taken_at=item.taken_at,
             path=str(path.relative_to(self.data_dir)),
             size=size,
-            job_id=job.id,
+            job_id=job_id,
             group_id=item.group_id,
             group_size=item.group_size,
             caption=item.caption,

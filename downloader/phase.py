@@ -22,6 +22,7 @@ from downloader.errors import StopRequested
 from downloader.events import Event, ItemDone, ItemProgress, PhaseFinished, PhaseResult, PhaseStarted, Warned
 from downloader.highlights import HighlightFolders
 from downloader.items import DISK_FULL, MAX_ATTEMPTS, ItemWriter, Outcome, no_space
+from downloader.present import OnDisk
 from downloader.recipes import from_recipe
 from downloader.sources.base import Known, MediaItem, Page
 
@@ -87,6 +88,7 @@ class PhaseRunner:
         self.stamps: dict[str, int] = {}
         self.unsure_stamps: set[str] = set()  # stamps not to keep: a file behind them failed
         self.described: set[str] = set()  # posts whose metadata file was written in this job
+        self.on_disk = OnDisk()  # files already in the layout (after a lost database)
         self._phase: str | None = None
 
     async def run(self, result: PhaseResult) -> None:
@@ -96,6 +98,7 @@ class PhaseRunner:
         if phase != self._phase:  # a retry after a wait keeps what this phase already saw
             self._phase = phase
             self.units, self.seen, self.stamps, self.unsure_stamps = set(), set(), {}, set()
+            self.on_disk = OnDisk()
         # Progress counts posts, as the profile does; Instagram says how many it has.
         self.total = self.info.media_count if phase == "posts" else None
         # The archive knows what this job already fetched, even across kill -9.
@@ -262,8 +265,12 @@ class PhaseRunner:
             phase=result.phase,
             control=self.control,
             progress=progress,
+            on_disk=self.on_disk,
         )
-        if outcome.status == "done":
+        if outcome.status == "found":  # registered from disk: archived, not downloaded
+            result.archived += 1
+            await self._describe(item, result)
+        elif outcome.status == "done":
             result.downloaded += 1
             result.bytes += outcome.size
             await self._describe(item, result)

@@ -107,11 +107,13 @@ def post_items(post: Post, username: str) -> list[MediaItem]:
                 versions = slides[index - 1].get("video_versions") if index <= len(slides) else None
                 url = best_video_url(versions) or node.video_url
             items.append(item(f"{post.mediaid}_{index}", url, node.is_video))
-        return items
-    if post.is_video:
+    elif post.is_video:
         # Not post.video_url: logged in it HEADs every version to find the largest.
-        return [item(str(post.mediaid), best_video_url(raw.get("video_versions")) or post.video_url, True)]
-    return [item(str(post.mediaid), post.url, False)]
+        items = [item(str(post.mediaid), best_video_url(raw.get("video_versions")) or post.video_url, True)]
+    else:
+        items = [item(str(post.mediaid), post.url, False)]
+    metadata["files"] = len(items)  # so a rebuilt index knows a post is whole (bot.py reindex)
+    return items
 
 
 def story_link(username: str, media_id: str) -> str:

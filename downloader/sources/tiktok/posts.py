@@ -80,6 +80,7 @@ def photo_items(username: str, post: dict) -> list[MediaItem]:
     sound = (post.get("music") or {}).get("playUrl")
     if sound:  # the sound once per post, named by the post's id
         items.append(MediaItem(post_id, "audio", ext=_ext(sound, AUDIO_EXTS, "mp3"), url=sound, **common))
+    details["files"] = len(items)  # so a rebuilt index knows the post is whole (bot.py reindex)
     return items
 
 
