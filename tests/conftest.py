@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from db import close_database, open_database
+from tests.fakes.gate import Gate
 from tests.fakes.tls import FakeInternet
 from tests.postgres import own_database, postgres_unavailable
 
@@ -78,6 +79,8 @@ def net(internet: FakeInternet, monkeypatch):
     internet.clear()
     internet.latency = 0.0
     internet.bandwidth = None
+    internet.media_gate = Gate()
     yield internet
+    internet.media_gate.open()  # nothing stays held for the next test
     for host in list(internet._handlers):
         internet.remove_host(host)

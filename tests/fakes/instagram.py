@@ -892,6 +892,7 @@ class FakeInstagram:
             abort_after=broken.after if broken else None,
             stall_seconds=broken.stall_seconds if broken else 0.0,
             per_byte_delay=self.media_delay,
+            gate=self.internet.media_gate,
         )
 
 

@@ -341,6 +341,7 @@ class FakeTikTok:
             status=206 if ranged else 200,
             headers=headers,
             per_chunk_delay=self.media_delay,
+            gate=self.internet.media_gate,
         )
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 import trustme
 from aiohttp import web
 
+from tests.fakes.gate import Gate
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Every name the fake sites answer for; one leaf certificate covers them all.
@@ -86,6 +88,7 @@ class FakeInternet:
         self.connects: list[str] = []
         self.latency: float = 0.0
         self.bandwidth: int | None = None
+        self.media_gate = Gate()  # the fakes' CDNs hold files half-way on cue (see gate.py)
         self._handlers: dict[str, Handler] = {}
         self._dir = tempfile.TemporaryDirectory(prefix="fake-internet-")
         self._ca = trustme.CA()
@@ -206,11 +209,13 @@ class FakeInternet:
         per_chunk_delay: float = 0.0,
         per_byte_delay: float = 0.0,
         stall_seconds: float = 0.0,
+        gate: Gate | None = None,
     ) -> web.StreamResponse:
         """Stream ``data`` honouring ``bandwidth`` and the delays.
 
         ``abort_after`` sends only that many bytes, waits ``stall_seconds`` (a stalled
         transfer) and then cuts the connection, so the client sees a short read.
+        A file the ``gate`` does not admit stops half-way until the gate opens.
         A HEAD request gets the headers only.
         """
         response = web.StreamResponse(status=status, headers=headers)
@@ -221,12 +226,15 @@ class FakeInternet:
             await response.write_eof()
             return response
         limit = len(data) if abort_after is None else min(abort_after, len(data))
-        sent = 0
+        sent, pause_at = 0, -1 if gate is None or gate.admit() else limit // 2
         while sent < limit:
-            chunk = data[sent : min(sent + _CHUNK, limit)]
+            end = min(sent + _CHUNK, limit)
+            chunk = data[sent : pause_at if sent < pause_at < end else end]
             await response.write(chunk)
             sent += len(chunk)
             await self._throttle(len(chunk), per_chunk_delay + per_byte_delay * len(chunk))
+            if sent == pause_at:
+                await gate.hold()
         if limit < len(data):
             if stall_seconds:
                 await asyncio.sleep(stall_seconds)
