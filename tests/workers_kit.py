@@ -30,6 +30,9 @@ BOT = Path(__file__).resolve().parent.parent / "bot.py"
 RABBIT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BROKERS = {"rabbitmq": RABBIT, "redis": REDIS}
+# Worker settings for a test that holds the fake CDN (tests/fakes/gate.py) across a bot restart:
+# yt-dlp waits out the held file instead of giving up after the usual 5 s.
+PATIENT = {"YTDLP_OPTIONS": '{"retries": 0, "extractor_retries": 0, "socket_timeout": 60}'}
 
 
 async def unreachable(url: str) -> str | None:
