@@ -119,12 +119,14 @@ class WorkerProcess:
     def output(self) -> str:
         return self.log_path.read_text()
 
-    async def wait_for(self, text: str, timeout: float = 60) -> None:
-        """Wait until ``text`` is in the worker's log (fails if the worker exits first)."""
+    async def wait_for(self, text: str, timeout: float = 60, count: int = 1) -> None:
+        """Wait until ``text`` is in the worker's log ``count`` times (fails if the worker exits first)."""
         deadline = time.monotonic() + timeout
-        while text not in self.output:
+        while self.output.count(text) < count:
             if time.monotonic() > deadline or self.process.poll() is not None:
-                raise AssertionError(f"{text!r} not in {self.name}'s log:\n{self.output[-3000:]}")
+                raise AssertionError(
+                    f"{text!r} not {count} times in {self.name}'s log:\n{self.output[-3000:]}"
+                )
             await asyncio.sleep(0.05)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
