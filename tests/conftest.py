@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from db import close_database, open_database
-from tests.fakes.gate import Gate
 from tests.fakes.tls import FakeInternet
 from tests.postgres import own_database, postgres_unavailable
 
@@ -109,8 +108,7 @@ def net(internet: FakeInternet, monkeypatch):
     internet.clear()
     internet.latency = 0.0
     internet.bandwidth = None
-    internet.media_gate = Gate()
     yield internet
-    internet.media_gate.open()  # nothing stays held for the next test
+    internet.open_gates()  # nothing stays held for the next test
     for host in list(internet._handlers):
         internet.remove_host(host)

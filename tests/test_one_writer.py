@@ -76,7 +76,7 @@ async def wait_for(condition, what: str, timeout: float = 60) -> None:
 async def test_syncall_leaves_an_account_that_is_downloading_alone(world, data_dir):
     await world.reply("/add alice")
     await world.reply("/add carol")
-    gate = world.instagram.internet.media_gate
+    gate = world.instagram.media_gate
     gate.hold_after(0)  # alice's download is surely still running when /syncall comes
     await world.reply("/download alice")
     await world.message_with("Downloading @alice posts")
@@ -139,16 +139,16 @@ async def test_another_archives_folder_mounted_in_its_place_is_refused_until_our
 
 
 async def test_the_command_line_refuses_an_account_the_bot_is_downloading(world, tmp_path, net, session):
-    net.media_gate.hold_after(0)  # the bot's download is surely still running when the command comes
+    world.instagram.media_gate.hold_after(0)  # the bot's download is surely running when the command comes
     await world.reply("/download alice")
     await world.message_with("Downloading @alice posts")
-    await net.media_gate.until_held()
+    await world.instagram.media_gate.until_held()
     command = cli(tmp_path, net, session, "alice")
     _, stderr = await asyncio.to_thread(command.communicate, timeout=60)
     assert command.returncode == 1
     assert f"@alice is being downloaded by the bot (pid {os.getpid()}" in stderr
     assert "Traceback" not in stderr
-    net.media_gate.open()
+    world.instagram.media_gate.open()
     await world.message_with("Completed:", timeout=90)
     names = [n for n in media_on_disk(tmp_path / "data") if not n.endswith(".json")]
     assert len(names) == len(set(names)) == await MediaItem.all().count() == 52
@@ -159,7 +159,7 @@ async def test_a_bot_started_during_a_command_line_download_leaves_it_alone(
 ):
     # The command line stops half-way through its files (a .part on disk for each) until the bot
     # has started and answered: no race between the two processes' speeds.
-    net.media_gate.hold_after(0)
+    instagram.media_gate.hold_after(0)
     process = cli(tmp_path, net, session, "alice")
     root = data_dir / "downloads"
 
@@ -176,7 +176,7 @@ async def test_a_bot_started_during_a_command_line_download_leaves_it_alone(
             answer = await world.reply("/download alice")
             assert "@alice is being downloaded by the command line (pid" in answer
             assert parts <= set(files_under(root))  # the command line's half-written files are left alone
-            net.media_gate.open()
+            instagram.media_gate.open()
             stdout, stderr = await asyncio.to_thread(process.communicate, timeout=90)
             assert process.returncode == 0, stderr
             assert "interrupted" not in " ".join(m.plain for m in telegram.messages(OWNER))

@@ -112,7 +112,7 @@ async def test_queue_going_away_mid_job_loses_nothing_and_runs_nothing_twice(gat
     await until(remote.connected.is_set, what="the bot to reach the queue")
     world.tiktok.add_account("long.one", videos=10, size=60_000)
     world.tiktok.add_account("late.one", videos=3, size=20_000)
-    cdn = world.tiktok.internet.media_gate
+    cdn = world.tiktok.media_gate
     cdn.hold_after(2)  # two videos whole, then the job waits mid-file until the queue is gone
     worker = start("w-mid", "--platform", "tiktok", env=PATIENT)
     await worker.wait_for("takes tiktok jobs")

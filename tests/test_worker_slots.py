@@ -27,7 +27,7 @@ async def test_one_worker_runs_two_tiktok_jobs_at_once(net, data_dir, tmp_path):
         for name in ("slow.a", "slow.b", "slow.c"):
             world.tiktok.add_account(name, videos=3, size=60_000)
             await world.reply(f"/add tiktok.com/@{name}")
-        cdn = world.tiktok.internet.media_gate
+        cdn = world.tiktok.media_gate
         cdn.hold_after(0)  # the first job waits mid-file until the second has started beside it
         env = {"SYNCALL_TIKTOK_CONCURRENCY": "2"} | PATIENT
         worker = start("w-slots", "--platform", "tiktok", env=env)

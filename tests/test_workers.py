@@ -70,7 +70,7 @@ async def test_syncall_spreads_over_two_workers_and_status_lists_them(cluster, d
 async def test_a_worker_killed_mid_job_is_replaced_and_every_file_comes_once(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("long.one", videos=12, size=60_000)
-    gate = world.tiktok.internet.media_gate
+    gate = world.tiktok.media_gate
     gate.hold_after(3)  # three videos whole, then the job waits mid-file: the kill lands mid-job
     first = start("w-first", "--platform", "tiktok")
     await first.wait_for("takes tiktok jobs")
@@ -93,7 +93,7 @@ async def test_a_worker_killed_mid_job_is_replaced_and_every_file_comes_once(clu
 async def test_a_bot_restart_leaves_the_running_worker_alone(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("steady.one", videos=12, size=60_000)
-    gate = world.tiktok.internet.media_gate
+    gate = world.tiktok.media_gate
     gate.hold_after(2)  # two videos whole, then the job waits mid-file: it outlasts the restart
     worker = start("w-steady", "--platform", "tiktok", env=PATIENT)
     await worker.wait_for("takes tiktok jobs")
@@ -119,7 +119,7 @@ async def test_a_bot_restart_leaves_the_running_worker_alone(cluster, data_dir):
 async def test_a_job_that_ends_while_the_bot_is_down_shows_its_end_after_the_restart(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("quick.one", videos=6, size=60_000)
-    gate = world.tiktok.internet.media_gate
+    gate = world.tiktok.media_gate
     gate.hold_after(0)  # the job waits mid-file: it outlasts the bot's stop
     worker = start("w-quick", "--platform", "tiktok", env=PATIENT)
     await worker.wait_for("takes tiktok jobs")
@@ -141,7 +141,7 @@ async def test_a_job_that_ends_while_the_bot_is_down_shows_its_end_after_the_res
 async def test_a_worker_stopped_with_sigterm_hands_its_job_to_another(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("handed.one", videos=12, size=60_000)
-    gate = world.tiktok.internet.media_gate
+    gate = world.tiktok.media_gate
     gate.hold_after(3)  # three videos whole, then the job waits mid-file until its worker stops
     prefix = cluster.settings.queue_name
     one, two = start("w-one", "--platform", "tiktok"), start("w-two", "--platform", "tiktok")
@@ -182,7 +182,7 @@ async def test_a_job_outlasting_the_redelivery_time_stays_on_its_live_worker(clu
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("long.haul", videos=12, size=60_000)
     world.tiktok.add_account("short.one", videos=2, size=20_000)
-    gate = world.tiktok.internet.media_gate
+    gate = world.tiktok.media_gate
     gate.hold_after(2)  # two videos whole, then the long job waits mid-file until the short one ran
     soon = {"QUEUE_REDELIVER_AFTER": "3"} | PATIENT
     busy = start("w-busy", "--platform", "tiktok", env=soon | {"SYNCALL_TIKTOK_CONCURRENCY": "1"})
@@ -209,7 +209,7 @@ async def test_a_job_outlasting_the_redelivery_time_stays_on_its_live_worker(clu
 async def test_a_job_of_a_killed_worker_is_continued_without_the_bot(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("orphan.one", videos=12, size=60_000)
-    gate = world.tiktok.internet.media_gate
+    gate = world.tiktok.media_gate
     gate.hold_after(2)  # two videos whole, then the job waits mid-file: it outlasts the bot's stop
     soon = {"QUEUE_REDELIVER_AFTER": "3"}
     doomed = start("w-doomed", "--platform", "tiktok", env=soon | PATIENT)
@@ -234,7 +234,7 @@ async def test_a_job_of_a_killed_worker_is_continued_without_the_bot(cluster, da
 async def test_pause_from_chat_reaches_the_worker_then_resume_finishes(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("slow.one", videos=8, size=60_000)
-    gate = world.tiktok.internet.media_gate
+    gate = world.tiktok.media_gate
     gate.hold_after(2)  # two videos whole, then the job waits mid-file: the Pause lands mid-job
     worker = start("w-pause", "--platform", "tiktok")
     await worker.wait_for("takes tiktok jobs")

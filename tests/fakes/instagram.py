@@ -358,6 +358,7 @@ class FakeInstagram:
         self.profiles: dict[str, FakeProfile] = {}
         self.sessions: dict[str, FakeSession] = {}
         self.media_delay = 0.0  # seconds per byte of media
+        self.media_gate = internet.new_gate()  # holds CDN files half-way on cue (tests/fakes/gate.py)
         self.expired_answer = "401"  # or "redirect": how an expired session is refused
         # Anonymous profile pages redirect to the login page (as for many server addresses).
         self.login_wall = False
@@ -892,7 +893,7 @@ class FakeInstagram:
             abort_after=broken.after if broken else None,
             stall_seconds=broken.stall_seconds if broken else 0.0,
             per_byte_delay=self.media_delay,
-            gate=self.internet.media_gate,
+            gate=self.media_gate,
         )
 
 

@@ -113,6 +113,7 @@ class FakeTikTok:
         self.rate_limited = False
         self.ip_blocked = False
         self.media_delay = 0.0  # seconds between 16 KiB media chunks
+        self.media_gate = internet.new_gate()  # holds CDN files half-way on cue (tests/fakes/gate.py)
         self.browser_check = True
         internet.add_host(WWW, self._www)
         internet.add_host(CDN_HOST, self._cdn)
@@ -341,7 +342,7 @@ class FakeTikTok:
             status=206 if ranged else 200,
             headers=headers,
             per_chunk_delay=self.media_delay,
-            gate=self.internet.media_gate,
+            gate=self.media_gate,
         )
 
 

@@ -88,7 +88,7 @@ class FakeInternet:
         self.connects: list[str] = []
         self.latency: float = 0.0
         self.bandwidth: int | None = None
-        self.media_gate = Gate()  # the fakes' CDNs hold files half-way on cue (see gate.py)
+        self.gates: list[Gate] = []  # the fakes' CDNs hold files half-way on cue (see gate.py)
         self._handlers: dict[str, Handler] = {}
         self._dir = tempfile.TemporaryDirectory(prefix="fake-internet-")
         self._ca = trustme.CA()
@@ -135,6 +135,18 @@ class FakeInternet:
     def add_host(self, host: str, handler: Handler) -> None:
         """Serve ``host`` (exact, or a wildcard like ``*.cdninstagram.com``) with ``handler``."""
         self._handlers[host.lower()] = handler
+
+    def new_gate(self) -> Gate:
+        """A gate for one fake's CDN, open until a test closes it (all opened by ``open_gates``)."""
+        gate = Gate()
+        self.gates.append(gate)
+        return gate
+
+    def open_gates(self) -> None:
+        """Let every held file finish (at the end of a test: nothing stays held for the next)."""
+        for gate in self.gates:
+            gate.open()
+        self.gates.clear()
 
     def remove_host(self, host: str) -> None:
         """Stop serving ``host``; the proxy refuses it again."""
