@@ -49,11 +49,11 @@ def bench_run(*args: str, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-# The bench is CPU-bound: about a minute on an idle 2-core machine, several times that while other
-# tests run beside it (-n 4) or the machine is shared. The limits only catch a hang.
-@pytest.mark.timeout(420)
+# The bench is CPU-bound: about a minute on an idle 2-core machine, seven times that (424 s) when
+# other tests and developers load the 2 cores to 13. The limits only catch a hang.
+@pytest.mark.timeout(620)
 def test_small_bench_prints_every_figure():
-    done = bench_run("--size", "small", timeout=400)
+    done = bench_run("--size", "small", timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     out = done.stdout
     assert out.startswith("# archive-bot benchmark (--size small)")
