@@ -19,6 +19,36 @@ pytest_plugins = ["tests.instagram_kit", "tests.web_kit"]
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 _PG_REASON: list[str | None] = []
 
+# The slowest tests first (longest first, as measured with --durations), so that with `-n 4` they
+# start at once and the run ends on short tests: xdist hands tests out in collection order, one at
+# a time (--maxschedchunk=1 in pyproject.toml). Everything else keeps its order after them.
+SLOW_FIRST = (
+    "tests/test_delivery.py::test_group_gets_forty_new_files_without_a_single_429",
+    "tests/test_bench_smoke.py::test_small_bench_prints_every_figure",
+    "tests/test_delivery.py",
+    "tests/test_delivery_faults.py",
+    "tests/test_workers.py",
+    "tests/test_worker_",
+    "tests/test_queue_faults.py",
+    "tests/test_bot_process.py",
+    "tests/test_resume_command.py",
+    "tests/test_chat.py",
+    "tests/test_resume.py",
+    "tests/test_login_chat.py",
+    "tests/test_one_writer.py",
+    "tests/test_schedule.py",
+    "tests/test_phases.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    return next((i for i, prefix in enumerate(SLOW_FIRST) if item.nodeid.startswith(prefix)), len(SLOW_FIRST))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slowest first (a stable sort: the same order in every xdist worker)."""
+    items.sort(key=_rank)
+
 
 async def pg_skip_reason() -> str | None:
     """Probe once per session: can we log in and create a database of our own?"""
@@ -80,5 +110,6 @@ def net(internet: FakeInternet, monkeypatch):
     internet.latency = 0.0
     internet.bandwidth = None
     yield internet
+    internet.open_gates()  # nothing stays held for the next test
     for host in list(internet._handlers):
         internet.remove_host(host)

@@ -68,6 +68,9 @@ async def test_cancel_in_a_backlog_then_the_next_run_completes_the_archive(
             downloaded[event.media_id] += 1
             if len(downloaded) >= 12:
                 services.service.cancel(event.job_id)
+                instagram.media_gate.open()  # the files held half-way stop: never all 30
+
+    instagram.media_gate.hold_after(12)  # twelve files whole, the rest wait for the cancel
 
     unsubscribe = services.service.subscribe(cancel_after_twelve)
     from db import queries

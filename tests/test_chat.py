@@ -58,7 +58,8 @@ async def test_tiktok_download_shows_only_the_videos_phase(world, data_dir):
 
 
 async def test_second_download_points_at_the_running_one(world):
-    world.instagram.media_delay = 0.002  # ~6 s per image: still running
+    gate = world.instagram.media_gate
+    gate.hold_after(0)  # the download waits mid-file: still running
     await world.reply("/download alice")
     status = await world.message_with("@alice · Instagram")
     mark = world.say("/download @alice")
@@ -69,19 +70,22 @@ async def test_second_download_points_at_the_running_one(world):
     status_text = await world.reply("/status")  # answers at once while the download runs
     assert "@alice" in status_text and "running" in status_text
     await world.press(status, "Cancel")
+    gate.open()
     await world.message_with("Cancelled:")
 
 
 async def test_pause_resume_and_cancel_buttons(world, data_dir):
-    world.instagram.media_delay = 0.001
+    gate = world.instagram.media_gate
+    gate.hold_after(0)  # the download waits mid-file until the Pause is pressed
     await world.reply("/download alice")
     status = await world.message_with("@alice · Instagram")
     await world.message_with("Downloading @alice posts")
+    await gate.until_held()
     assert "Pausing" in await world.press(status, "Pause")
+    gate.open()
     paused = await world.message_with("Paused")
     assert set(world.buttons(paused)) == {"▶️ Resume", "⏹ Cancel"}
     assert (await Job.get(message_id=status.message_id)).state == "paused"
-    world.instagram.media_delay = 0
     assert "Resuming" in await world.press(paused, "Resume")
     final = await world.message_with("Completed:")
     assert final.message_id == status.message_id  # the same message carried on
@@ -94,10 +98,13 @@ async def test_pause_resume_and_cancel_buttons(world, data_dir):
 
 
 async def test_cancel_keeps_finished_files(world, data_dir):
-    world.instagram.media_delay = 0.001
+    gate = world.instagram.media_gate
+    gate.hold_after(6)  # six files whole, then the download waits mid-file for the Cancel
     await world.reply("/download alice")
     status = await world.message_with("Downloading @alice posts")
+    await gate.until_held()
     assert "Cancelling" in await world.press(status, "Cancel")
+    gate.open()
     await world.message_with("Cancelled:")
     job = await Job.get(message_id=status.message_id)
     assert job.state == "cancelled"
@@ -234,15 +241,17 @@ async def test_forged_button_cannot_touch_another_chats_job(world):
 async def test_syncall_pause_and_resume_keep_one_message_and_totals(world):
     await world.reply("/add alice")
     await world.reply("/add bob.dance tiktok")
-    world.instagram.media_delay = 0.001
+    gate = world.instagram.media_gate
+    gate.hold_after(0)  # alice's download waits mid-file until the Pause is pressed
     await world.reply("/syncall")
     status = await world.message_with("Sync all")
     await world.message_with("@alice posts…")  # alice is running
+    await gate.until_held()
     assert "Pausing" in await world.press(status, "Pause")
+    gate.open()
     paused = await world.message_with("Paused: ")
     assert paused.message_id == status.message_id
     assert set(world.buttons(paused)) == {"▶️ Resume", "⏹ Cancel"}
-    world.instagram.media_delay = 0
     assert "Resuming" in await world.press(paused, "Resume")
     final = await world.message_with("Completed: ")
     assert final.message_id == status.message_id  # the same message carried on

@@ -76,13 +76,15 @@ async def wait_for(condition, what: str, timeout: float = 60) -> None:
 async def test_syncall_leaves_an_account_that_is_downloading_alone(world, data_dir):
     await world.reply("/add alice")
     await world.reply("/add carol")
-    world.instagram.media_delay = 0.001  # alice's download is still running when /syncall comes
+    gate = world.instagram.media_gate
+    gate.hold_after(0)  # alice's download is surely still running when /syncall comes
     await world.reply("/download alice")
     await world.message_with("Downloading @alice posts")
+    await gate.until_held()
     await world.reply("/syncall")
     sync = await world.message_with("Sync all")
     assert "@alice: already downloading" in sync.plain
-    world.instagram.media_delay = 0
+    gate.open()
     final = await world.message_with("Completed: ", timeout=90)
     await world.message_with("1/1 accounts")
     assert "@carol" in world.telegram.message(OWNER, sync.message_id).plain
@@ -137,15 +139,16 @@ async def test_another_archives_folder_mounted_in_its_place_is_refused_until_our
 
 
 async def test_the_command_line_refuses_an_account_the_bot_is_downloading(world, tmp_path, net, session):
-    world.instagram.media_delay = 0.0003
+    world.instagram.media_gate.hold_after(0)  # the bot's download is surely running when the command comes
     await world.reply("/download alice")
     await world.message_with("Downloading @alice posts")
+    await world.instagram.media_gate.until_held()
     command = cli(tmp_path, net, session, "alice")
     _, stderr = await asyncio.to_thread(command.communicate, timeout=60)
     assert command.returncode == 1
     assert f"@alice is being downloaded by the bot (pid {os.getpid()}" in stderr
     assert "Traceback" not in stderr
-    world.instagram.media_delay = 0
+    world.instagram.media_gate.open()
     await world.message_with("Completed:", timeout=90)
     names = [n for n in media_on_disk(tmp_path / "data") if not n.endswith(".json")]
     assert len(names) == len(set(names)) == await MediaItem.all().count() == 52
@@ -154,19 +157,26 @@ async def test_the_command_line_refuses_an_account_the_bot_is_downloading(world,
 async def test_a_bot_started_during_a_command_line_download_leaves_it_alone(
     instagram, net, data_dir, session, tmp_path
 ):
-    instagram.media_delay = 0.0003
+    # The command line stops half-way through its files (a .part on disk for each) until the bot
+    # has started and answered: no race between the two processes' speeds.
+    instagram.media_gate.hold_after(0)
     process = cli(tmp_path, net, session, "alice")
     root = data_dir / "downloads"
-    await wait_for(
-        lambda: any(n.endswith(".part") for n in files_under(root)) if root.exists() else False, "a .part"
-    )
+
+    def half_written() -> set[str]:
+        return {n for n in files_under(root) if n.endswith(".part")} if root.exists() else set()
+
+    await wait_for(lambda: half_written() or process.poll() is not None, "a half-written file")
+    assert process.poll() is None, process.communicate()[1]
+    parts = half_written()
     with FakeTelegram(TOKEN) as telegram:
         settings = make_settings(data_dir, net=net, telegram=telegram, instagram_session_file=session)
         async with running_bot(settings) as app:
             world = World(telegram, instagram, None, app)
             answer = await world.reply("/download alice")
             assert "@alice is being downloaded by the command line (pid" in answer
-            instagram.media_delay = 0
+            assert parts <= set(files_under(root))  # the command line's half-written files are left alone
+            instagram.media_gate.open()
             stdout, stderr = await asyncio.to_thread(process.communicate, timeout=90)
             assert process.returncode == 0, stderr
             assert "interrupted" not in " ".join(m.plain for m in telegram.messages(OWNER))

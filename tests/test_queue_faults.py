@@ -18,7 +18,7 @@ from db.models import Job, MediaItem
 from handlers.status_view import JobView, SyncView, render_job, render_sync
 from tests.fakes.outage import Relay
 from tests.harness import files_under
-from tests.workers_kit import BROKERS, running_cluster, started_jobs, videos_once
+from tests.workers_kit import BROKERS, PATIENT, running_cluster, started_jobs, videos_once
 
 pytestmark = pytest.mark.timeout(180)
 ATTEMPT = re.compile(
@@ -112,20 +112,22 @@ async def test_queue_going_away_mid_job_loses_nothing_and_runs_nothing_twice(gat
     await until(remote.connected.is_set, what="the bot to reach the queue")
     world.tiktok.add_account("long.one", videos=10, size=60_000)
     world.tiktok.add_account("late.one", videos=3, size=20_000)
-    world.tiktok.media_delay = 0.1
-    worker = start("w-mid", "--platform", "tiktok")
+    cdn = world.tiktok.media_gate
+    cdn.hold_after(2)  # two videos whole, then the job waits mid-file until the queue is gone
+    worker = start("w-mid", "--platform", "tiktok", env=PATIENT)
     await worker.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@long.one")
     videos = data_dir / "downloads" / "tiktok" / "long.one" / "videos"
     await until(lambda: videos.exists() and len(files_under(videos)) >= 2, what="the first files")
+    await cdn.until_held()
     gate.down()
     await world.reply("/download tiktok.com/@late.one")
     waiting = await world.message_with("Waiting for the task queue at ")
     assert "@late.one" in waiting.plain
+    cdn.open()
     await world.message_with("Completed: 10 videos", timeout=90)  # the running job does not need it
     await worker.wait_for("went away")
     await until(lambda: attempts(worker.output), what="the worker to try again")
-    world.tiktok.media_delay = 0
     gate.up()
     await world.message_with("Completed: 3 videos", timeout=90)
     assert started_jobs(worker) == 2

@@ -18,12 +18,14 @@ async def paused_messages(chat, count: int, timeout: float = 30) -> None:
 
 
 async def test_resume_with_one_paused_download_continues_it(world, data_dir):  # noqa: F811
-    world.instagram.media_delay = 0.001
+    gate = world.instagram.media_gate
+    gate.hold_after(0)  # the download waits mid-file until /pause
     await world.reply("/download alice")
     status = await world.message_with("Downloading @alice posts")
+    await gate.until_held()
     assert "Pausing" in await world.reply("/pause")
+    gate.open()
     await world.message_with("Paused")
-    world.instagram.media_delay = 0
     assert await world.reply("/resume") == "Resuming."
     final = await world.message_with("Completed:")
     assert final.message_id == status.message_id  # the same status message carried on
@@ -34,17 +36,19 @@ async def test_resume_with_one_paused_download_continues_it(world, data_dir):  #
 
 
 async def test_resume_with_two_offers_resume_all(world, data_dir):  # noqa: F811
-    world.instagram.media_delay = 0.001
+    gate = world.instagram.media_gate
+    gate.hold_after(0)  # alice's download waits mid-file until both are paused
     await world.reply("/download alice")
     await world.message_with("Downloading @alice posts")
+    await gate.until_held()
     await world.reply("/download carol")
     # Only one Instagram download runs at a time, and carol's message says what it waits for.
     waiting = await world.message_with("@carol · Instagram")
     assert "Waiting for the running download of @alice to finish first." in waiting.plain
     assert "Pausing" in await world.reply("/pause carol")
     assert "Pausing" in await world.reply("/pause alice")
+    gate.open()
     await paused_messages(world, 2)
-    world.instagram.media_delay = 0
     mark = world.say("/resume")
     sent = await world.telegram.await_for("sendMessage", chat_id=OWNER, after=mark)
     offer = world.telegram.message(OWNER, sent.result["message_id"])

@@ -111,13 +111,14 @@ async def test_scheduled_runs_post_their_summary_in_the_notify_chat(world, data_
 async def test_trigger_during_a_running_syncall_is_skipped_and_logged(world, caplog):
     caplog.set_level(logging.INFO, logger="handlers.schedule")
     await track(world, "alice", "bob.dance tiktok")
-    world.instagram.media_delay = 0.0005  # seconds per file: the manual sync-all is slow
+    gate = world.instagram.media_gate
+    gate.hold_after(0)  # the manual sync-all waits mid-file until a trigger was skipped
     await world.reply("/syncall")
     await world.message_with("Sync all · 0/2 accounts")
     await schedule(world, "every 1s")
     await until(lambda: skips(caplog) >= 1, what="a skipped trigger")
     assert len(await syncalls()) == 1  # only the manual one
-    world.instagram.media_delay = 0
+    gate.open()
     await world.message_with("Completed: 9 new items")
     # Once it is done the schedule carries on: the next run finds nothing new.
     await world.message_with("Scheduled sync: nothing new in 2 accounts.")

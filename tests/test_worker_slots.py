@@ -7,7 +7,7 @@ import re
 import pytest
 
 from db.models import MediaItem
-from tests.workers_kit import running_cluster, videos_once
+from tests.workers_kit import PATIENT, running_cluster, videos_once
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -27,10 +27,15 @@ async def test_one_worker_runs_two_tiktok_jobs_at_once(net, data_dir, tmp_path):
         for name in ("slow.a", "slow.b", "slow.c"):
             world.tiktok.add_account(name, videos=3, size=60_000)
             await world.reply(f"/add tiktok.com/@{name}")
-        world.tiktok.media_delay = 0.05  # each job lasts long enough for the next to start beside it
-        worker = start("w-slots", "--platform", "tiktok", env={"SYNCALL_TIKTOK_CONCURRENCY": "2"})
+        cdn = world.tiktok.media_gate
+        cdn.hold_after(0)  # the first job waits mid-file until the second has started beside it
+        env = {"SYNCALL_TIKTOK_CONCURRENCY": "2"} | PATIENT
+        worker = start("w-slots", "--platform", "tiktok", env=env)
         await worker.wait_for("takes tiktok jobs")
         await world.reply("/syncall")
+        await cdn.until_held()
+        await worker.wait_for(" running\n", count=2)
+        cdn.open()
         sync = await world.message_with("3/3 accounts", timeout=120)
         assert "Failed" not in sync.plain
         assert most_at_once(worker.output) == 2

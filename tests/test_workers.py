@@ -21,6 +21,7 @@ from tests.harness import files_under, media_on_disk
 from tests.workers_kit import (
     BOT,
     BROKERS,
+    PATIENT,
     redis_consumers,
     running_cluster,
     started_jobs,
@@ -69,18 +70,16 @@ async def test_syncall_spreads_over_two_workers_and_status_lists_them(cluster, d
 async def test_a_worker_killed_mid_job_is_replaced_and_every_file_comes_once(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("long.one", videos=12, size=60_000)
-    world.tiktok.media_delay = 0.1  # 0.4 s a video: the kill lands mid-job
+    gate = world.tiktok.media_gate
+    gate.hold_after(3)  # three videos whole, then the job waits mid-file: the kill lands mid-job
     first = start("w-first", "--platform", "tiktok")
     await first.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@long.one")
     await first.wait_for(" running\n")
-    videos = data_dir / "downloads" / "tiktok" / "long.one" / "videos"
-    deadline = time.monotonic() + 60
-    while len([n for n in files_under(videos) if n.endswith(".mp4")]) < 3 if videos.exists() else True:
-        assert time.monotonic() < deadline, "no files downloaded"
-        await asyncio.sleep(0.05)
+    await until_files(data_dir / "downloads" / "tiktok" / "long.one" / "videos", 3)
+    await gate.until_held()
     first.stop(signal.SIGKILL)
-    world.tiktok.media_delay = 0
+    gate.open()
     second = start("w-second", "--platform", "tiktok")
     await second.wait_for("its worker is gone; continuing it from its saved place", timeout=60)
     final = await world.message_with("Completed: ", timeout=90)
@@ -94,17 +93,18 @@ async def test_a_worker_killed_mid_job_is_replaced_and_every_file_comes_once(clu
 async def test_a_bot_restart_leaves_the_running_worker_alone(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("steady.one", videos=12, size=60_000)
-    world.tiktok.media_delay = 0.05
-    worker = start("w-steady", "--platform", "tiktok")
+    gate = world.tiktok.media_gate
+    gate.hold_after(2)  # two videos whole, then the job waits mid-file: it outlasts the restart
+    worker = start("w-steady", "--platform", "tiktok", env=PATIENT)
     await worker.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@steady.one")
     status = await world.message_with("Downloading @steady.one")
     await until_files(data_dir / "downloads/tiktok/steady.one/videos", 2)
-    world.tiktok.media_delay = 0.5  # the job outlasts the restart
+    await gate.until_held()
     await cluster.stop_bot()
     await cluster.start_bot()
     assert "completed" not in worker.output
-    world.tiktok.media_delay = 0
+    gate.open()
     await world.message_with("Completed: 12 videos", timeout=90)
     final = world.telegram.message(status.chat_id, status.message_id)
     assert "Completed: 12 videos" in final.plain  # the same status message, edited on
@@ -119,13 +119,15 @@ async def test_a_bot_restart_leaves_the_running_worker_alone(cluster, data_dir):
 async def test_a_job_that_ends_while_the_bot_is_down_shows_its_end_after_the_restart(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("quick.one", videos=6, size=60_000)
-    world.tiktok.media_delay = 0.5  # 2 s a video: the job outlasts the bot's stop
-    worker = start("w-quick", "--platform", "tiktok")
+    gate = world.tiktok.media_gate
+    gate.hold_after(0)  # the job waits mid-file: it outlasts the bot's stop
+    worker = start("w-quick", "--platform", "tiktok", env=PATIENT)
     await worker.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@quick.one")
     status = await world.message_with("Downloading @quick.one")
+    await gate.until_held()
     await cluster.stop_bot()
-    world.tiktok.media_delay = 0
+    gate.open()
     await worker.wait_for("completed: @quick.one")
     assert "Completed" not in world.telegram.message(status.chat_id, status.message_id).plain
     await cluster.start_bot()
@@ -139,21 +141,25 @@ async def test_a_job_that_ends_while_the_bot_is_down_shows_its_end_after_the_res
 async def test_a_worker_stopped_with_sigterm_hands_its_job_to_another(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("handed.one", videos=12, size=60_000)
-    world.tiktok.media_delay = 0.1
+    gate = world.tiktok.media_gate
+    gate.hold_after(3)  # three videos whole, then the job waits mid-file until its worker stops
     prefix = cluster.settings.queue_name
-    first = start("w-leaving", "--platform", "tiktok")
-    await first.wait_for("takes tiktok jobs")
+    one, two = start("w-one", "--platform", "tiktok"), start("w-two", "--platform", "tiktok")
+    await one.wait_for("takes tiktok jobs")
+    await two.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@handed.one")
     status = await world.message_with("Downloading @handed.one")
-    second = start("w-staying", "--platform", "tiktok")
-    await second.wait_for("takes tiktok jobs")
     await until_files(data_dir / "downloads/tiktok/handed.one/videos", 3)
+    await gate.until_held()
+    first, second = (one, two) if started_jobs(one) else (two, one)
+    first.process.send_signal(signal.SIGTERM)
+    await first.wait_for("stopping: saving running jobs")
+    gate.open()
     assert first.stop(signal.SIGTERM) == 0
     job = await Job.get(kind="download")
     assert f"job {job.id} handed back to the queue" in first.output
     consumers = await redis_consumers(cluster.settings.queue, f"{prefix}.tiktok", f"{prefix}-workers")
-    assert [c for c in consumers if c.startswith("w-leaving")] == []  # it left the Redis group
-    world.tiktok.media_delay = 0
+    assert [c for c in consumers if c.startswith(first.name)] == []  # it left the Redis group
     await world.message_with("Completed: 12 videos", timeout=90)
     final = world.telegram.message(status.chat_id, status.message_id)
     assert "Completed: 12 videos" in final.plain
@@ -176,16 +182,21 @@ async def test_a_job_outlasting_the_redelivery_time_stays_on_its_live_worker(clu
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("long.haul", videos=12, size=60_000)
     world.tiktok.add_account("short.one", videos=2, size=20_000)
-    world.tiktok.media_delay = 0.3  # about 7 s: more than twice QUEUE_REDELIVER_AFTER
-    soon = {"QUEUE_REDELIVER_AFTER": "3"}
+    gate = world.tiktok.media_gate
+    gate.hold_after(2)  # two videos whole, then the long job waits mid-file until the short one ran
+    soon = {"QUEUE_REDELIVER_AFTER": "3"} | PATIENT
     busy = start("w-busy", "--platform", "tiktok", env=soon | {"SYNCALL_TIKTOK_CONCURRENCY": "1"})
     await busy.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@long.haul")
     await busy.wait_for(" running\n")
     idle = start("w-idle", "--platform", "tiktok", env=soon)
     await idle.wait_for("takes tiktok jobs")
-    await asyncio.sleep(4)  # the long job's message is older than QUEUE_REDELIVER_AFTER now
+    await gate.until_held()
+    # Time itself is the event here: the running job's message gets older than QUEUE_REDELIVER_AFTER.
+    await asyncio.sleep(4)
     await world.reply("/download tiktok.com/@short.one")  # the idle worker looks for silent jobs
+    await idle.wait_for(" running\n")
+    gate.open()
     await world.message_with("Completed: 2 videos", timeout=60)
     await world.message_with("Completed: 12 videos", timeout=90)
     assert started_jobs(busy) == 1 and started_jobs(idle) == 1
@@ -198,18 +209,19 @@ async def test_a_job_outlasting_the_redelivery_time_stays_on_its_live_worker(clu
 async def test_a_job_of_a_killed_worker_is_continued_without_the_bot(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("orphan.one", videos=12, size=60_000)
-    world.tiktok.media_delay = 0.1
+    gate = world.tiktok.media_gate
+    gate.hold_after(2)  # two videos whole, then the job waits mid-file: it outlasts the bot's stop
     soon = {"QUEUE_REDELIVER_AFTER": "3"}
-    doomed = start("w-doomed", "--platform", "tiktok", env=soon)
+    doomed = start("w-doomed", "--platform", "tiktok", env=soon | PATIENT)
     await doomed.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@orphan.one")
     status = await world.message_with("Downloading @orphan.one")
     await until_files(data_dir / "downloads/tiktok/orphan.one/videos", 2)
-    world.tiktok.media_delay = 0.5  # the job outlasts the bot's stop
+    await gate.until_held()
     await cluster.stop_bot()  # nobody hands the job out again: the broker must
     doomed.stop(signal.SIGKILL)
     assert "completed" not in doomed.output
-    world.tiktok.media_delay = 0
+    gate.open()
     heir = start("w-heir", "--platform", "tiktok", env=soon)
     await heir.wait_for("its worker is gone; continuing it from its saved place", timeout=30)
     await cluster.start_bot()
@@ -222,19 +234,21 @@ async def test_a_job_of_a_killed_worker_is_continued_without_the_bot(cluster, da
 async def test_pause_from_chat_reaches_the_worker_then_resume_finishes(cluster, data_dir):
     world, start = cluster.world, cluster.start
     world.tiktok.add_account("slow.one", videos=8, size=60_000)
-    world.tiktok.media_delay = 0.25  # 1 s a video, 2 at a time: the Pause lands mid-job
+    gate = world.tiktok.media_gate
+    gate.hold_after(2)  # two videos whole, then the job waits mid-file: the Pause lands mid-job
     worker = start("w-pause", "--platform", "tiktok")
     await worker.wait_for("takes tiktok jobs")
     await world.reply("/download tiktok.com/@slow.one")
     status = await world.message_with("Downloading @slow.one")
+    await gate.until_held()
     await world.press(status, "Pause")
     pressed = time.monotonic()
     await worker.wait_for("pause from chat", timeout=10)
     assert time.monotonic() - pressed < 2.0
+    gate.open()
     await world.message_with("Paused", timeout=30)
     paused_at = await MediaItem.filter(platform="tiktok").count()
     assert paused_at < 8
-    world.tiktok.media_delay = 0
     await world.press(await world.message_with("Paused"), "Resume")
     await world.message_with("Completed: 8 videos", timeout=60)
     assert len(videos_once(data_dir)) == 8

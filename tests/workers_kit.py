@@ -30,6 +30,9 @@ BOT = Path(__file__).resolve().parent.parent / "bot.py"
 RABBIT = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BROKERS = {"rabbitmq": RABBIT, "redis": REDIS}
+# Worker settings for a test that holds the fake CDN (tests/fakes/gate.py) across a bot restart:
+# yt-dlp waits out the held file instead of giving up after the usual 5 s.
+PATIENT = {"YTDLP_OPTIONS": '{"retries": 0, "extractor_retries": 0, "socket_timeout": 60}'}
 
 
 async def unreachable(url: str) -> str | None:
@@ -116,12 +119,14 @@ class WorkerProcess:
     def output(self) -> str:
         return self.log_path.read_text()
 
-    async def wait_for(self, text: str, timeout: float = 60) -> None:
-        """Wait until ``text`` is in the worker's log (fails if the worker exits first)."""
+    async def wait_for(self, text: str, timeout: float = 60, count: int = 1) -> None:
+        """Wait until ``text`` is in the worker's log ``count`` times (fails if the worker exits first)."""
         deadline = time.monotonic() + timeout
-        while text not in self.output:
+        while self.output.count(text) < count:
             if time.monotonic() > deadline or self.process.poll() is not None:
-                raise AssertionError(f"{text!r} not in {self.name}'s log:\n{self.output[-3000:]}")
+                raise AssertionError(
+                    f"{text!r} not {count} times in {self.name}'s log:\n{self.output[-3000:]}"
+                )
             await asyncio.sleep(0.05)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:

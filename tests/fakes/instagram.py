@@ -369,6 +369,7 @@ class FakeInstagram:
         self.honour_range = True
         self.cdn_bytes_sent = 0  # media bytes written to clients so far
         self.cdn_open = 0  # media answers being sent right now
+        self.media_gate = internet.new_gate()  # holds CDN files half-way on cue (tests/fakes/gate.py)
         self.expired_answer = "401"  # or "redirect": how an expired session is refused
         # Anonymous profile pages redirect to the login page (as for many server addresses).
         self.login_wall = False
@@ -923,6 +924,7 @@ class FakeInstagram:
                 stall_seconds=broken.stall_seconds if broken else 0.0,
                 per_byte_delay=self.media_delay,
                 on_sent=self._count_sent,
+                gate=self.media_gate,
             )
         finally:
             self.cdn_open -= 1

@@ -136,6 +136,7 @@ class FakeTikTok:
         self.media_delay = 0.0  # seconds between 16 KiB media chunks
         self.cdn_bytes_sent = 0  # video bytes written to clients so far
         self.cdn_open = 0  # video answers being sent right now
+        self.media_gate = internet.new_gate()  # holds CDN files half-way on cue (tests/fakes/gate.py)
         self.browser_check = True
         self.now = NEWEST  # the clock signed URLs expire by; a test moves it on between runs
         internet.add_host(WWW, self._www)
@@ -439,6 +440,7 @@ class FakeTikTok:
                 headers=headers,
                 per_chunk_delay=self.media_delay,
                 on_sent=self._count_sent,
+                gate=self.media_gate,
             )
         finally:
             self.cdn_open -= 1

@@ -27,6 +27,8 @@ from pathlib import Path
 import trustme
 from aiohttp import web
 
+from tests.fakes.gate import Gate
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Every name the fake sites answer for; one leaf certificate covers them all.
@@ -86,6 +88,7 @@ class FakeInternet:
         self.connects: list[str] = []
         self.latency: float = 0.0
         self.bandwidth: int | None = None
+        self.gates: list[Gate] = []  # the fakes' CDNs hold files half-way on cue (see gate.py)
         self._handlers: dict[str, Handler] = {}
         self._dir = tempfile.TemporaryDirectory(prefix="fake-internet-")
         self._ca = trustme.CA()
@@ -132,6 +135,18 @@ class FakeInternet:
     def add_host(self, host: str, handler: Handler) -> None:
         """Serve ``host`` (exact, or a wildcard like ``*.cdninstagram.com``) with ``handler``."""
         self._handlers[host.lower()] = handler
+
+    def new_gate(self) -> Gate:
+        """A gate for one fake's CDN, open until a test closes it (all opened by ``open_gates``)."""
+        gate = Gate()
+        self.gates.append(gate)
+        return gate
+
+    def open_gates(self) -> None:
+        """Let every held file finish (at the end of a test: nothing stays held for the next)."""
+        for gate in self.gates:
+            gate.open()
+        self.gates.clear()
 
     def remove_host(self, host: str) -> None:
         """Stop serving ``host``; the proxy refuses it again."""
@@ -207,12 +222,14 @@ class FakeInternet:
         per_byte_delay: float = 0.0,
         stall_seconds: float = 0.0,
         on_sent: Callable[[int], None] | None = None,
+        gate: Gate | None = None,
     ) -> web.StreamResponse:
         """Stream ``data`` honouring ``bandwidth`` and the delays.
 
         ``on_sent(n)`` is told each time ``n`` more bytes were handed to the connection.
         ``abort_after`` sends only that many bytes, waits ``stall_seconds`` (a stalled
         transfer) and then cuts the connection, so the client sees a short read.
+        A file the ``gate`` does not admit stops half-way until the gate opens.
         A HEAD request gets the headers only.
         """
         response = web.StreamResponse(status=status, headers=headers)
@@ -223,9 +240,10 @@ class FakeInternet:
             await response.write_eof()
             return response
         limit = len(data) if abort_after is None else min(abort_after, len(data))
-        sent = 0
+        sent, pause_at = 0, -1 if gate is None or gate.admit() else limit // 2
         while sent < limit:
-            chunk = data[sent : min(sent + _CHUNK, limit)]
+            end = min(sent + _CHUNK, limit)
+            chunk = data[sent : pause_at if sent < pause_at < end else end]
             try:
                 await response.write(chunk)
             except ConnectionError:
@@ -234,6 +252,8 @@ class FakeInternet:
             if on_sent is not None:
                 on_sent(len(chunk))
             await self._throttle(len(chunk), per_chunk_delay + per_byte_delay * len(chunk))
+            if sent == pause_at:
+                await gate.hold()
         if limit < len(data):
             if stall_seconds:
                 await asyncio.sleep(stall_seconds)
