@@ -12,6 +12,7 @@ import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
@@ -64,6 +65,7 @@ from handlers.delivery.sender import Sender
 from handlers.ratelimit import ChatRateLimiter
 from handlers.status import StatusBoard
 from logsetup import configure_logging
+from version import VERSION
 from web.app import WebServer, build_app
 from web.keys import WebConfig
 
@@ -425,6 +427,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Telegram bot that archives Instagram and TikTok accounts. "
         "Settings come from the environment or a .env file (see README).",
     )
+    parser.add_argument("--version", action="version", version=f"archive-bot {VERSION}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the Telegram bot (the default)")
     dl = sub.add_parser(
@@ -457,7 +460,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["posts", "stories", "highlights"],
         help="run only this Instagram phase (default: posts, stories and highlights)",
     )
+    _maintenance_parsers(sub)
     return parser.parse_args(argv)
+
+
+def _maintenance_parsers(sub) -> None:
+    """backup, restore and doctor (README, "Backups" and "Checking the set-up")."""
+    backup = sub.add_parser(
+        "backup",
+        help="write the database, login files and archive marker to a new folder (the bot may run)",
+    )
+    backup.add_argument("dest", type=Path, help="a new or empty folder")
+    restore = sub.add_parser("restore", help="put a backup back (stop the bot first)")
+    restore.add_argument("src", type=Path, help="a folder written by backup")
+    restore.add_argument("--force", action="store_true", help="replace a database that holds accounts")
+    sub.add_parser("doctor", help="check everything the bot depends on, with how to fix each")
+
+
+def _maintenance(settings: Settings, args: argparse.Namespace) -> int:
+    """Run backup, restore or doctor; their modules load only here."""
+    if args.command == "backup":
+        from ops.backup import backup_command
+
+        return backup_command(settings, args.dest)
+    if args.command == "restore":
+        from ops.restore import restore_command
+
+        return restore_command(settings, args.src, args.force)
+    from ops.doctor import doctor_command
+
+    return doctor_command(settings)
 
 
 def _minutes(text: str) -> float:
@@ -478,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings)
         settings.check_queue()
+        if args.command in ("backup", "restore", "doctor"):
+            return _maintenance(settings, args)
         if args.command == "worker":
             return _worker(settings, args.platform)
         if args.command == "download":

@@ -1,0 +1,1 @@
+"""Maintenance commands of `bot.py` (backup, restore, doctor), imported only when one runs."""
