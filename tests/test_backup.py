@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -162,3 +165,89 @@ def test_backup_while_running_then_restore_loses_nothing(tmp_path, net, database
         ]
         assert media_files(setup.data) == files and setup.run("download", "alice").returncode == 0
         assert instagram.cdn_count() == before
+
+
+def run_bot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`bot.py ARGS` with DATA_DIR in ``tmp_path`` and no network needed."""
+    ours = ("TELEGRAM_", "INSTAGRAM_", "DATABASE_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    return subprocess.run(
+        [sys.executable, str(BOT), *args],
+        cwd=tmp_path,
+        env=clean | {"DATA_DIR": str(tmp_path / "data")} | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def made_backup(tmp_path: Path) -> Path:
+    """A backup of an SQLite archive with empty tables of accounts and archived files."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with closing(sqlite3.connect(data / "archive.sqlite3")) as conn:
+        conn.execute("CREATE TABLE accounts (id INTEGER)")
+        conn.execute("CREATE TABLE media_items (id INTEGER)")
+        conn.commit()
+    done = run_bot(tmp_path, "backup", str(tmp_path / "backup"))
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "backup"
+
+
+def test_without_pg_dump_the_backup_prints_the_command_without_the_password(tmp_path):
+    (tmp_path / "data" / "sessions").mkdir(parents=True)
+    (tmp_path / "data" / "sessions" / "login.txt").write_text("cookies")
+    done = run_bot(
+        tmp_path,
+        "backup",
+        str(tmp_path / "backup"),
+        DATABASE_URL="postgres://archive:s3cret-pw@db.example:5433/archive",
+        PATH=str(tmp_path / "empty-path"),
+    )
+    assert done.returncode == 1 and "s3cret-pw" not in done.stderr + done.stdout
+    assert done.stderr.strip().splitlines() == [
+        "pg_dump is not installed (Debian: apt install postgresql-client), so the backup has no database; "
+        "run this to add it (password from DATABASE_URL in PGPASSWORD): pg_dump -h db.example -p 5433 "
+        f"-U archive --format=custom --no-owner -f {tmp_path}/backup/database.pgdump archive"
+    ]
+    manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+    assert manifest["database"]["file"] is None and list(manifest["files"]) == ["sessions/login.txt"]
+
+
+def test_a_backup_never_goes_into_a_folder_that_holds_something(tmp_path):
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "mine.txt").write_text("keep")
+    done = run_bot(tmp_path, "backup", str(tmp_path / "backup"))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"{tmp_path}/backup already exists and is not an empty folder; choose a new one."
+    )
+    assert [p.name for p in (tmp_path / "backup").iterdir()] == ["mine.txt"]
+
+
+def test_a_damaged_backup_restores_nothing(tmp_path):
+    backup = made_backup(tmp_path)
+    (tmp_path / "data" / "archive.sqlite3").unlink()
+    with open(backup / "database.sqlite3", "r+b") as file:  # one flipped byte on the backup disk
+        file.seek(200)
+        byte = file.read(1)
+        file.seek(200)
+        file.write(bytes([byte[0] ^ 1]))
+    done = run_bot(tmp_path, "restore", str(backup))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"The backup in {backup} is damaged: database.sqlite3 is missing or changed; nothing was restored."
+    )
+    assert not (tmp_path / "data" / "archive.sqlite3").exists()
+    assert run_bot(tmp_path, "restore", str(tmp_path)).stderr.strip() == (
+        f"{tmp_path} is not a backup of this bot: it has no manifest.json."
+    )
+
+
+def test_an_sqlite_backup_is_not_restored_into_postgresql(tmp_path):
+    backup = made_backup(tmp_path)
+    done = run_bot(tmp_path, "restore", str(backup), DATABASE_URL="postgres://archive@127.0.0.1:1/archive")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "This backup holds a sqlite database but DATABASE_URL is postgres; nothing was restored."
+    )
