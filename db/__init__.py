@@ -75,7 +75,7 @@ async def open_database(url: str, *, wait: bool = False, delays: tuple[float, fl
             raise
         except Exception as exc:
             await Tortoise.close_connections()
-            _raise_if_missing(url, exc)
+            raise_if_missing(url, exc)
             if not (connection_lost(exc) and connection_name(url) == "postgres"):
                 raise
             if not wait:
@@ -131,7 +131,7 @@ async def refuse_newer(config: dict) -> None:
         )
 
 
-def _raise_if_missing(url: str, exc: BaseException) -> None:
+def raise_if_missing(url: str, exc: BaseException) -> None:
     """Turn "database does not exist" into one sentence that says how to create it."""
     import asyncpg
 
