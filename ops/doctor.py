@@ -112,7 +112,7 @@ def data_dir(settings: Settings) -> Check:
             "to it (chown), or set DATA_DIR to a folder it owns.",
         )
     free = shutil.disk_usage(existing).free
-    where = f"{folder}: {free / 1e9:.1f} GB free"
+    where = f"{folder}: " + (f"{free / 1e9:.1f} GB free" if free >= 1e9 else f"{free / 1e6:.0f} MB free")
     if free < FAIL_BELOW:
         return Check("DATA_DIR", "FAIL", f"{where}; free space there or move DATA_DIR to a bigger disk.")
     if free < WARN_BELOW:

@@ -16,11 +16,13 @@ from tests.harness import BOT, TOKEN, process_env
 from tests.postgres import PG_URL, with_database
 
 
-def doctor(tmp_path: Path, net, telegram: FakeTelegram, **env: str) -> tuple[int, dict[str, tuple[str, str]]]:
-    """Run `bot.py doctor`; its exit code and its rows by name: (state, detail)."""
+def doctor(
+    tmp_path: Path, net, telegram: FakeTelegram, prefix: tuple[str, ...] = (), **env: str
+) -> tuple[int, dict[str, tuple[str, str]]]:
+    """Run `bot.py doctor` (after ``prefix``); its exit code and its rows by name: (state, detail)."""
     settings = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": telegram.url} | env
     done = subprocess.run(
-        [sys.executable, str(BOT), "doctor"],
+        [*prefix, sys.executable, str(BOT), "doctor"],
         cwd=tmp_path,
         env=process_env(tmp_path / "data", net, **settings),
         capture_output=True,
@@ -114,3 +116,20 @@ async def test_a_missing_database(tmp_path, net, instagram):
         f"no database at {tmp_path}/data/archive.sqlite3 yet: the bot creates it.",
     )
     assert not (tmp_path / "data" / "archive.sqlite3").exists()  # the doctor only looks
+
+
+def test_a_full_disk(tmp_path, net, instagram):
+    """DATA_DIR on a 1 MB tmpfs, mounted in a namespace of the doctor's own (no root needed)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    mount = ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size=1m tmpfs "{data}" && exec "$0" "$@"']
+    if subprocess.run([*mount, "true"], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs in a user namespace here (unshare -rm)")
+    with FakeTelegram(TOKEN) as telegram:
+        code, rows = doctor(tmp_path, net, telegram, prefix=tuple(mount))
+    assert code == 1
+    assert rows["DATA_DIR"] == (
+        "FAIL",
+        f"{data}: 1 MB free; free space there or move DATA_DIR to a bigger disk.",
+    )
+    assert rows["Telegram"][0] == "ok"
