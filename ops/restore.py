@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from config import Settings
@@ -16,6 +19,7 @@ from ops.store import MARKER_FILE, SESSIONS, Database, OpsError, open_readonly, 
 
 # Rows that make a database worth keeping: restoring over them needs --force.
 KEPT_TABLES = ("accounts", "media_items")
+STALE = timedelta(seconds=75)  # a process whose heartbeat (every 20 s) is older is gone
 
 
 def restore_command(settings: Settings, src: Path, force: bool) -> int:
@@ -40,6 +44,12 @@ def _restore(settings: Settings, src: Path, force: bool) -> None:
     if saved["file"] is None:
         raise OpsError(
             "This backup has no database (pg_dump was missing when it was made); nothing was restored."
+        )
+    live = _live_processes(database)
+    if live:  # even with --force: writing under a running bot would corrupt what it writes
+        raise OpsError(
+            f"The {live[0]} is using the database: stop it and every other bot and worker first; "
+            "nothing was restored."
         )
     accounts, files = _rows(database)
     if (accounts or files) and not force:
@@ -75,6 +85,15 @@ def _rows(database: Database) -> tuple[int, int]:
 
 
 async def _pg_rows(database: Database) -> tuple[int, int]:
+    counts = []
+    for table in KEPT_TABLES:
+        rows = await _pg_fetch(database, f'SELECT COUNT(*) FROM "{table}"', table)
+        counts.append(rows[0][0] if rows else 0)
+    return counts[0], counts[1]
+
+
+async def _pg_fetch(database: Database, query: str, table: str) -> list[tuple]:
+    """Rows of ``query``; none when ``table`` does not exist yet (a database the bot never opened)."""
     import asyncpg
 
     try:
@@ -89,13 +108,41 @@ async def _pg_rows(database: Database) -> tuple[int, int]:
     except (OSError, asyncpg.PostgresError) as exc:
         raise OpsError(f"PostgreSQL at {database.host}:{database.port} cannot be reached ({exc}).") from None
     try:
-        counts = []
-        for table in KEPT_TABLES:
-            exists = await conn.fetchval("SELECT to_regclass($1)", f"public.{table}") is not None
-            counts.append(await conn.fetchval(f'SELECT COUNT(*) FROM "{table}"') if exists else 0)
-        return counts[0], counts[1]
+        if await conn.fetchval("SELECT to_regclass($1)", f"public.{table}") is None:
+            return []
+        return [tuple(row) for row in await conn.fetch(query)]
     finally:
         await conn.close()
+
+
+def _live_processes(database: Database) -> list[str]:
+    """Bots, workers and downloads using the database now: their heartbeat is fresh."""
+    if database.kind == "sqlite":
+        if not database.path.is_file():
+            return []
+        with closing(sqlite3.connect(database.path, timeout=30)) as conn:
+            try:
+                rows = conn.execute("SELECT kind, host, pid, seen_at FROM processes").fetchall()
+            except sqlite3.OperationalError:  # not migrated yet: nobody runs on it
+                return []
+        rows = [(kind, host, pid, datetime.fromisoformat(seen)) for kind, host, pid, seen in rows]
+    else:
+        rows = asyncio.run(_pg_fetch(database, "SELECT kind, host, pid, seen_at FROM processes", "processes"))
+    fresh, here = datetime.now(UTC) - STALE, socket.gethostname()
+    live = [(kind, host, pid) for kind, host, pid, seen in rows if seen > fresh]
+    # On this machine the pid says at once whether it runs (a killed bot needs no 75 s wait).
+    live = [(kind, host, pid) for kind, host, pid in live if host != here or _pid_alive(pid)]
+    return [f"{kind} (pid {pid} on {host})" for kind, host, pid in live]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
 
 
 def _check_marker(data_dir: Path, src: Path, force: bool) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sqlite3
 import stat
 import subprocess
@@ -145,6 +146,12 @@ def test_backup_while_running_then_restore_loses_nothing(tmp_path, net, database
         bot = setup.start("bot-2")
         try:
             assert setup.reply("/list") == listed
+            running = setup.run("restore", "--force", str(tmp_path / "backup"))  # not under a running bot
+            assert running.returncode == 1
+            assert running.stderr.strip() == (
+                f"The bot (pid {bot.process.pid} on {socket.gethostname()}) is using the database: stop it "
+                "and every other bot and worker first; nothing was restored."
+            )
         finally:
             stop(bot)
         before = instagram.cdn_count()
