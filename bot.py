@@ -12,7 +12,6 @@ import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
@@ -27,6 +26,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+import ops
 from cli import DEFAULT_WAIT, download_command
 from config import Settings, SettingsError, load_settings
 from db import DatabaseStartError, close_database, open_database, queries
@@ -460,36 +460,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["posts", "stories", "highlights"],
         help="run only this Instagram phase (default: posts, stories and highlights)",
     )
-    _maintenance_parsers(sub)
+    ops.add_parsers(sub)
     return parser.parse_args(argv)
-
-
-def _maintenance_parsers(sub) -> None:
-    """backup, restore and doctor (README, "Backups" and "Checking the set-up")."""
-    backup = sub.add_parser(
-        "backup",
-        help="write the database, login files and archive marker to a new folder (the bot may run)",
-    )
-    backup.add_argument("dest", type=Path, help="a new or empty folder")
-    restore = sub.add_parser("restore", help="put a backup back (stop the bot first)")
-    restore.add_argument("src", type=Path, help="a folder written by backup")
-    restore.add_argument("--force", action="store_true", help="replace a database that holds accounts")
-    sub.add_parser("doctor", help="check everything the bot depends on, with how to fix each")
-
-
-def _maintenance(settings: Settings, args: argparse.Namespace) -> int:
-    """Run backup, restore or doctor; their modules load only here."""
-    if args.command == "backup":
-        from ops.backup import backup_command
-
-        return backup_command(settings, args.dest)
-    if args.command == "restore":
-        from ops.restore import restore_command
-
-        return restore_command(settings, args.src, args.force)
-    from ops.doctor import doctor_command
-
-    return doctor_command(settings)
 
 
 def _minutes(text: str) -> float:
@@ -510,8 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings)
         settings.check_queue()
-        if args.command in ("backup", "restore", "doctor"):
-            return _maintenance(settings, args)
+        if args.command in ops.COMMANDS:
+            return ops.run(settings, args)
         if args.command == "worker":
             return _worker(settings, args.platform)
         if args.command == "download":
