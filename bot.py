@@ -26,6 +26,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+import ops
 from cli import DEFAULT_WAIT, download_command, reindex_command
 from config import Settings, SettingsError, load_settings
 from db import DatabaseStartError, close_database, open_database, queries
@@ -64,6 +65,7 @@ from handlers.delivery.sender import Sender
 from handlers.ratelimit import ChatRateLimiter
 from handlers.status import StatusBoard
 from logsetup import configure_logging
+from version import VERSION
 from web.app import WebServer, build_app
 from web.keys import WebConfig
 
@@ -427,6 +429,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Telegram bot that archives Instagram and TikTok accounts. "
         "Settings come from the environment or a .env file (see README).",
     )
+    parser.add_argument("--version", action="version", version=f"archive-bot {VERSION}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the Telegram bot (the default)")
     dl = sub.add_parser(
@@ -466,6 +469,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["posts", "stories", "highlights"],
         help="run only this Instagram phase (default: posts, stories and highlights)",
     )
+    ops.add_parsers(sub)
     return parser.parse_args(argv)
 
 
@@ -487,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings)
         settings.check_queue()
+        if args.command in ops.COMMANDS:
+            return ops.run(settings, args)
         if args.command == "worker":
             return _worker(settings, args.platform)
         if args.command == "reindex":

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     notify_backlog_limit: int = Field(default=20, ge=1, le=1000)  # files per account per run
     notify_retry_interval: float = Field(default=180, ge=1, le=3600)  # seconds between delivery pick-ups
     log_level: str = "INFO"
+    # A log file instead of stderr, reopened when logrotate moves it away (see deploy/logrotate).
+    log_file: Path | None = None
     # Several machines: a RabbitMQ (amqp://) or Redis (redis://) URL; downloads go to workers.
     queue_url: SecretStr | None = None
     worker_name: str | None = None  # how /status names this worker (default: host-pid)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import re
 import sys
 import threading
+from pathlib import Path
 
 from telegram.error import InvalidToken
 
-from config import Settings
+from config import Settings, SettingsError
 
 # Bot API URLs carry the token (/bot<token>/method); redact any token-shaped text too.
 _TOKEN_SHAPE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b")
@@ -49,8 +51,8 @@ class RedactSecrets(logging.Filter):
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log to stderr at LOG_LEVEL; keep chatty libraries quiet."""
-    handler = logging.StreamHandler()
+    """Log to stderr (or LOG_FILE) at LOG_LEVEL; keep chatty libraries quiet."""
+    handler = _handler(settings.log_file)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     handler.addFilter(RedactSecrets([token]))
@@ -69,3 +71,14 @@ def configure_logging(settings: Settings) -> None:
 
 def _uncaught(kind, value, tb) -> None:
     log.critical("unexpected error", exc_info=(kind, value, tb))
+
+
+def _handler(log_file: Path | None) -> logging.Handler:
+    """stderr (journald keeps it), or LOG_FILE, reopened when it was moved away (logrotate)."""
+    if log_file is None:
+        return logging.StreamHandler()
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        return logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"LOG_FILE {log_file} cannot be written ({exc.strerror}).") from None

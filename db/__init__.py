@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pkgutil
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -67,11 +68,14 @@ async def open_database(url: str, *, wait: bool = False, delays: tuple[float, fl
     while True:
         try:
             with uncounted():  # each attempt is logged below, not as an outage
+                await refuse_newer(config)
                 await migrate(config=config)
             break
+        except DatabaseStartError:
+            raise
         except Exception as exc:
             await Tortoise.close_connections()
-            _raise_if_missing(url, exc)
+            raise_if_missing(url, exc)
             if not (connection_lost(exc) and connection_name(url) == "postgres"):
                 raise
             if not wait:
@@ -93,7 +97,41 @@ async def open_database(url: str, *, wait: bool = False, delays: tuple[float, fl
     log.info("database ready (%s)", url.split("://", 1)[0])
 
 
-def _raise_if_missing(url: str, exc: BaseException) -> None:
+def known_migrations() -> list[str]:
+    """The migrations this version of the code has, in order (db/migrations/0001_... )."""
+    import db.migrations
+
+    return sorted(m.name for m in pkgutil.iter_modules(db.migrations.__path__) if m.name[:4].isdigit())
+
+
+async def applied_migrations(config: dict) -> list[str]:
+    """The migrations recorded in the database (none for a new one); connects and disconnects."""
+    await Tortoise.init(config=config)
+    try:
+        conn = connections.get(next(iter(config["connections"])))
+        if conn.capabilities.dialect == "sqlite":
+            found = "SELECT name FROM sqlite_master WHERE name = 'tortoise_migrations'"
+        else:
+            found = "SELECT to_regclass('tortoise_migrations') AS name"
+        if not [row for row in await conn.execute_query_dict(found) if row["name"]]:
+            return []
+        rows = await conn.execute_query_dict(f"SELECT name FROM tortoise_migrations WHERE app = '{APP}'")
+        return sorted(row["name"] for row in rows)
+    finally:
+        await Tortoise.close_connections()
+
+
+async def refuse_newer(config: dict) -> None:
+    """A database migrated by a newer version of the bot (a downgrade) is not run on: it would break."""
+    unknown = sorted(set(await applied_migrations(config)) - set(known_migrations()))
+    if unknown:
+        raise DatabaseStartError(
+            f"The database was upgraded by a newer version of the bot (its migration {unknown[-1]} is "
+            "unknown to this one): run the newer version again, or restore a backup made with this one."
+        )
+
+
+def raise_if_missing(url: str, exc: BaseException) -> None:
     """Turn "database does not exist" into one sentence that says how to create it."""
     import asyncpg
 

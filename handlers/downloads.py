@@ -15,6 +15,7 @@ from handlers.arguments import parse_args, parse_request
 from handlers.context import Context
 from handlers.status_view import limited, plural
 from handlers.workers import worker_lines
+from version import VERSION
 
 log = logging.getLogger(__name__)
 ACTIONS = ("pause", "resume", "cancel", "retry", "resumeall")
@@ -121,6 +122,7 @@ async def status(update: Update, context: Context) -> None:
     lines += [escape(usage()) for usage in context.bot_data.service.usage_lines.values()]
     if context.bot_data.extras.get("queue"):
         lines += await worker_lines(context.bot_data.service.registry)
+    lines.append(f"archive-bot {VERSION}")  # what to quote in a bug report, and proof an upgrade took
     await reply(update, "\n".join(lines), parse_mode=ParseMode.HTML)
 
 
