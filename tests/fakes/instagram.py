@@ -12,11 +12,14 @@ It answers the requests instaloader makes (as recorded from real runs):
 - ``GET /graphql/query?query_hash=``: test_login, stories, highlights, highlight items.
 - ``GET i.instagram.com/api/v1/feed/reels_media/`` (Bearer IGT:2 token), media and
   user info.
-- CDN: deterministic bytes per URL, sizes from the model, Content-Length set.
+- CDN: deterministic bytes per URL, sizes from the model, Content-Length set; a
+  video's still (its image URL, which the archive keeps as the video's cover) is a
+  real JPEG.
 
 Switches (set from the test thread at any time): ``rate_limit()``, ``checkpoint()``,
 ``expire_session()``, ``login_wall``, ``forbid_media()``, ``media_delay`` and ``break_media()``.
-Counting helpers separate Instagram API requests from CDN requests.
+Counting helpers separate Instagram API requests from CDN requests, and count the
+CDN requests for video stills (``cover_count()``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
+from tests.fakes.stills import still_jpeg
 from tests.fakes.tls import FakeInternet, Req, host_matches
 
 WWW = "www.instagram.com"
@@ -111,6 +115,10 @@ class FakeChild:
             files[self.video_url] = self.video_size
         return files
 
+    def covers(self) -> set[str]:
+        """CDN paths of video stills (served as real JPEGs)."""
+        return {urlsplit(self.image_url).path} if self.is_video else set()
+
 
 @dataclass
 class FakePost:
@@ -162,6 +170,11 @@ class FakePost:
             files.update(child.media())
         return files
 
+    def covers(self) -> set[str]:
+        """CDN paths of video stills: a video's image, a video slide's image."""
+        paths = {urlsplit(self.image_url).path} if self.is_video else set()
+        return paths.union(*(child.covers() for child in self.children))
+
 
 @dataclass
 class FakeStoryItem:
@@ -188,6 +201,10 @@ class FakeStoryItem:
             files[cdn_url(f"s{self.pk}_480", "mp4")] = self.video_size // 2
         return files
 
+    def covers(self) -> set[str]:
+        """CDN paths of video stills."""
+        return {urlsplit(self.image_url).path} if self.is_video else set()
+
 
 @dataclass
 class FakeHighlight:
@@ -213,6 +230,10 @@ class FakeHighlight:
             files.update(item.media())
         return files
 
+    def covers(self) -> set[str]:
+        """CDN paths of its video items' stills."""
+        return set().union(*(item.covers() for item in self.items))
+
 
 @dataclass
 class FakeProfile:
@@ -236,6 +257,10 @@ class FakeProfile:
         for thing in [*self.posts, *self.stories, *self.highlights]:
             files.update(thing.media())
         return files
+
+    def covers(self) -> set[str]:
+        """CDN paths of every video still the profile's media name."""
+        return set().union(*(thing.covers() for thing in [*self.posts, *self.stories, *self.highlights]))
 
     def post(self, code: str) -> FakePost | None:
         """The post with this shortcode, if the profile has it."""
@@ -400,6 +425,8 @@ class FakeInstagram:
         size = self._media_index().get(urlsplit(url).path)
         if size is None:
             raise KeyError(url)
+        if urlsplit(url).path in self._covers():
+            return still_jpeg(urlsplit(url).path)
         return media_bytes(url, size)
 
     # ---- switches ------------------------------------------------------------
@@ -446,6 +473,15 @@ class FakeInstagram:
             for r in list(self.internet.requests)
             if r.host == CDN_HOST or any(host_matches(p, r.host) for p in CDN_PATTERNS)
         ]
+
+    def cover_requests(self) -> list[Req]:
+        """CDN requests for video stills (the covers the archive keeps for its gallery)."""
+        covers = self._covers()
+        return [r for r in self.cdn_requests() if r.path in covers]
+
+    def cover_count(self) -> int:
+        """How many CDN requests asked for a video's still."""
+        return len(self.cover_requests())
 
     def api_count(self) -> int:
         """How many Instagram API (and page) requests were served."""
@@ -873,6 +909,9 @@ class FakeInstagram:
                 index[urlsplit(url).path] = size
         return index
 
+    def _covers(self) -> set[str]:
+        return set().union(*(profile.covers() for profile in list(self.profiles.values())))
+
     async def _cdn(self, request: web.Request) -> web.StreamResponse:
         size = self._media_index().get(request.path)
         if size is None:
@@ -885,9 +924,11 @@ class FakeInstagram:
         ext = request.path.rsplit(".", 1)[-1]
         content_type = "video/mp4" if ext == "mp4" else "image/jpeg"
         broken = self._broken.get(request.path)
+        # A video's still is a real JPEG (the gallery decodes it); other files are filler bytes.
+        body = still_jpeg(request.path) if request.path in self._covers() else media_bytes(request.path, size)
         return await self.internet.send_bytes(
             request,
-            media_bytes(request.path, size),
+            body,
             content_type=content_type,
             abort_after=broken.after if broken else None,
             stall_seconds=broken.stall_seconds if broken else 0.0,
