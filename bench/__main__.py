@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import archive, instagram, memory, million, sweep, syncall, workers
+from bench import archive, gallery, instagram, memory, million, sweep, syncall, workers
 from bench.sizes import SIZES, Size
 from bench.table import Row, Section, header, markdown
 
@@ -22,6 +22,7 @@ FIGURES: dict[str, str] = {
     "sweep": "6. Stories sweep",
     "million": "7. With",
     "workers": "8. Workers",
+    "gallery": "9. Gallery",
 }
 
 
@@ -76,6 +77,7 @@ def jobs(size: Size, names: list[str]) -> list[tuple[list[str], Callable[[], Sec
         ("sweep", sweep),
         ("million", million),
         ("workers", workers),
+        ("gallery", gallery),
     )
     for name, module in figures:
         if name in names:

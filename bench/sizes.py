@@ -33,6 +33,9 @@ class Size:
     sweep_accounts: tuple[int, ...] = (30, 100)
     # Figure 7: hot-path queries against this many archived rows.
     million_rows: int = 1_000_000
+    # Figure 9: the gallery, one account's posts among this many captioned files.
+    gallery_posts: int = 10_000
+    gallery_captions: int = 100_000
 
 
 SIZES = {
@@ -71,5 +74,7 @@ SIZES = {
         archive_repeats=2,
         sweep_accounts=(10,),
         million_rows=20_000,
+        gallery_posts=700,
+        gallery_captions=3_000,
     ),
 }

@@ -14,6 +14,7 @@ FIGURES = (
     "4. Peak RSS",
     "5. Archive check",
     "6. Stories sweep",
+    "9. Gallery",
 )
 COLUMNS = "| Figure | Ours | Reference | Ratio | Target | Met? |"
 
