@@ -35,6 +35,7 @@ TARGET = 0.100
 INSERT_BATCH = 5_000
 ACCOUNTS = 50
 WORDS = ("sunset", "harbour", "coffee", "mountain", "concert", "garden", "street", "winter")
+Timings = dict[str, list[float]]
 SEARCHED = "pier lights"  # in one caption in a hundred: a page of results, and a scan to find them
 
 
@@ -43,22 +44,22 @@ def run(size: Size) -> Section:
     label = f"9. Gallery, {size.gallery_posts:,} posts of one account, {size.gallery_captions:,} captions"
     rows, notes = [], []
     with tempfile.TemporaryDirectory(prefix="bench-gallery-") as tmp:
-        sqlite = asyncio.run(_measure(f"sqlite://{Path(tmp) / 'archive.sqlite3'}", Path(tmp), size))
+        sqlite, cpu = asyncio.run(_measure(f"sqlite://{Path(tmp) / 'archive.sqlite3'}", Path(tmp), size))
     rows += _rows(f"{label}, SQLite", sqlite)
-    notes.append(_note("SQLite", sqlite))
+    notes.append(_note("SQLite", sqlite, cpu))
     reason = asyncio.run(postgres_unavailable())
     if reason:
         rows.append(Row(f"{label}, PostgreSQL", f"skipped: {reason}"))
     else:
-        postgres = asyncio.run(_measure_postgres(size))
+        postgres, cpu = asyncio.run(_measure_postgres(size))
         rows += _rows(f"{label}, PostgreSQL", postgres)
         notes.append(
-            _note(f"PostgreSQL (a database of its own beside {where(PG_URL)}, after ANALYZE)", postgres)
+            _note(f"PostgreSQL (a database of its own beside {where(PG_URL)}, after ANALYZE)", postgres, cpu)
         )
     return Section(rows, notes)
 
 
-def _rows(label: str, timings: dict[str, list[float]]) -> list[Row]:
+def _rows(label: str, timings: Timings) -> list[Row]:
     return [
         Row(
             f"{label}: {name}",
@@ -70,19 +71,23 @@ def _rows(label: str, timings: dict[str, list[float]]) -> list[Row]:
     ]
 
 
-def _note(backend: str, timings: dict[str, list[float]]) -> str:
+def _note(backend: str, timings: Timings, cpu: Timings) -> str:
     worst = ", ".join(f"{name} {seconds(max(runs))}" for name, runs in timings.items())
+    used = ", ".join(f"{name} {seconds(statistics.median(runs))}" for name, runs in cpu.items())
     runs = len(next(iter(timings.values())))
-    return f"Gallery, {backend}: medians of {runs} requests after one warm-up; worst: {worst}."
+    return (
+        f"Gallery, {backend}: medians of {runs} requests after one warm-up; worst: {worst}; "
+        f"CPU time of the bot's process (median; a loaded machine inflates the wall time, not this): {used}."
+    )
 
 
-async def _measure_postgres(size: Size) -> dict[str, list[float]]:
+async def _measure_postgres(size: Size) -> tuple[Timings, Timings]:
     async with own_database() as url:
         with tempfile.TemporaryDirectory(prefix="bench-gallery-") as tmp:
             return await _measure(url, Path(tmp), size)
 
 
-async def _measure(url: str, data_dir: Path, size: Size) -> dict[str, list[float]]:
+async def _measure(url: str, data_dir: Path, size: Size) -> tuple[Timings, Timings]:
     """Fill the archive, then time each page through the real app."""
     await open_database(url)
     try:
@@ -100,20 +105,24 @@ async def _measure(url: str, data_dir: Path, size: Size) -> dict[str, list[float
         await close_database()
 
 
-async def _serve_and_time(data_dir: Path, paths: dict[str, str], repeats: int) -> dict[str, list[float]]:
+async def _serve_and_time(data_dir: Path, paths: dict[str, str], repeats: int) -> tuple[Timings, Timings]:
+    """Wall and CPU seconds of this process per request, by page (the warm-up left out)."""
     took: list[float] = []
+    cpu: list[float] = []
 
     @web.middleware
     async def server_time(request: web.Request, handler):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         try:
             return await handler(request)
         finally:
             took.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
 
     app = build_app(WebConfig(data_dir=data_dir, base_url="http://127.0.0.1"), desk=None, service=_NoEvents())
     app.middlewares.insert(0, server_time)  # outermost: the session check is server time too
-    timings: dict[str, list[float]] = {name: [] for name in paths}
+    timings: Timings = {name: [] for name in paths}
+    cpu_times: Timings = {name: [] for name in paths}
     async with TestClient(TestServer(app)) as client:
         client.session.cookie_jar.update_cookies(
             {COOKIE: make_cookie(app[SECRET], await web_access.session_epoch())}
@@ -125,7 +134,8 @@ async def _serve_and_time(data_dir: Path, paths: dict[str, str], repeats: int) -
                     await response.read()
                 if attempt:  # the first request warms caches (templates, statements)
                     timings[name].append(took[-1])
-    return timings
+                    cpu_times[name].append(cpu[-1])
+    return timings, cpu_times
 
 
 class _NoEvents:
