@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import archive, history, instagram, memory, million, sweep, syncall, workers
+from bench import archive, gallery, history, instagram, memory, million, sweep, syncall, workers
 from bench.sizes import SIZES, Size
 from bench.table import Row, Section, header, markdown
 
@@ -23,6 +23,7 @@ FIGURES: dict[str, str] = {
     "million": "7. With",
     "workers": "8. Workers",
     "history": "9. Old history",
+    "gallery": "10. Gallery",
 }
 
 
@@ -78,6 +79,7 @@ def jobs(size: Size, names: list[str]) -> list[tuple[list[str], Callable[[], Sec
         ("million", million),
         ("workers", workers),
         ("history", history),
+        ("gallery", gallery),
     )
     for name, module in figures:
         if name in names:

@@ -37,6 +37,9 @@ class Size:
     history_jobs: int = 1_000_000
     startup_rows: int = 1_000_000
     startup_jobs: int = 100_000
+    # Figure 10: the gallery, one account's posts among this many captioned files.
+    gallery_posts: int = 10_000
+    gallery_captions: int = 100_000
 
 
 SIZES = {
@@ -78,5 +81,7 @@ SIZES = {
         history_jobs=6_000,  # more than one batch of the prune
         startup_rows=5_000,
         startup_jobs=1_000,
+        gallery_posts=700,
+        gallery_captions=3_000,
     ),
 }

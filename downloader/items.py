@@ -13,6 +13,7 @@ from pathlib import Path
 from db import archive_state, queries
 from db.models import Account, Job
 from downloader.control import JobControl
+from downloader.covers import keep_cover
 from downloader.errors import DownloadError, StopRequested
 from downloader.fetch import Fetcher, publish, temp_path_for
 from downloader.partials import partial_for
@@ -84,6 +85,8 @@ class ItemWriter:
                 sentence = exc.sentence if isinstance(exc, DownloadError) else _disk_sentence(exc)
                 return await self._failed(item, account, phase, sentence)
         await self._record(item, account, job.id, path, size)
+        # After the video is safe: a cover that fails costs the gallery's tile, never the video.
+        await keep_cover(self.fetcher, self.data_dir, account.platform, item)
         return Outcome("done", size)
 
     def final_path(self, item: MediaItem, account: Account, phase: str) -> Path:

@@ -21,6 +21,7 @@ _FIELDS = (
     "link",
     "highlight_id",
     "highlight_title",
+    "cover",
 )
 
 

@@ -2,6 +2,8 @@
 
 Kept under DATA_DIR/thumbnails/<platform>/<media id>.jpg, outside downloads/, so the
 archive itself stays exactly what was downloaded. The downloader does not know them.
+A video's tile is made from the cover the downloader kept for it (DATA_DIR/covers/);
+a video without one gets the placeholder.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import re
 from pathlib import Path
 
 from PIL import Image, ImageOps
+
+from downloader.covers import cover_path
 
 log = logging.getLogger(__name__)
 SIZE = 320
@@ -47,7 +51,8 @@ class Thumbnails:
     """Makes and finds thumbnails; at most two are made at once, each file only once."""
 
     def __init__(self, data_dir: Path, workers: int = 2):
-        self.root = Path(data_dir).resolve() / "thumbnails"
+        self.data_dir = Path(data_dir).resolve()
+        self.root = self.data_dir / "thumbnails"
         self._slots = asyncio.Semaphore(workers)
         self._making: dict[Path, asyncio.Task] = {}
 
@@ -58,12 +63,17 @@ class Thumbnails:
         return self.root / folder / f"{name}.jpg"
 
     async def get(self, platform: str, media_id: str, source: Path) -> Path | None:
-        """The thumbnail of an archived image, made now if needed; None: show a placeholder."""
+        """The thumbnail of an archived image, or of a video's cover, made now if needed;
+        None: show a placeholder."""
         target = self.target(platform, media_id)
         if target.exists():
             return target
         failed = target.with_suffix(".none")
-        if is_video(source) or failed.exists():
+        if is_video(source):
+            source = cover_path(self.data_dir, platform, media_id)
+            if not source.is_file():
+                return None  # no cover (yet): not marked failed, a later download may bring one
+        if failed.exists():
             return None
         task = self._making.get(target)
         if task is None:

@@ -68,6 +68,9 @@ class MediaItem:
     # highlight's folder.
     highlight_id: str | None = None
     highlight_title: str | None = None
+    # A video's still image on the CDN (from the listing, no extra request): kept once as its
+    # cover for the gallery's tile, fetched with ``headers``; never an archived file.
+    cover: str | None = None
 
 
 @dataclass

@@ -12,7 +12,8 @@ It answers the requests instaloader makes (as recorded from real runs):
 - ``GET /graphql/query?query_hash=``: test_login, stories, highlights, highlight items.
 - ``GET i.instagram.com/api/v1/feed/reels_media/`` (Bearer IGT:2 token), media and
   user info.
-- CDN: deterministic bytes per URL, sizes from the model, Content-Length, ETag and
+- CDN: deterministic bytes per URL (a video's still, the archive's cover for it, is a
+  real JPEG), sizes from the model, Content-Length, ETag and
   Last-Modified set; ``Range: bytes=N-`` answered 206 with Content-Range (honouring
   ``If-Range``), or 416 beyond the end.
 
@@ -21,6 +22,7 @@ Switches (set from the test thread at any time): ``rate_limit()``, ``checkpoint(
 ``honour_range`` (False: Range ignored, 200 with the whole file) and ``break_media()``.
 Counting helpers separate Instagram API requests from CDN requests; ``range_requests()``
 lists the ranges asked for, ``cdn_bytes_sent`` and ``cdn_open`` what the CDN sends.
+CDN requests for video stills are counted by ``cover_count()``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
+from tests.fakes.stills import still_jpeg
 from tests.fakes.tls import FakeInternet, Req, host_matches
 
 WWW = "www.instagram.com"
@@ -117,6 +120,10 @@ class FakeChild:
             files[self.video_url] = self.video_size
         return files
 
+    def covers(self) -> set[str]:
+        """CDN paths of video stills (served as real JPEGs)."""
+        return {urlsplit(self.image_url).path} if self.is_video else set()
+
 
 @dataclass
 class FakePost:
@@ -168,6 +175,11 @@ class FakePost:
             files.update(child.media())
         return files
 
+    def covers(self) -> set[str]:
+        """CDN paths of video stills: a video's image, a video slide's image."""
+        paths = {urlsplit(self.image_url).path} if self.is_video else set()
+        return paths.union(*(child.covers() for child in self.children))
+
 
 @dataclass
 class FakeStoryItem:
@@ -194,6 +206,10 @@ class FakeStoryItem:
             files[cdn_url(f"s{self.pk}_480", "mp4")] = self.video_size // 2
         return files
 
+    def covers(self) -> set[str]:
+        """CDN paths of video stills."""
+        return {urlsplit(self.image_url).path} if self.is_video else set()
+
 
 @dataclass
 class FakeHighlight:
@@ -219,6 +235,10 @@ class FakeHighlight:
             files.update(item.media())
         return files
 
+    def covers(self) -> set[str]:
+        """CDN paths of its video items' stills."""
+        return set().union(*(item.covers() for item in self.items))
+
 
 @dataclass
 class FakeProfile:
@@ -242,6 +262,10 @@ class FakeProfile:
         for thing in [*self.posts, *self.stories, *self.highlights]:
             files.update(thing.media())
         return files
+
+    def covers(self) -> set[str]:
+        """CDN paths of every video still the profile's media name."""
+        return set().union(*(thing.covers() for thing in [*self.posts, *self.stories, *self.highlights]))
 
     def post(self, code: str) -> FakePost | None:
         """The post with this shortcode, if the profile has it."""
@@ -412,6 +436,8 @@ class FakeInstagram:
         size = self._media_index().get(urlsplit(url).path)
         if size is None:
             raise KeyError(url)
+        if urlsplit(url).path in self._covers():
+            return still_jpeg(urlsplit(url).path)
         return media_bytes(url, size)
 
     # ---- switches ------------------------------------------------------------
@@ -467,6 +493,15 @@ class FakeInstagram:
             if value is not None:
                 found.append((req.path, value))
         return found
+
+    def cover_requests(self) -> list[Req]:
+        """CDN requests for video stills (the covers the archive keeps for its gallery)."""
+        covers = self._covers()
+        return [r for r in self.cdn_requests() if r.path in covers]
+
+    def cover_count(self) -> int:
+        """How many CDN requests asked for a video's still."""
+        return len(self.cover_requests())
 
     def api_count(self) -> int:
         """How many Instagram API (and page) requests were served."""
@@ -894,6 +929,9 @@ class FakeInstagram:
                 index[urlsplit(url).path] = size
         return index
 
+    def _covers(self) -> set[str]:
+        return set().union(*(profile.covers() for profile in list(self.profiles.values())))
+
     async def _cdn(self, request: web.Request) -> web.StreamResponse:
         size = self._media_index().get(request.path)
         if size is None:
@@ -906,7 +944,9 @@ class FakeInstagram:
         ext = request.path.rsplit(".", 1)[-1]
         content_type = "video/mp4" if ext == "mp4" else "image/jpeg"
         broken = self._broken.get(request.path)
-        body = media_bytes(request.path, size)
+        # A video's still is a real JPEG (the gallery decodes it); other files are filler bytes.
+        body = still_jpeg(request.path) if request.path in self._covers() else media_bytes(request.path, size)
+        size = len(body)
         headers = {"ETag": _etag(request.path, size), "Last-Modified": LAST_MODIFIED}
         headers["Accept-Ranges"] = "bytes"
         status, start = self._range(request, headers, size)

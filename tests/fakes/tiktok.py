@@ -20,6 +20,8 @@ It answers the requests yt-dlp's TikTok extractors make (as recorded from real r
   ``MUSIC_HOST``. Both are signed like TikTok's (``x-signature``) and expire six
   hours after they were listed (``x-expires``, against the fake's clock ``now``):
   an edited or expired URL gets 403. A LIVE replay is listed with ``liveRoomInfo`` and no playable video.
+- A video's cover (``video.cover`` and ``originCover`` in the listing) on
+  ``COVER_HOST``: a real JPEG, signed and expiring like the slides.
 
 Like TikTok's bot detection, the user and video pages carry their data only
 for a browser-like request (the navigation headers a real browser sends, which
@@ -28,7 +30,7 @@ the page without its data. ``browser_check = False`` turns that off.
 
 Switches: ``rate_limited`` (429 on every host), ``ip_blocked`` (statusCode
 10204), per account ``listing_hidden``, per video ``page_http``/``page_status``/
-``media_http``, per photo post ``slide_failures`` (slide number -> how many more
+``media_http``/``cover_http``, per photo post ``slide_failures`` (slide number -> how many more
 requests get 503), and ``media_delay`` (slow media). FakeInternet records every
 request; the ``count_*`` helpers count the ones tests care about, ``range_requests()``
 the ranges asked for, ``cdn_bytes_sent`` and ``cdn_open`` what the video CDN sends.
@@ -44,11 +46,14 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.fakes.stills import still_jpeg
+
 WWW = "www.tiktok.com"
 CDN_HOST = "v16-webapp-prime.tiktokcdn-us.com"
 IMAGE_HOST = "p16-sign-va.tiktokcdn.com"
 URL_LIFETIME = 6 * 3600  # photo and sound URLs expire, as TikTok's signed CDN URLs do
 MUSIC_HOST = "sf16-ies-music-va.tiktokcdn.com"
+COVER_HOST = "p16-pu-sign-useast8.tiktokcdn-us.com"
 # Newest post of every generated account: 2025-06-15 12:00 UTC; posts go back one hour each.
 NEWEST = 1_750_000_000
 STATUS_OK = 0
@@ -76,6 +81,7 @@ class FakePost:
     page_status: int = STATUS_OK  # webapp.video-detail statusCode of its page
     page_http: int | None = None  # answer its page with this HTTP status instead
     media_http: int | None = None  # answer its media with this HTTP status instead
+    cover_http: int | None = None  # answer its cover with this HTTP status instead
 
     def content(self, part: str = "") -> bytes:
         """The media bytes: deterministic per id (and slide ``part``, "1", "2"... or "sound"),
@@ -143,6 +149,7 @@ class FakeTikTok:
         internet.add_host(CDN_HOST, self._cdn)
         internet.add_host(IMAGE_HOST, self._image)
         internet.add_host(MUSIC_HOST, self._music)
+        internet.add_host(COVER_HOST, self._cover)
 
     # ---- data -------------------------------------------------------------
 
@@ -197,6 +204,11 @@ class FakeTikTok:
         path = f"/tos-maliva-i-photomode-us/{post.id}_{number}~tplv-photomode-image"
         return [_signed(IMAGE_HOST, f"{path}.{ext}", self.now + URL_LIFETIME) for ext in ("webp", "jpeg")]
 
+    def cover_urls(self, post: FakePost) -> list[str]:
+        """A video's stills as the listing names them: ``cover`` (cropped), then ``originCover``."""
+        paths = (f"/tos-useast8-p-0068-tx2/{post.id}~tplv-tiktokx-cropcenter:300:400.jpeg", f"/obj/{post.id}")
+        return [_signed(COVER_HOST, path, self.now + URL_LIFETIME) for path in paths]
+
     def sound_url(self, post: FakePost) -> str:
         """Where a photo post's sound is served."""
         return _signed(MUSIC_HOST, f"/obj/ies-music-aiso/{post.id}.mp3", self.now + URL_LIFETIME)
@@ -231,6 +243,10 @@ class FakeTikTok:
     def count_images(self) -> int:
         """Requests for photo posts' slides."""
         return self.internet.count(host=IMAGE_HOST)
+
+    def count_covers(self) -> int:
+        """Requests for videos' covers."""
+        return self.internet.count(host=COVER_HOST)
 
     def count_sounds(self) -> int:
         """Requests for photo posts' sounds."""
@@ -358,6 +374,8 @@ class FakeTikTok:
                 "height": 1024,
                 "duration": 12,
                 "ratio": "540p",
+                "cover": self.cover_urls(post)[0],
+                "originCover": self.cover_urls(post)[1],
                 "playAddr": url,
                 "bitrateInfo": [
                     {
@@ -405,6 +423,19 @@ class FakeTikTok:
             return web.Response(status=503, text="Service Unavailable")
         kind = "image/jpeg" if request.path.endswith(".jpeg") else "image/webp"
         return await self.internet.send_bytes(request, post.content(number), content_type=kind)
+
+    async def _cover(self, request: web.Request) -> web.StreamResponse:
+        """A video's still: ``/<bucket>/<post id>~tplv-...jpeg`` or ``/obj/<post id>``, signed."""
+        if self.rate_limited:
+            return _too_many()
+        if not _signature_ok(request, self.now):
+            return web.Response(status=403, text="Access Denied")
+        post = self._post_by_id(request.path.rsplit("/", 1)[-1].partition("~")[0])
+        if post is None or post.photo or post.live:
+            return web.Response(status=404, text="Not Found")
+        if post.cover_http:
+            return web.Response(status=post.cover_http, text="Access Denied")
+        return await self.internet.send_bytes(request, still_jpeg(post.id), content_type="image/jpeg")
 
     async def _music(self, request: web.Request) -> web.StreamResponse:
         """A photo post's sound: ``/obj/ies-music-aiso/<post id>.mp3?x-signature=...``."""

@@ -84,36 +84,44 @@ def post_items(post: Post, username: str) -> list[MediaItem]:
     taken_at = _utc(post.date_utc)
     metadata = _post_metadata(post, raw, username)
 
-    def item(media_id: str, url: str | None, is_video: bool) -> MediaItem:
-        ext = "mp4" if is_video else "jpg"
+    def item(media_id: str, url: str | None, is_video: bool, cover: str | None = None) -> MediaItem:
         return MediaItem(
             media_id,
             kind,
             taken_at,
-            ext,
+            "mp4" if is_video else "jpg",
             url=url,
             metadata=metadata,
             group_id=post.shortcode,
             caption=post.caption,
             link=metadata["url"],
+            cover=cover,
         )
 
     if post.typename == "GraphSidecar":
         slides = raw.get("carousel_media") or []
         items = []
         for index, node in enumerate(post.get_sidecar_nodes(), start=1):
-            url = node.display_url
             if node.is_video:
                 versions = slides[index - 1].get("video_versions") if index <= len(slides) else None
                 url = best_video_url(versions) or node.video_url
-            items.append(item(f"{post.mediaid}_{index}", url, node.is_video))
+                # The slide's still is its cover (a video slide's display_url is its first frame).
+                items.append(item(f"{post.mediaid}_{index}", url, True, node.display_url))
+            else:
+                items.append(item(f"{post.mediaid}_{index}", node.display_url, False))
     elif post.is_video:
         # Not post.video_url: logged in it HEADs every version to find the largest.
-        items = [item(str(post.mediaid), best_video_url(raw.get("video_versions")) or post.video_url, True)]
+        url = best_video_url(raw.get("video_versions")) or post.video_url
+        items = [item(str(post.mediaid), url, True, _cover(raw) or post.url)]
     else:
         items = [item(str(post.mediaid), post.url, False)]
     metadata["files"] = len(items)  # so a rebuilt index knows a post is whole (bot.py reindex)
     return items
+
+
+def _cover(raw: dict[str, Any]) -> str | None:
+    """A video's still as the listing describes it (the largest candidate), no request spent."""
+    return _largest((raw.get("image_versions2") or {}).get("candidates"))
 
 
 def story_link(username: str, media_id: str) -> str:
@@ -141,6 +149,7 @@ def graphql_story_item(node: dict[str, Any], kind: str, username: str) -> MediaI
         "mp4" if is_video else "jpg",
         url=url,
         link=story_link(username, media_id),
+        cover=(node.get("display_url") or _largest(node.get("display_resources"))) if is_video else None,
     )
 
 
@@ -167,4 +176,5 @@ def v1_story_item(
         link=story_link(username, media_id),
         highlight_id=highlight[0] if highlight else None,
         highlight_title=highlight[1] if highlight else None,
+        cover=_cover(node) if is_video else None,
     )

@@ -58,7 +58,15 @@ def video_item(username: str, post: dict, video_download: VideoDownload) -> Medi
         group_id=video_id,
         caption=post.get("desc") or None,
         link=url,
+        headers=dict(REFERER),  # sent with the cover (the video itself comes through yt-dlp)
+        cover=_cover_url(post),
     )
+
+
+def _cover_url(post: dict) -> str | None:
+    """The video's still from the listing (``video.cover``, else ``originCover``): no extra request."""
+    video = post.get("video") or {}
+    return video.get("cover") or video.get("originCover") or None
 
 
 def photo_items(username: str, post: dict) -> list[MediaItem]:
