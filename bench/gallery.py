@@ -1,4 +1,4 @@
-"""Figure 9: the web gallery's server time against a large archive, on SQLite and PostgreSQL.
+"""Figure 10: the web gallery's server time against a large archive, on SQLite and PostgreSQL.
 
 One account holds ``gallery_posts`` archived posts (one in four a carousel of three files)
 among ``gallery_captions`` captioned files over many accounts. The real aiohttp app
@@ -41,7 +41,7 @@ SEARCHED = "pier lights"  # in one caption in a hundred: a page of results, and 
 
 def run(size: Size) -> Section:
     """Both backends; a missing PostgreSQL becomes a row that says why."""
-    label = f"9. Gallery, {size.gallery_posts:,} posts of one account, {size.gallery_captions:,} captions"
+    label = f"10. Gallery, {size.gallery_posts:,} posts of one account, {size.gallery_captions:,} captions"
     rows, notes = [], []
     with tempfile.TemporaryDirectory(prefix="bench-gallery-") as tmp:
         sqlite, cpu = asyncio.run(_measure(f"sqlite://{Path(tmp) / 'archive.sqlite3'}", Path(tmp), size))

@@ -155,7 +155,7 @@ async def _caption_matches(text: str, limit: int) -> list[int]:
     """Ids of the newest files whose caption holds ``text``, ignoring case.
 
     Not tortoise's ``icontains``: its UPPER(CAST(caption)) costs SQLite three times the
-    plain scan, and PostgreSQL's trigram index (migration 0016) serves ILIKE only.
+    plain scan, and PostgreSQL's trigram index (migration 0011) serves ILIKE only.
     SQLite's LIKE ignores case (ASCII, as its UPPER does) and scans a narrow index."""
     client = MediaItem._meta.db
     pattern = f"%{escape_like(text)}%"

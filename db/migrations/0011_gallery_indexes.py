@@ -52,7 +52,7 @@ async def drop_caption_index(apps, editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("archive", "0009_request_counts")]
+    dependencies = [("archive", "0010_drop_unused")]
 
     initial = False
 
