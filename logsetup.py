@@ -36,7 +36,7 @@ class RedactSecrets(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and _rejected_token(record.exc_info[1]):
-            return False  # bot.py explains a rejected token in one sentence instead
+            return False  # wiring.run_bot explains a rejected token in one sentence instead
         record.msg, record.args = self.redact(record.getMessage()), None
         if record.exc_info and not record.exc_text:
             # Formatted here, redacted once; every formatter then prints this text.

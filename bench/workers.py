@@ -1,6 +1,6 @@
 """Figure 8: sync-all of many TikTok accounts handed to 1 and to 3 workers (RabbitMQ, PostgreSQL).
 
-The bot side runs in this process (open_services + the RemoteRunner, as bot.py wires
+The bot side runs in this process (open_services + the RemoteRunner, as wiring.py wires
 them with QUEUE_URL); each worker is a real `python bot.py worker --platform tiktok`.
 Every fake response is slowed by the size's latency, so the figure shows download
 work spread over machines. On one small machine the workers share its cores, so the

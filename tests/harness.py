@@ -94,7 +94,7 @@ async def archived_count(platform: str) -> int:
 
 @asynccontextmanager
 async def running_bot(settings: Settings):
-    """The real Application from bot.py, polling the fake Telegram, in this event loop."""
+    """The real Application wiring.py builds for bot.py, polling the fake Telegram, in this event loop."""
     app = build_application(settings)
     await app.initialize()
     try:
