@@ -23,8 +23,6 @@ from downloader.events import (
 from downloader.events import summary_line as summarize
 from downloader.targets import PHASES, parse_target
 
-DEFAULT_WAIT = 1.0  # minutes a terminal download waits out network trouble and rate limits in all
-
 
 class TerminalProgress:
     """Renders service events as tqdm bars on stderr."""
@@ -93,8 +91,8 @@ async def download_command(
     text: str,
     platform: str | None,
     open_services,
-    only: str | None = None,
-    wait: float = DEFAULT_WAIT,
+    only: str | None,
+    wait: float,
 ) -> int:
     """Run one download (``only``: one phase; ``wait``: minutes of waiting out network trouble and
     rate limits before giving up); exit 0 when it completed, else print why and return 1."""

@@ -9,8 +9,6 @@ import sys
 import threading
 from pathlib import Path
 
-from telegram.error import InvalidToken
-
 from config import Settings, SettingsError
 
 # Bot API URLs carry the token (/bot<token>/method); redact any token-shaped text too.
@@ -37,8 +35,8 @@ class RedactSecrets(logging.Filter):
         return _TOKEN_SHAPE.sub("[redacted-token]", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], InvalidToken):
-            return False  # bot.py explains a rejected token in one sentence instead
+        if record.exc_info and _rejected_token(record.exc_info[1]):
+            return False  # wiring.run_bot explains a rejected token in one sentence instead
         record.msg, record.args = self.redact(record.getMessage()), None
         if record.exc_info and not record.exc_text:
             # Formatted here, redacted once; every formatter then prints this text.
@@ -48,6 +46,12 @@ class RedactSecrets(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
         return True
+
+
+def _rejected_token(exc: BaseException | None) -> bool:
+    """Telegram's InvalidToken, looked up without importing telegram (the terminal commands never do)."""
+    error = sys.modules.get("telegram.error")  # not loaded: nothing can have raised it
+    return error is not None and isinstance(exc, error.InvalidToken)
 
 
 def configure_logging(settings: Settings) -> None:

@@ -2,7 +2,7 @@
 
 - prune: ``history_jobs`` finished jobs older than JOB_HISTORY_DAYS (a tenth of them sync-alls
   with two per-account jobs each), deleted by ``db.queries.prune_jobs`` as the start-up does;
-- start-up: the real bot (bot.py's Application, ``harness.running_bot`` against the fake
+- start-up: the real bot (the Application wiring.py builds, ``harness.running_bot`` against the fake
   Telegram) on a database of ``startup_rows`` archived files over 1,000 tracked accounts and
   ``startup_jobs`` jobs within the history (kept): from building the Application until it polls.
 

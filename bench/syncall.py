@@ -1,6 +1,6 @@
 """Figure 3: /syncall of many small tracked accounts through the real bot and a strict fake Telegram.
 
-The bot (harness.running_bot: bot.py's Application, polling) runs in this process
+The bot (harness.running_bot: the Application wiring.py builds for bot.py, polling) runs in this process
 with its production status-edit interval; the fake Telegram answers 429 exactly as
 Telegram's flood limits would. Counted at the fake: status edits and 429 answers.
 """
@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import bot
+import wiring
 from bench.sizes import Size
 from bench.table import Row, Section, seconds
 from bench.world import fake_instagram, session_file
@@ -76,10 +76,10 @@ def run(size: Size) -> Section:
 
 async def _sync_all(settings: Settings, telegram: FakeTelegram, names: list[str]) -> tuple[float, float, str]:
     """Run the bot, track the accounts, /syncall; (start, end) in the fake's clock and the final text."""
-    original = bot.open_services
-    # bot._post_init opens the services with real sleeps; inject the instant sleep that
+    original = wiring.open_services
+    # wiring._post_init opens the services with real sleeps; inject the instant sleep that
     # harness.services_for uses, through open_services' own parameter.
-    bot.open_services = functools.partial(original, sleep=lambda seconds: None)
+    wiring.open_services = functools.partial(original, sleep=lambda seconds: None)
     try:
         async with running_bot(settings):
             # Inserted directly: /add would cost one Telegram reply per account, which is not this figure.
@@ -91,7 +91,7 @@ async def _sync_all(settings: Settings, telegram: FakeTelegram, names: list[str]
             final = await _final_status(telegram, len(names))
             return started, final.time, str(final.params.get("text", ""))
     finally:
-        bot.open_services = original
+        wiring.open_services = original
         # A bot that failed in post_init never runs post_shutdown; free the database for later figures.
         await close_database()
 

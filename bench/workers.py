@@ -1,6 +1,6 @@
 """Figure 8: sync-all of many TikTok accounts handed to 1 and to 3 workers (RabbitMQ, PostgreSQL).
 
-The bot side runs in this process (open_services + the RemoteRunner, as bot.py wires
+The bot side runs in this process (open_services + the RemoteRunner, as wiring.py wires
 them with QUEUE_URL); each worker is a real `python bot.py worker --platform tiktok`.
 Every fake response is slowed by the size's latency, so the figure shows download
 work spread over machines. On one small machine the workers share its cores, so the
@@ -32,6 +32,7 @@ from db import close_database
 from db.models import Account, MediaItem, Process
 from downloader.queue.broker import queue_name
 from downloader.queue.remote import RemoteRunner
+from services import open_services
 from tests.fakes.tiktok import FakeTikTok
 from tests.fakes.tls import FakeInternet
 from tests.harness import make_settings
@@ -185,7 +186,7 @@ async def _sync(net: FakeInternet, workers: int) -> Timing:
         async with own_database() as db_url, forgotten_after(AMQP, prefix):  # queues deleted after
             data = Path(tmp) / "data"
             settings = make_settings(data, net=net, database_url=db_url, queue_url=AMQP, queue_name=prefix)
-            services = await bot.open_services(settings, sleep=lambda s: None)
+            services = await open_services(settings, sleep=lambda s: None)
             remote = RemoteRunner(services.service, services.registry, AMQP, db_url, prefix)
             await remote.start()
             services.remote, services.jobs.runner, services.jobs.remote = remote, remote.run, True

@@ -1,6 +1,6 @@
 """One way to start, pause, resume and cancel jobs, whichever front end asks (chat or web).
 
-The desk calls the JobManager and tells the front ends through two hooks that bot.py
+The desk calls the JobManager and tells the front ends through two hooks that wiring.py
 sets: ``show`` puts a job's self-updating status message in a chat, ``show_final``
 updates it when a job changed without running (cancelled while paused).
 """

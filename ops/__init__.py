@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from config import Settings
+if TYPE_CHECKING:  # bot.py builds its --help from add_parsers without loading the settings' libraries
+    from config import Settings
 
 COMMANDS = ("backup", "restore", "doctor")
 

@@ -6,9 +6,10 @@ import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot import build_application, open_services
 from config import Settings
 from db import queries
+from services import open_services
+from wiring import build_application
 
 BOT = Path(__file__).resolve().parent.parent / "bot.py"
 TOKEN = "123456:TEST-TOKEN"
@@ -93,7 +94,7 @@ async def archived_count(platform: str) -> int:
 
 @asynccontextmanager
 async def running_bot(settings: Settings):
-    """The real Application from bot.py, polling the fake Telegram, in this event loop."""
+    """The real Application wiring.py builds for bot.py, polling the fake Telegram, in this event loop."""
     app = build_application(settings)
     await app.initialize()
     try:

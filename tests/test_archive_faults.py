@@ -158,7 +158,7 @@ async def test_a_metadata_file_that_cannot_be_written_is_a_warning_and_comes_lat
 
 
 async def test_pause_ends_a_politeness_delay_at_once(instagram, net, data_dir, tmp_path):
-    from bot import open_services
+    from services import open_services
 
     session = write_session_file(tmp_path / "session-archivebot", instagram.login())
     settings = make_settings(

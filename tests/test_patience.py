@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot import parse_args
-from cli import DEFAULT_WAIT
+from bot import DEFAULT_WAIT, parse_args
 from downloader.errors import RateLimited, Transient
 from downloader.patience import Patience, wait_reason
 

@@ -1,4 +1,4 @@
-"""The web gallery's aiohttp application, and the server bot.py starts and stops."""
+"""The web gallery's aiohttp application, and the server wiring.py starts and stops for the bot."""
 
 from __future__ import annotations
 

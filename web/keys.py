@@ -10,7 +10,7 @@ from aiohttp import web
 
 @dataclass
 class WebConfig:
-    """The web gallery's settings, from config.Settings (bot.py fills it in)."""
+    """The web gallery's settings, from config.Settings (wiring.py fills it in)."""
 
     data_dir: Path
     base_url: str  # WEB_BASE_URL or http://WEB_HOST:WEB_PORT, without a trailing slash
