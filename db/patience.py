@@ -122,8 +122,26 @@ class Outage:
 OUTAGE = Outage()
 
 
-async def patiently(call: Callable[[], Awaitable[T]]) -> T:
-    """Run ``call()``; while the database is unreachable, retry within this task's patience."""
+def cut_mid_statement(exc: BaseException) -> bool:
+    """Whether the connection was lost while a statement was on its way or running (the server
+    may have applied it), rather than before one could be sent."""
+    import asyncpg
+
+    current: BaseException | None = exc
+    for _ in range(6):
+        if current is None:
+            return False
+        if isinstance(current, asyncpg.ConnectionDoesNotExistError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+async def patiently(call: Callable[[], Awaitable[T]], once_only: bool = False) -> T:
+    """Run ``call()``; while the database is unreachable, retry within this task's patience.
+
+    ``once_only``: a statement that must not run twice (an INSERT) is retried only when it
+    never reached the server; cut mid-statement, the error is raised instead."""
     budget = _patience.get()
     if budget is None:
         return await _once(call)
@@ -132,7 +150,7 @@ async def patiently(call: Callable[[], Awaitable[T]]) -> T:
         try:
             result = await call()
         except Exception as exc:
-            if not connection_lost(exc):
+            if not connection_lost(exc) or (once_only and cut_mid_statement(exc)):
                 raise
             waited = time.monotonic() - started
             if waited >= budget:

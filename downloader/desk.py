@@ -82,8 +82,8 @@ class JobDesk:
         if not created:
             return Answer("running", "A sync of all accounts is already running.", job)
         if not await Job.filter(parent=job).exists():
-            job.state = "completed"
-            await job.save(update_fields=["state", "updated_at"])
+            job.state, job.finished_at = "completed", queries.now()  # pruned with the history
+            await job.save(update_fields=["state", "finished_at", "updated_at"])
             skipped = (job.counts or {}).get("skipped", [])
             text = "Nothing to sync: " + "; ".join(skipped) if skipped else "No tracked accounts yet."
             return Answer("refused", text, job)

@@ -203,7 +203,9 @@ def _stoppable(report, control: JobControl):
     to stop: yt-dlp calls it for every block it reads."""
 
     def callback(done: int, total: int | None) -> None:
-        if control.request:
+        # Not on the last block: yt-dlp has renamed its partial file by then, and stopping
+        # would throw away a finished file.
+        if control.request and not (total and done >= total):
             raise StopRequested()
         report(done, total)
 

@@ -57,15 +57,6 @@ current_job: contextvars.ContextVar[int | None] = contextvars.ContextVar("curren
 # Errors after which the remaining phases would only repeat the same failure.
 FATAL = (Checkpoint, RateLimited, BudgetExhausted)
 DATABASE_WAIT = 600.0  # seconds a running job waits for a lost database; then it is left resumable
-KIND_PHASES = {
-    "post": "posts",
-    "reel": "posts",
-    "story": "stories",
-    "highlight": "highlights",
-    "video": "videos",
-    "photo": "videos",  # a TikTok photo post's slides
-    "audio": "videos",  # ...and its sound
-}
 
 
 class DownloadService:

@@ -9,7 +9,7 @@ __all__ = ["STARTED", "phase_words", "result_from_job", "running_words", "starte
 
 STARTED = {
     "instagram": "Download started - including posts, stories, and highlights!",
-    "tiktok": "Download started - TikTok videos!",
+    "tiktok": "Download started - TikTok videos and photo posts!",
 }
 ALL_PHASES = {"instagram": ("posts", "stories", "highlights"), "tiktok": ("videos",)}
 

@@ -50,7 +50,7 @@ async def test_download_flow_edits_one_status_message(world, data_dir):
 
 async def test_tiktok_download_shows_only_the_videos_phase(world, data_dir):
     intro = await world.reply("/download https://www.tiktok.com/@bob.dance")
-    assert intro.startswith("Download started - TikTok videos!")
+    assert intro.startswith("Download started - TikTok videos and photo posts!")
     final = await world.message_with("Completed:")
     assert "Completed: 6 videos" in final.plain
     assert "stories" not in final.plain and "highlights" not in final.plain
