@@ -40,6 +40,7 @@ from downloader.events import (
     PhaseFinished,
     PhaseResult,
     Waiting,
+    Warned,
 )
 from downloader.fetch import Fetcher
 from downloader.guard import ArchiveGuard
@@ -48,6 +49,7 @@ from downloader.knowledge import forget_missing_files, known_about, prefetch_ree
 from downloader.leases import Holder, ProcessRegistry
 from downloader.patience import Patience, wait_reason
 from downloader.phase import PhaseRunner, PhaseTools
+from downloader.renames import follow_rename
 from downloader.sources.base import Account as SourceAccount
 from downloader.sources.base import Source
 
@@ -371,6 +373,10 @@ class DownloadService:
         if not listing and account.platform_user_id:
             return stored_account(account)
         info = await asyncio.to_thread(source.resolve, account.username, account.platform_user_id)
+        if account.platform_user_id and info.username.lower() != account.username:
+            # The stored id answered with another name: the account was renamed.
+            sentence = await follow_rename(self.data_dir, account, info.username)
+            self.emit(Warned(job.id, None, sentence))
         account.platform_user_id = info.user_id or account.platform_user_id
         account.display_name = info.display_name or account.display_name
         await account.save(update_fields=["platform_user_id", "display_name", "updated_at"])

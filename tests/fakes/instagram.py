@@ -383,6 +383,13 @@ class FakeInstagram:
         self.profiles[profile.username.lower()] = profile
         return profile
 
+    def rename(self, old: str, new: str) -> FakeProfile:
+        """The account called ``old`` is now called ``new`` (same id, same posts); ``old`` is free."""
+        profile = self.profiles.pop(old.lower())
+        profile.username = new
+        self.profiles[new.lower()] = profile
+        return profile
+
     def login(self, username: str = "archivebot", user_id: int = 999) -> FakeSession:
         """A fresh valid session of the bot's account."""
         session = FakeSession(username, user_id, secrets.token_hex(16), secrets.token_hex(16))

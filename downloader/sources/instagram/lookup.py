@@ -84,7 +84,27 @@ def resolve_anonymous(api: InstagramAPI, username: str) -> tuple[Account, Anonym
             user.update(node)
     if not user.get("pk"):
         raise NotFound(f"Instagram account @{username} does not exist.")
-    account = Account(
+    account = _page_account(user, username)
+    page = None
+    if timeline is not None and timeline.get("id"):
+        first = timeline["polaris_ordered_timeline_connection"]
+        page = AnonymousPage(str(timeline["id"]), first, time.monotonic())
+    return account, page
+
+
+def resolve_renamed(api: InstagramAPI, username: str, user_id: str) -> Account:
+    """Logged out, a stored account's name was not found: ask by its id (one request).
+
+    An answer under another name is a rename; no answer means the account is gone."""
+    user = api.user_by_id(user_id)
+    if not user or not user.get("username"):
+        raise NotFound(f"Instagram account @{username} does not exist.")
+    return account_from_user(user)
+
+
+def _page_account(user: dict[str, Any], username: str) -> Account:
+    """The account from the profile page's details blob."""
+    return Account(
         platform=PLATFORM,
         username=str(user.get("username") or username),
         user_id=str(user["pk"]),
@@ -92,8 +112,3 @@ def resolve_anonymous(api: InstagramAPI, username: str) -> tuple[Account, Anonym
         is_private=bool(user.get("is_private")),
         media_count=_int(user.get("all_media_count")),
     )
-    page = None
-    if timeline is not None and timeline.get("id"):
-        first = timeline["polaris_ordered_timeline_connection"]
-        page = AnonymousPage(str(timeline["id"]), first, time.monotonic())
-    return account, page
