@@ -12,10 +12,21 @@ import time
 
 import pytest
 
-from db.models import Account, AccountRename, MediaItem
+from db.models import Account, AccountRename, MediaItem, NotifySetting
 from downloader.events import Warned
-from tests.fakes.instagram import FakeInstagram, make_profile
-from tests.harness import BOT, make_settings, media_on_disk, process_env, run_download, services_for
+from tests.chat import World
+from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
+from tests.fakes.telegram import FakeTelegram
+from tests.harness import (
+    BOT,
+    TOKEN,
+    make_settings,
+    media_on_disk,
+    process_env,
+    run_download,
+    running_bot,
+    services_for,
+)
 
 SENTENCE = "@alice is now @alice.new — the archive moved with it."
 
@@ -181,3 +192,48 @@ async def _wait_for(marker, process, log_path, timeout: float = 60) -> None:
             raise AssertionError(f"the child never reached the move: {log_path.read_text()[-2000:]}")
         await asyncio.sleep(0.05)
     assert os.path.exists(marker)
+
+
+@pytest.fixture
+async def world(net, data_dir, tmp_path):
+    """The bot logged in to a fake Instagram with alice (14 posts)."""
+    instagram = FakeInstagram(net)
+    instagram.add_profile(make_profile("alice", 1001, posts=14))
+    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+    with FakeTelegram(TOKEN) as telegram:
+        settings = make_settings(
+            data_dir, net=net, telegram=telegram, instagram_session_file=session, download_retries=0
+        )
+        async with running_bot(settings) as app:
+            yield World(telegram, instagram, None, app)
+
+
+async def test_in_chat_the_rename_is_said_and_the_old_name_keeps_working(world, data_dir):
+    assert "Now tracking" in await world.reply("/add alice summary")
+    world.say("/download alice")
+    await world.message_with("Completed:")
+    before = media_on_disk(data_dir)
+    world.instagram.rename("alice", "alice.new")
+
+    world.say("/download alice")
+    await completed(world, 2)
+    moved = await world.message_with(SENTENCE)
+    assert "Completed:" in moved.plain and "@alice.new" in moved.plain  # the job's status message
+    assert media_on_disk(data_dir) == renamed(before)
+
+    assert await world.reply("/download alice") == "@alice is now @alice.new: downloading @alice.new."
+    await completed(world, 3)
+    assert media_on_disk(data_dir) == renamed(before)
+    listing = await world.reply("/list")
+    assert "@alice.new" in listing and "@alice " not in listing
+    assert "@alice in this chat: summary." in await world.reply("/notify alice")
+    account = await Account.get()
+    assert await NotifySetting.filter(account=account, mode="summary").count() == 1
+
+
+async def completed(world: World, count: int, timeout: float = 60) -> None:
+    """Wait until ``count`` status messages say "Completed:"."""
+    deadline = time.monotonic() + timeout
+    while sum("Completed:" in (m.plain or "") for m in world.bot_messages()) < count:
+        assert time.monotonic() < deadline, [m.plain for m in world.bot_messages()]
+        await asyncio.sleep(0.05)
