@@ -18,7 +18,7 @@ from pathlib import Path
 from tortoise.transactions import in_transaction
 
 from db import queries
-from db.models import Account, AccountRename, FailedItem, MediaItem
+from db.models import Account, AccountRename, FailedItem, MediaItem, ProfileChange
 from downloader.paths import downloads_root, inside
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def _move_folder(old: Path, new: Path) -> bool:
 
 
 async def _move_rows(move: AccountRename) -> None:
-    """Media paths, failed items' recipes and the account's name, and the move's end, in one transaction."""
+    """Media and picture paths, failed items' recipes, the account's name, the move's end: one transaction."""
     old_prefix = f"downloads/{move.platform}/{move.old_username}/"
     new_prefix = f"downloads/{move.platform}/{move.new_username}/"
     async with in_transaction():
@@ -109,6 +109,9 @@ async def _move_rows(move: AccountRename) -> None:
             if path.startswith(old_prefix):
                 failed.recipe = failed.recipe | {"metadata_path": new_prefix + path[len(old_prefix) :]}
                 await failed.save(update_fields=["recipe"])
+        for picture in await ProfileChange.filter(account_id=move.account_id, path__startswith=old_prefix):
+            picture.path = new_prefix + picture.path[len(old_prefix) :]
+            await picture.save(update_fields=["path"])
         await Account.filter(id=move.account_id).update(username=move.new_username)
         move.state, move.finished_at = "done", queries.now()
         await move.save(update_fields=["state", "finished_at"])

@@ -49,6 +49,7 @@ from downloader.knowledge import forget_missing_files, known_about, prefetch_ree
 from downloader.leases import Holder, ProcessRegistry
 from downloader.patience import Patience, wait_reason
 from downloader.phase import PhaseRunner, PhaseTools
+from downloader.profiles import record_profile
 from downloader.renames import follow_rename
 from downloader.sources.base import Account as SourceAccount
 from downloader.sources.base import Source
@@ -380,6 +381,8 @@ class DownloadService:
         account.platform_user_id = info.user_id or account.platform_user_id
         account.display_name = info.display_name or account.display_name
         await account.save(update_fields=["platform_user_id", "display_name", "updated_at"])
+        if account.platform == "instagram":  # TikTok's lookup does not describe the profile
+            await record_profile(self.data_dir, account, info, self.fetcher)
         return info
 
     async def prefetch(self, run_id: int, jobs: list[Job]) -> None:

@@ -59,7 +59,22 @@ def account_from_user(user: dict[str, Any]) -> Account:
         media_count=_int(count),
         latest_story_at=_int(user.get("latest_reel_media")),
         followed=_following(user),
+        **_profile(user),
     )
+
+
+def _profile(user: dict[str, Any]) -> dict[str, Any]:
+    """Biography, link, followers and picture, where the user object carries them."""
+    followers = user.get("follower_count")
+    if followers is None:
+        followers = (user.get("edge_followed_by") or {}).get("count")
+    picture = (user.get("hd_profile_pic_url_info") or {}).get("url")
+    return {
+        "biography": user.get("biography"),
+        "external_url": user.get("external_url") or ("" if "external_url" in user else None),
+        "followers": _int(followers),
+        "picture_url": picture or user.get("profile_pic_url_hd") or user.get("profile_pic_url"),
+    }
 
 
 def resolve_logged_in(api: InstagramAPI, username: str, user_id: str | None) -> Account:
@@ -111,4 +126,5 @@ def _page_account(user: dict[str, Any], username: str) -> Account:
         display_name=user.get("full_name") or "",
         is_private=bool(user.get("is_private")),
         media_count=_int(user.get("all_media_count")),
+        **_profile(user),
     )
