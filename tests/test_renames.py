@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from db.models import Account, AccountRename, MediaItem, NotifySetting
+from db.models import Account, AccountRename, MediaItem, NotifySetting, ProfileChange
 from downloader.events import Warned
 from tests.chat import World
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
@@ -80,7 +80,10 @@ async def test_logged_in_rename_moves_the_archive_and_the_old_name_still_finds_i
     assert media_on_disk(data_dir) == renamed(before)  # every file kept, none doubled
     assert await MediaItem.all().count() == rows
     await assert_consistent(data_dir, "alice.new")
-    assert instagram.cdn_count() == 0  # nothing downloaded again
+    assert instagram.cdn_count() == 0  # nothing downloaded again (the profile picture neither)
+    picture = await ProfileChange.get(field="picture")
+    assert picture.path.startswith("downloads/instagram/alice.new/profile/")
+    assert (data_dir / picture.path).is_file()
     # What an unchanged sync costs: the lookup by stored id (which brought the new name), one
     # timeline page, the highlights tray (no story: the lookup said so).
     assert instagram.calls() == [
