@@ -381,7 +381,8 @@ class DownloadService:
         account.platform_user_id = info.user_id or account.platform_user_id
         account.display_name = info.display_name or account.display_name
         await account.save(update_fields=["platform_user_id", "display_name", "updated_at"])
-        if account.platform == "instagram":  # TikTok's lookup does not describe the profile
+        # Only with posts: a stories-only job touches nothing else (and TikTok's lookup has no profile).
+        if account.platform == "instagram" and "posts" in job.phases:
             await record_profile(self.data_dir, account, info, self.fetcher)
         return info
 
