@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
 
-from db.models import Account, AccountRename, Job, MediaItem, RequestCount, Setting
+from db.models import Account, AccountRename, Job, MediaItem, ProfileChange, RequestCount, Setting
 
 BATCH = 500  # ids per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
 ACTIVE_STATES = ("queued", "running")
@@ -264,3 +264,9 @@ async def set_setting(key: str, value) -> None:
     """Store a JSON-able value under ``key``."""
     # Wrapped: tortoise's JSONField would read a bare string as JSON text.
     await Setting.update_or_create(key=key, defaults={"value": {"v": value}})
+
+
+async def newest_pictures(account_ids: list[int]) -> dict[int, str]:
+    """The newest kept profile picture (its path below DATA_DIR) of each account that has one."""
+    rows = await ProfileChange.filter(account_id__in=account_ids or [0], field="picture").order_by("id")
+    return {row.account_id: row.path for row in rows if row.path}

@@ -135,3 +135,29 @@ async def download(world: World, count: int) -> None:
     while sum("Completed:" in (m.plain or "") for m in world.bot_messages()) < count:
         assert time.monotonic() < deadline, [m.plain for m in world.bot_messages()]
         await asyncio.sleep(0.05)
+
+
+async def test_gallery_shows_the_newest_picture_and_former_names(gallery, data_dir):
+    await download(gallery, 1)
+    profile = gallery.instagram.profiles["alice"]
+    new_url = profile.change_picture()
+    gallery.instagram.rename("alice", "alice.new")
+    await download(gallery, 2)
+    account_id = (await ProfileChange.first()).account_id
+    newest = gallery.instagram.expected_bytes(new_url)
+    async with gallery.browser() as client:
+        async with client.get("/") as response:
+            page = await response.text()
+            assert f'<img src="/accounts/{account_id}/picture"' in page and "@alice.new" in page
+        async with client.get(f"/accounts/{account_id}/picture") as response:
+            assert response.status == 200 and await response.read() == newest
+        async with client.get(f"/accounts/{account_id}") as response:
+            assert "Formerly @alice" in await response.text()
+        for path in ("/accounts/999/picture", "/accounts/..%2F..%2Fetc/picture"):
+            async with client.get(path) as response:
+                assert response.status == 404, path
+    async with (
+        gallery.browser(signed_in=False) as client,
+        client.get(f"/accounts/{account_id}/picture") as response,
+    ):
+        assert response.status == 401 and newest not in await response.read()
