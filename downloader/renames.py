@@ -48,7 +48,9 @@ async def follow_rename(data_dir: Path, account: Account, new_username: str) -> 
         account=account, platform=account.platform, old_username=old, new_username=new
     )
     await finish_move(data_dir, move)
-    account.username = new
+    await account.refresh_from_db(fields=["username", "tracked"])
+    if account.username != new:  # both folders held files: nothing moved (logged)
+        return f"@{old} is now @{new}, but a folder @{new} already holds files: nothing was moved."
     return moved_sentence(old, new)
 
 
@@ -60,6 +62,8 @@ async def _absorb(other: Account, account: Account) -> bool:
         return False
     if await MediaItem.filter(account=other).exists():
         return False
+    if other.tracked and not account.tracked:  # tracked under the new name: keep it tracked
+        await Account.filter(id=account.id).update(tracked=True)
     await other.delete()  # its jobs and settings hold nothing archived
     return True
 

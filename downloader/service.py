@@ -374,7 +374,8 @@ class DownloadService:
         if not listing and account.platform_user_id:
             return stored_account(account)
         info = await asyncio.to_thread(source.resolve, account.username, account.platform_user_id)
-        if account.platform_user_id and info.username.lower() != account.username:
+        renamed = account.platform_user_id and info.username.lower() != account.username
+        if renamed and account.platform == "instagram":  # TikTok's lookup is by name only (so far)
             # The stored id answered with another name: the account was renamed.
             sentence = await follow_rename(self.data_dir, account, info.username)
             self.emit(Warned(job.id, None, sentence))

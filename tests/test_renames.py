@@ -240,3 +240,27 @@ async def completed(world: World, count: int, timeout: float = 60) -> None:
     while sum("Completed:" in (m.plain or "") for m in world.bot_messages()) < count:
         assert time.monotonic() < deadline, [m.plain for m in world.bot_messages()]
         await asyncio.sleep(0.05)
+
+
+async def test_a_name_taken_by_another_archive_moves_nothing_and_an_empty_row_gives_way(
+    instagram, logged_in, data_dir, net
+):
+    assert (await run_download(logged_in, "instagram", "alice")).state == "completed"
+    before = media_on_disk(data_dir)
+    other = await Account.create(platform="instagram", username="alice.new", platform_user_id="5555")
+    instagram.rename("alice", "alice.new")
+    net.clear()
+    result, said = await run_watched(logged_in, "alice")
+    taken = "@alice is now @alice.new, but the archive already has another @alice.new: "
+    assert result.state == "completed" and said == [taken + "its files stay under @alice."]
+    assert media_on_disk(data_dir) == before and instagram.cdn_count() == 0
+    assert (await AccountRename.get()).state == "abandoned"
+
+    # A row under the new name that holds nothing (a /add of it before the rename was seen) gives way.
+    other.platform_user_id, other.tracked = None, True
+    await other.save()
+    result, said = await run_watched(logged_in, "alice")
+    assert said == [SENTENCE] and result.state == "completed"
+    await assert_consistent(data_dir, "alice.new")
+    assert media_on_disk(data_dir) == renamed(before)
+    assert (await Account.get()).tracked
