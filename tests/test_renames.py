@@ -15,6 +15,7 @@ import pytest
 from db.models import Account, AccountRename, MediaItem, NotifySetting, ProfileChange
 from downloader.events import Warned
 from tests.chat import World
+from tests.conftest import pg_skip_reason
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import (
@@ -27,6 +28,7 @@ from tests.harness import (
     running_bot,
     services_for,
 )
+from tests.postgres import own_database
 
 SENTENCE = "@alice is now @alice.new — the archive moved with it."
 
@@ -264,3 +266,25 @@ async def test_a_name_taken_by_another_archive_moves_nothing_and_an_empty_row_gi
     await assert_consistent(data_dir, "alice.new")
     assert media_on_disk(data_dir) == renamed(before)
     assert (await Account.get()).tracked
+
+
+async def test_the_move_on_postgresql(instagram, net, data_dir, tmp_path):
+    """The same move (folder, rows in one transaction, the old name) with PostgreSQL."""
+    reason = await pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    async with own_database() as url:
+        session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+        settings = make_settings(data_dir, net=net, instagram_session_file=session, database_url=url)
+        services = await services_for(settings)
+        try:
+            assert (await run_download(services, "instagram", "alice")).state == "completed"
+            before = media_on_disk(data_dir)
+            instagram.rename("alice", "alice.new")
+            result, said = await run_watched(services, "alice")
+            assert result.state == "completed" and said == [SENTENCE]
+            await assert_consistent(data_dir, "alice.new")
+            assert media_on_disk(data_dir) == renamed(before)
+            assert (await run_download(services, "instagram", "alice")).username == "alice.new"
+        finally:
+            await services.close()
