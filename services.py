@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from config import Settings
 from db import close_database, open_database, queries
+from downloader import renames
 from downloader.archive import ArchiveView
 from downloader.budget import RequestBudget
 from downloader.fetch import Fetcher
@@ -127,6 +128,8 @@ async def open_services(settings: Settings, *, sleep=None, kind: str = "bot") ->
     network.apply_to_environment(settings.data_dir)
     # The bot and workers wait for a PostgreSQL that is still starting; the command line says so.
     await open_database(settings.effective_database_url, wait=kind != "cli")
+    # A rename a killed process was moving (folder and rows) is finished before any job runs.
+    await renames.finish_pending(settings.data_dir)
     registry = ProcessRegistry(kind)
 
     async def prune() -> None:

@@ -33,6 +33,7 @@ from handlers import (
     connection,
     downloads,
     errors,
+    info,
     login,
     schedule,
     startup,
@@ -100,6 +101,7 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(CommandHandler("add", accounts.add, block=False))
     app.add_handler(CommandHandler("remove", accounts.remove))
     app.add_handler(CommandHandler("list", accounts.list_accounts))
+    app.add_handler(CommandHandler("info", info.info))
     app.add_handler(CommandHandler("status", downloads.status))
     app.add_handler(CommandHandler("pause", downloads.pause))
     app.add_handler(CommandHandler("resume", downloads.resume))

@@ -255,3 +255,44 @@ class TelegramFile(Model):
     class Meta:
         table = "telegram_files"
         unique_together = (("platform", "media_id", "sent_as"),)
+
+
+class AccountRename(Model):
+    """A rename the platform reported for an account (same id, new name): its folder moves with it.
+
+    ``state`` "pending" is written before the folder is renamed, so a crash in between is
+    finished at the next start (downloader/renames.py); "done" rows are the former names."""
+
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField("archive.Account", related_name="renames", on_delete=fields.CASCADE)
+    platform = fields.CharField(max_length=16)
+    old_username = fields.CharField(max_length=64)
+    new_username = fields.CharField(max_length=64)
+    state = fields.CharField(max_length=16, default="pending")  # pending | done | abandoned
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "account_renames"
+        indexes = (("platform", "old_username"), ("state",))
+
+
+class ProfileChange(Model):
+    """One observed value of a profile field (the first sighting too), kept forever.
+
+    ``field``: full_name | biography | external_url | is_private | followers | posts | picture.
+    A picture's ``value`` is its identity (the CDN file name) and ``path`` the file kept."""
+
+    id = fields.IntField(primary_key=True)
+    account = fields.ForeignKeyField(
+        "archive.Account", related_name="profile_changes", on_delete=fields.CASCADE
+    )
+    field = fields.CharField(max_length=32)
+    value = fields.TextField(null=True)
+    path = fields.CharField(max_length=1024, null=True)  # relative to DATA_DIR (pictures)
+    initial = fields.BooleanField(default=False)  # the first value seen: not a change
+    seen_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "profile_changes"
+        indexes = (("account_id", "field"),)

@@ -9,7 +9,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.functions import Coalesce, Count
 
-from db.models import Account, Job, MediaItem, RequestCount, Setting
+from db.models import Account, AccountRename, Job, MediaItem, ProfileChange, RequestCount, Setting
 
 BATCH = 500  # ids per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
 PRUNE_BATCH = 5_000  # old jobs deleted per statement (chosen by date, never by a list of ids)
@@ -166,7 +166,10 @@ async def prune_request_counts(days: int) -> int:
 
 
 async def get_or_create_account(platform: str, username: str, added_by: int | None = None):
-    """The account row for a target, created (untracked) when new."""
+    """The account row for a target (found by a former name too), created (untracked) when new."""
+    found = await find_account(platform, username)
+    if found is not None:
+        return found
     account, _ = await Account.get_or_create(
         platform=platform, username=username, defaults={"tracked": False, "added_by": added_by}
     )
@@ -174,8 +177,26 @@ async def get_or_create_account(platform: str, username: str, added_by: int | No
 
 
 async def find_account(platform: str, username: str) -> Account | None:
-    """The account row, or None."""
-    return await Account.get_or_none(platform=platform, username=username)
+    """The account row by its name, else by a name it had before a rename; or None."""
+    account = await Account.get_or_none(platform=platform, username=username)
+    return account if account is not None else await renamed_from(platform, username)
+
+
+async def renamed_from(platform: str, username: str) -> Account | None:
+    """The account that was called ``username`` before a rename the archive followed."""
+    move = (
+        await AccountRename.filter(platform=platform, old_username=username, state="done")
+        .order_by("-id")
+        .prefetch_related("account")
+        .first()
+    )
+    return move.account if move is not None else None
+
+
+async def former_names(account: Account) -> list[str]:
+    """The account's earlier names, oldest first."""
+    rows = AccountRename.filter(account=account, state="done").order_by("id")
+    return list(await rows.values_list("old_username", flat=True))
 
 
 async def tracked_count() -> int:
@@ -255,3 +276,9 @@ async def set_setting(key: str, value) -> None:
     """Store a JSON-able value under ``key``."""
     # Wrapped: tortoise's JSONField would read a bare string as JSON text.
     await Setting.update_or_create(key=key, defaults={"value": {"v": value}})
+
+
+async def newest_pictures(account_ids: list[int]) -> dict[int, str]:
+    """The newest kept profile picture (its path below DATA_DIR) of each account that has one."""
+    rows = await ProfileChange.filter(account_id__in=account_ids or [0], field="picture").order_by("id")
+    return {row.account_id: row.path for row in rows if row.path}

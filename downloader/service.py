@@ -40,6 +40,7 @@ from downloader.events import (
     PhaseFinished,
     PhaseResult,
     Waiting,
+    Warned,
 )
 from downloader.fetch import Fetcher
 from downloader.guard import ArchiveGuard
@@ -49,6 +50,8 @@ from downloader.leases import Holder, ProcessRegistry
 from downloader.patience import Patience, wait_reason
 from downloader.phase import PhaseRunner, PhaseTools
 from downloader.prefetch import CHUNK, PrefetchPlan
+from downloader.profiles import record_profile
+from downloader.renames import follow_rename
 from downloader.sources.base import Account as SourceAccount
 from downloader.sources.base import Source
 
@@ -373,9 +376,17 @@ class DownloadService:
         if not listing and account.platform_user_id:
             return stored_account(account)
         info = await asyncio.to_thread(source.resolve, account.username, account.platform_user_id)
+        renamed = account.platform_user_id and info.username.lower() != account.username
+        if renamed and account.platform == "instagram":  # TikTok's lookup is by name only (so far)
+            # The stored id answered with another name: the account was renamed.
+            sentence = await follow_rename(self.data_dir, account, info.username)
+            self.emit(Warned(job.id, None, sentence))
         account.platform_user_id = info.user_id or account.platform_user_id
         account.display_name = info.display_name or account.display_name
         await account.save(update_fields=["platform_user_id", "display_name", "updated_at"])
+        # Only with posts: a stories-only job touches nothing else (and TikTok's lookup has no profile).
+        if account.platform == "instagram" and "posts" in job.phases:
+            await record_profile(self.data_dir, account, info, self.fetcher)
         return info
 
     def plan_prefetch(self, run_id: int, jobs: list[Job]) -> None:

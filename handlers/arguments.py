@@ -18,6 +18,7 @@ USAGE = {
     "pause": "Usage: /pause [user]",
     "resume": "Usage: /resume [user]",
     "cancel": "Usage: /cancel [user]",
+    "info": "Usage: /info <user or profile URL> [instagram|tiktok]",
 }
 # What people type for a phase (singular forms too).
 PHASE_WORDS = {

@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
         "send new files (media) or one line per run (summary) to this chat",
     ),
     ("latest", "<user or URL> [1-10]", "send an account's newest archived posts or stories"),
+    ("info", "<user or URL>", "an account's profile, former names and what changed (private, picture, …)"),
     ("status", "", "what is running, queued and paused; the next scheduled sync"),
     ("pause", "[user]", "pause a running download"),
     ("resume", "[user]", "continue a paused or interrupted download"),

@@ -43,6 +43,8 @@ async def download(update: Update, context: Context) -> None:
             target.platform, target.username, added_by=update.effective_user.id
         )
     note = ""
+    if account.username != target.username:  # found by the name it had before a rename
+        await reply(update, f"{target.label} is now @{account.username}: downloading @{account.username}.")
     if one_off:
         note = f"\n{target.label} is not tracked: this is a one-time download (/add to track it)."
     answer = await context.bot_data.desk.download(

@@ -75,14 +75,18 @@ def files_under(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def is_profile_picture(name: str) -> bool:
+    """A kept profile picture (``<account>/profile/``): not a media row, counted by its own tests."""
+    return name.startswith("profile/") or "/profile/" in name
+
+
 def media_on_disk(data_dir: Path) -> dict[str, int]:
-    """Every file the archive holds (the archive folder's marker file aside)."""
+    """Every media file the archive holds (the marker file and profile pictures aside)."""
     root = data_dir / "downloads"
-    return (
-        {name: size for name, size in files_under(root).items() if name != ".archive-id"}
-        if root.exists()
-        else {}
-    )
+    if not root.exists():
+        return {}
+    files = files_under(root).items()
+    return {name: size for name, size in files if name != ".archive-id" and not is_profile_picture(name)}
 
 
 async def archived_count(platform: str) -> int:

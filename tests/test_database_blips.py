@@ -29,7 +29,7 @@ from tests.fakes.instagram import FakeInstagram, make_profile, write_session_fil
 from tests.fakes.outage import Relay
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
-from tests.harness import TOKEN, files_under, make_settings, running_bot
+from tests.harness import TOKEN, files_under, is_profile_picture, make_settings, running_bot
 from tests.postgres import PG_URL, own_database, with_database
 from tests.process import BOT, BotProcess, bot_env
 
@@ -104,7 +104,9 @@ def tracebacks(caplog) -> list[str]:
 
 def media_files(data_dir) -> list[str]:
     root = data_dir / "downloads" / "instagram" / "alice"
-    return [name for name in files_under(root) if not name.endswith(".json")] if root.exists() else []
+    if not root.exists():
+        return []
+    return [name for name in files_under(root) if not name.endswith(".json") and not is_profile_picture(name)]
 
 
 async def assert_nothing_stranded(world: World, data_dir, caplog, *, refetched: bool = False) -> None:

@@ -9,12 +9,16 @@ import pytest
 from db.models import Job, MediaItem
 from downloader.events import ItemDone, summary_line
 from tests.fakes.instagram import FakeChild, FakeInstagram, FakePost, make_profile
-from tests.harness import files_under, media_on_disk, run_download
+from tests.harness import files_under, is_profile_picture, media_on_disk, run_download
 
 
 def media_files(root):
     """Media on disk (not the JSON sidecars), name -> size."""
-    return {n: s for n, s in files_under(root).items() if not n.endswith(".json")} if root.exists() else {}
+    if not root.exists():
+        return {}
+    return {
+        n: s for n, s in files_under(root).items() if not n.endswith(".json") and not is_profile_picture(n)
+    }
 
 
 def expected_post_files(profile) -> int:

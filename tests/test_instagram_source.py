@@ -81,7 +81,8 @@ def test_anonymous_resolve_and_every_post(ig, make_source):
     alice = ig.profiles["alice"]
 
     account = source.resolve("alice")
-    assert account == Account("instagram", "alice", "1001", "Alice Example", False, 30)
+    profile = {"biography": "A fake profile.", "picture_url": alice.pic_url}  # kept as the profile's history
+    assert account == Account("instagram", "alice", "1001", "Alice Example", False, 30, **profile)
     assert ig.calls() == ["GET /alice/"]
 
     pages = list(source.pages(account, "posts", None))

@@ -23,7 +23,7 @@ from tests.fakes.instagram import (
 )
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
-from tests.harness import OWNER, TOKEN, files_under, make_settings, running_bot
+from tests.harness import OWNER, TOKEN, files_under, is_profile_picture, make_settings, running_bot
 from tests.test_cli import download
 
 # Instagram requests of each phase alone for alice (logged in, 30 posts, 2 stories, 3 highlights),
@@ -57,7 +57,9 @@ def media(folder) -> dict[str, int]:
     """Media files (no JSON sidecars) below a folder."""
     if not folder.exists():
         return {}
-    return {n: s for n, s in files_under(folder).items() if not n.endswith(".json")}
+    return {
+        n: s for n, s in files_under(folder).items() if not n.endswith(".json") and not is_profile_picture(n)
+    }
 
 
 def stamps(folder) -> dict[str, tuple[int, int]]:

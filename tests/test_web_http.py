@@ -17,7 +17,7 @@ from db.models import Account, Job, MediaItem
 from logsetup import RedactSecrets
 from tests.fakes.instagram import make_profile
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import OWNER, STRANGER, TOKEN, make_settings, running_bot
+from tests.harness import OWNER, STRANGER, TOKEN, make_settings, media_on_disk, running_bot
 from tests.web_kit import free_port
 
 SIGN_IN = "send <code>/web</code> to the bot"
@@ -443,5 +443,5 @@ async def test_cancel_from_the_page_keeps_the_files_and_tells_the_chat(gallery, 
             assert "That download cannot resume now (cancelled)." in await response.text()
         await job.refresh_from_db()
         assert job.state == "cancelled" and await Job.all().count() == 1
-    files = [p for p in (data_dir / "downloads").rglob("*") if p.is_file() and p.suffix in (".jpg", ".mp4")]
+    files = [p for p in media_on_disk(data_dir) if p.endswith((".jpg", ".mp4"))]
     assert len(files) == await MediaItem.all().count()  # every finished file kept, and recorded

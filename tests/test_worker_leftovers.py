@@ -49,6 +49,8 @@ async def test_the_worker_taking_over_a_killed_workers_job_clears_its_temporary_
         assert temporary_files(data_dir) == []  # anywhere under data/, not only alice's folder
         names = [n for n in media_on_disk(data_dir) if not n.endswith(".json")]
         assert len(names) == len(set(names)) == await MediaItem.all().count() == 12
-        fetched = [r.path for r in world.instagram.internet.requests if r.host.endswith("cdninstagram.com")]
+        cdn = [r.path for r in world.instagram.internet.requests if r.host.endswith("cdninstagram.com")]
+        fetched = [path for path in cdn if "/p1001" not in path]  # the profile picture aside (kept once)
+        assert cdn.count("/v/t51.2885-15/p1001.jpg") == 1
         # Each file once, but those in flight at the kill (DOWNLOAD_CONCURRENCY is 2 in workers).
         assert len(set(fetched)) == 12 and len(fetched) <= 12 + 2

@@ -32,6 +32,11 @@ class Account:
     # and whether the bot's login follows the account (None: unknown).
     latest_story_at: int | None = None
     followed: bool | None = None
+    # The profile as the lookup described it (None: this lookup did not say), kept as history.
+    biography: str | None = None
+    external_url: str | None = None
+    followers: int | None = None
+    picture_url: str | None = None
 
 
 @dataclass

@@ -252,10 +252,19 @@ class FakeProfile:
     posts: list[FakePost] = field(default_factory=list)
     stories: list[FakeStoryItem] = field(default_factory=list)
     highlights: list[FakeHighlight] = field(default_factory=list)
+    biography: str = "A fake profile."
+    external_url: str | None = None
+    followers: int = 100
+    pic_version: int = 0  # change_picture() makes a new picture file (a new CDN name)
 
     @property
     def pic_url(self) -> str:
-        return cdn_url(f"p{self.pk}", "jpg")
+        return cdn_url(f"p{self.pk}" + (f"_v{self.pic_version}" if self.pic_version else ""), "jpg")
+
+    def change_picture(self) -> str:
+        """A new profile picture (a new file on the CDN, as Instagram serves one); its URL."""
+        self.pic_version += 1
+        return self.pic_url
 
     def media(self) -> dict[str, int]:
         files = {self.pic_url: 1200}
@@ -417,6 +426,13 @@ class FakeInstagram:
     def add_profile(self, profile: FakeProfile) -> FakeProfile:
         """Serve ``profile`` (replacing one with the same username)."""
         self.profiles[profile.username.lower()] = profile
+        return profile
+
+    def rename(self, old: str, new: str) -> FakeProfile:
+        """The account called ``old`` is now called ``new`` (same id, same posts); ``old`` is free."""
+        profile = self.profiles.pop(old.lower())
+        profile.username = new
+        self.profiles[new.lower()] = profile
         return profile
 
     def login(self, username: str = "archivebot", user_id: int = 999) -> FakeSession:
@@ -682,7 +698,9 @@ class FakeInstagram:
             "is_private": profile.is_private,
             "profile_pic_url_hd": profile.pic_url,
             "edge_owner_to_timeline_media": {"count": len(profile.posts)},
-            "edge_followed_by": {"count": 100},
+            "biography": profile.biography,
+            "external_url": profile.external_url,
+            "edge_followed_by": {"count": profile.followers},
             "edge_follow": {"count": 50},
         }
         return _json({"data": {"user": user}, "status": "ok"})
@@ -697,10 +715,10 @@ class FakeInstagram:
         user = _page_user(profile) | {
             "id": str(profile.pk),
             "media_count": len(profile.posts),
-            "follower_count": 100,
+            "follower_count": profile.followers,
             "following_count": 50,
-            "biography": "A fake profile.",
-            "external_url": None,
+            "biography": profile.biography,
+            "external_url": profile.external_url,
             "is_verified": False,
             "friendship_status": {
                 "following": profile.followed_by_viewer,
@@ -869,7 +887,9 @@ class FakeInstagram:
         user = _owner(profile) | {
             "hd_profile_pic_url_info": {"url": profile.pic_url},
             "media_count": len(profile.posts),
-            "follower_count": 100,
+            "follower_count": profile.followers,
+            "biography": profile.biography,
+            "external_url": profile.external_url,
             "latest_reel_media": max((i.taken_at for i in profile.stories), default=0),
             "friendship_status": {"following": profile.followed_by_viewer, "is_private": profile.is_private},
         }
@@ -1060,7 +1080,7 @@ def _page_user(profile: FakeProfile) -> dict:
         "all_media_count": len(profile.posts),
         "friendship_status": None,
         "is_verified": False,
-        "biography": "A fake profile.",
+        "biography": profile.biography,
     }
 
 

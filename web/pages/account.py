@@ -7,7 +7,7 @@ from itertools import groupby
 import aiohttp_jinja2
 from aiohttp import web
 
-from db import gallery
+from db import gallery, queries
 from db.models import Account, Highlight
 from web.keys import CONFIG, DESK
 from web.pages.common import go, page_number, say_next
@@ -34,6 +34,7 @@ async def account_page(request: web.Request) -> dict:
         tab = tabs[0]
     page = page_number(request)
     context = {"account": account, "tabs": tabs, "tab": tab, "page": page, "title": f"@{account.username}"}
+    context["former"] = await queries.former_names(account)
     if tab in ("posts", "videos"):
         items = await gallery.post_covers(account, gallery.TAB_KINDS[tab], page, PAGE)
         sizes = await gallery.group_sizes(account.platform, [i.group_id for i in items if i.group_id])

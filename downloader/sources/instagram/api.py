@@ -6,6 +6,7 @@ Listing classes (lookup, posts, reels) sit on top and never build a request them
 
 Costs, in API requests (the CDN not counted):
 - user_info (by stored id, logged in) 1; user_by_name (logged in) 1; profile_page (anonymous) 1
+- user_by_id (anonymous, only when a stored account's name is not found) 1 (+1 start page once)
 - timeline: 1 per page of 12 (+1 start page once per process for the web app's tokens)
 - anonymous listing: the profile page holds the first 12 codes; 1 per further 12; post() 1 each
 - stories(user_ids): 1 per STORIES_PER_QUERY accounts; reels_media(ids): 1 per REELS_PER_REQUEST
@@ -42,6 +43,8 @@ REELS_PER_REQUEST = 5
 HASH_STORIES = "303a4ae99711322310f25250d988f3b7"
 DOC_TIMELINE = "29104886249145907"
 DOC_ANON_TIMELINE = "28904005159232689"
+# The profile query by user id (instaloader's Profile.from_id), answered to logged-out visitors too.
+DOC_PROFILE = "27937681195819736"
 MAX_ATTEMPTS = 3
 
 
@@ -194,6 +197,19 @@ class InstagramAPI:
         self._kind("profile")
         try:
             data = context.get_json("api/v1/users/web_profile_info/", params={"username": username})
+        except QueryReturnedNotFoundException:
+            return None
+        finally:
+            self._kind(None)
+        return (data.get("data") or {}).get("user")
+
+    def user_by_id(self, user_id: str) -> dict[str, Any] | None:
+        """A user by id through the web app's profile query (works logged out): the current name."""
+        context = self.context
+        self._kind("profile")
+        try:
+            variables = {"id": str(user_id), "render_surface": "PROFILE"}
+            data = context.doc_id_graphql_query(DOC_PROFILE, variables, web_api=True)
         except QueryReturnedNotFoundException:
             return None
         finally:

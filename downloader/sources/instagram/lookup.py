@@ -59,7 +59,22 @@ def account_from_user(user: dict[str, Any]) -> Account:
         media_count=_int(count),
         latest_story_at=_int(user.get("latest_reel_media")),
         followed=_following(user),
+        **_profile(user),
     )
+
+
+def _profile(user: dict[str, Any]) -> dict[str, Any]:
+    """Biography, link, followers and picture, where the user object carries them."""
+    followers = user.get("follower_count")
+    if followers is None:
+        followers = (user.get("edge_followed_by") or {}).get("count")
+    picture = (user.get("hd_profile_pic_url_info") or {}).get("url")
+    return {
+        "biography": user.get("biography"),
+        "external_url": user.get("external_url") or ("" if "external_url" in user else None),
+        "followers": _int(followers),
+        "picture_url": picture or user.get("profile_pic_url_hd") or user.get("profile_pic_url"),
+    }
 
 
 def resolve_logged_in(api: InstagramAPI, username: str, user_id: str | None) -> Account:
@@ -84,16 +99,32 @@ def resolve_anonymous(api: InstagramAPI, username: str) -> tuple[Account, Anonym
             user.update(node)
     if not user.get("pk"):
         raise NotFound(f"Instagram account @{username} does not exist.")
-    account = Account(
+    account = _page_account(user, username)
+    page = None
+    if timeline is not None and timeline.get("id"):
+        first = timeline["polaris_ordered_timeline_connection"]
+        page = AnonymousPage(str(timeline["id"]), first, time.monotonic())
+    return account, page
+
+
+def resolve_renamed(api: InstagramAPI, username: str, user_id: str) -> Account:
+    """Logged out, a stored account's name was not found: ask by its id (one request).
+
+    An answer under another name is a rename; no answer means the account is gone."""
+    user = api.user_by_id(user_id)
+    if not user or not user.get("username"):
+        raise NotFound(f"Instagram account @{username} does not exist.")
+    return account_from_user(user)
+
+
+def _page_account(user: dict[str, Any], username: str) -> Account:
+    """The account from the profile page's details blob."""
+    return Account(
         platform=PLATFORM,
         username=str(user.get("username") or username),
         user_id=str(user["pk"]),
         display_name=user.get("full_name") or "",
         is_private=bool(user.get("is_private")),
         media_count=_int(user.get("all_media_count")),
+        **_profile(user),
     )
-    page = None
-    if timeline is not None and timeline.get("id"):
-        first = timeline["polaris_ordered_timeline_connection"]
-        page = AnonymousPage(str(timeline["id"]), first, time.monotonic())
-    return account, page

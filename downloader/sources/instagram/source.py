@@ -19,6 +19,7 @@ from downloader.errors import (
     DownloadError,
     InvalidInput,
     LoginRequired,
+    NotFound,
     RateLimited,
     StopRequested,
     Transient,
@@ -33,6 +34,7 @@ from downloader.sources.instagram.lookup import (
     AnonymousPage,
     resolve_anonymous,
     resolve_logged_in,
+    resolve_renamed,
 )
 from downloader.sources.instagram.ratecontrol import Backoff, Budgets
 from downloader.sources.instagram.reels import Reels
@@ -101,7 +103,15 @@ class InstagramSource:
         with self._guard(username):
             if self.has_login and self._api.logged_in:
                 return resolve_logged_in(self._api, username, user_id)
-            account, page = resolve_anonymous(self._api, username)
+            try:
+                account, page = resolve_anonymous(self._api, username)
+            except NotFound:
+                if not user_id:
+                    raise
+                return resolve_renamed(self._api, username, user_id)  # renamed, or gone
+            if user_id and account.user_id != user_id:
+                # The name now belongs to someone else: follow the stored id instead.
+                return resolve_renamed(self._api, username, user_id)
             if page is not None:
                 self._remember_page(account.username, page)
             return account
