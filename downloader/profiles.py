@@ -22,6 +22,7 @@ from downloader.paths import downloads_root, inside
 from downloader.sources.base import Account as SourceAccount
 
 log = logging.getLogger(__name__)
+PROFILE_FOLDER = "profile"  # under the account's folder: each profile picture once
 FIELDS = ("full_name", "biography", "external_url", "is_private", "followers", "posts")
 
 
@@ -70,7 +71,7 @@ async def _keep_picture(
     if before is not None and before.value == identity:
         return
     seen = queries.now()
-    folder = inside(downloads_root(data_dir), account.platform, account.username, "profile")
+    folder = inside(downloads_root(data_dir), account.platform, account.username, PROFILE_FOLDER)
     final = folder / _picture_name(seen, identity)
     try:
         folder.mkdir(parents=True, exist_ok=True)

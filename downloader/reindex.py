@@ -20,6 +20,7 @@ from db import archive_state, queries
 from downloader.highlights import ID_FILE
 from downloader.leftovers import is_temporary
 from downloader.paths import downloads_root
+from downloader.profiles import PROFILE_FOLDER
 
 NAME = re.compile(r"^(\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})_([A-Za-z0-9_-]+)\.([A-Za-z0-9]{1,8})$")
 USERNAME = re.compile(r"^[A-Za-z0-9._]{1,64}$")
@@ -97,6 +98,8 @@ def _scan(data_dir: Path, root: Path, report: Report) -> dict:
                 continue
             phases = tree.setdefault((platform_dir.name, user_dir.name), {})
             for phase_dir in _dirs(user_dir, report, data_dir):
+                if phase_dir.name == PROFILE_FOLDER:
+                    continue  # profile pictures: the profile's history, not archive media
                 if phase_dir.name not in PHASES[platform_dir.name]:
                     report.skipped.append(f"{_rel(phase_dir, data_dir)}/: not a folder the bot writes")
                 elif phase_dir.name == "highlights":

@@ -75,7 +75,7 @@ def alice(net, tmp_path):
     first = bot(tmp_path, net, "download", "alice", **env)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip().splitlines()[-1] == "Completed: 14 posts (20 files) + 8 stories/highlights"
-    fake.env, fake.cdn_first = env, fake.cdn_count()
+    fake.env, fake.cdn_first = env, fake.cdn_count() - fake.cover_count()  # media files, not stills
     fake.rows, fake.members = media_rows(tmp_path), membership(tmp_path)
     fake.files, fake.inodes = media_on_disk(tmp_path / "data"), inodes(tmp_path / "data")
     lose_database(tmp_path)

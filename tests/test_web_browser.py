@@ -120,7 +120,7 @@ async def test_sign_in_browse_download_pause_resume_complete(gallery, data_dir, 
         row = page.locator(".job", has_text="@carol")
         await expect(row.locator(".phases")).to_contain_text("Downloading posts", timeout=30_000)
         await row.locator("button:has-text('Pause')").click()
-        await expect(page.locator(".toast").first).to_have_text("Pausing at the next file…")
+        await expect(page.locator(".toast").first).to_have_text("Pausing…")
         row = page.locator(".job", has_text="@carol")
         await expect(row.locator(".state")).to_have_text("paused", timeout=30_000)
         gallery.instagram.media_delay = 0

@@ -524,8 +524,8 @@ class FakeInstagram:
         return len(self.api_requests())
 
     def cdn_count(self) -> int:
-        """How many CDN requests were served."""
-        return len(self.cdn_requests())
+        """How many CDN requests for media were served (profile pictures are counted apart)."""
+        return len([r for r in self.cdn_requests() if not is_profile_picture(r.path)])
 
     def calls(self) -> list[str]:
         """The API requests as short labels, e.g. ``"POST /api/graphql 27128499623469141"``."""
@@ -972,6 +972,11 @@ class FakeInstagram:
         status, start = self._range(request, headers, size)
         if status == 416:
             return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+        if is_profile_picture(request.path) or request.path in self._covers():
+            # A profile picture or a video's still: the gate, delay and byte counters are for media.
+            return await self.internet.send_bytes(
+                request, body[start:], content_type=content_type, status=status, headers=headers
+            )
         self.cdn_open += 1
         try:
             return await self.internet.send_bytes(
@@ -1008,6 +1013,11 @@ class FakeInstagram:
             return 416, 0
         headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
         return 206, start
+
+
+def is_profile_picture(path: str) -> bool:
+    """Whether a CDN path is a profile picture's (``p<pk>.jpg``, ``p<pk>_v<n>.jpg``)."""
+    return re.fullmatch(r"p\d+(_v\d+)?\.jpg", path.rsplit("/", 1)[-1]) is not None
 
 
 def _etag(path: str, size: int) -> str:
