@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import Q
 from tortoise.filters import escape_like
 from tortoise.functions import Count, Max, Min
 
-from db.models import Account, Highlight, HighlightItem, MediaItem
+from db.models import Account, Highlight, HighlightItem, Job, MediaItem
 
 POST_KINDS = ("post", "reel")
 # TikTok's tab holds videos and photo posts (slides; the sound is shown on the post's page).
@@ -165,3 +166,16 @@ async def _caption_matches(text: str, limit: int) -> list[int]:
         where, slots = "caption LIKE ? ESCAPE '\\'", "?"
     sql = f"SELECT id FROM media_items WHERE {where} ORDER BY taken_at DESC, id DESC LIMIT {slots}"
     return [row["id"] for row in await client.execute_query_dict(sql, [pattern, limit])]
+
+
+async def jobs_to_refresh(seconds: float = 120, limit: int = 50) -> list[int]:
+    """Jobs a page opened just now may show out of date: unfinished ones, and any that changed in
+    the last ``seconds`` (a page rendered a moment before a job paused or ended)."""
+    since = datetime.now(UTC) - timedelta(seconds=seconds)
+    rows = (
+        await Job.filter(Q(state__in=("queued", "running", "paused")) | Q(updated_at__gte=since))
+        .order_by("-updated_at")
+        .limit(limit)
+        .values_list("id", flat=True)
+    )
+    return list(rows)

@@ -9,6 +9,7 @@ import logging
 import aiohttp_jinja2
 from aiohttp import web
 
+from db import gallery
 from db.models import Job
 from downloader.events import ItemDone, ItemProgress, JobFinished, JobStarted, PhaseStarted, Waiting
 from downloader.words import started_text, summary_line
@@ -108,6 +109,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     queue = live.listen()
     try:
         await response.write(b"retry: 3000\n\n")
+        # What changed between rendering the page and this stream (a Pause that landed in between).
+        for job_id in await gallery.jobs_to_refresh():
+            await _send_job(request, response, live, job_id, [])
         while True:
             try:
                 changed, end = await _gather(queue)
