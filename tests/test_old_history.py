@@ -9,49 +9,25 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-import pytest
-
-from db import close_database, open_database, queries
+from db import close_database, queries
 from db.archive_state import add_highlight, members_with_paths
 from db.models import Account, Job, MediaItem
-from tests.conftest import pg_skip_reason
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import OWNER, TOKEN, make_settings, running_bot
 from tests.history import analyze, insert_children, insert_highlight_items, insert_jobs
-from tests.postgres import own_database
 
 OLD = 40_000  # top-level jobs older than JOB_HISTORY_DAYS: more than PostgreSQL's 32,767 arguments
 SYNCALLS = 2_000  # of them sync-alls, each with three per-account jobs
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request, data_dir):
-    """An empty, migrated database on each backend; the test opens and closes it itself."""
-    if request.param == "sqlite":
-        url = f"sqlite://{data_dir / 'archive.sqlite3'}"
-        await open_database(url)
-        yield url
-        await close_database()
-        return
-    reason = await pg_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    async with own_database() as url:
-        await open_database(url)
-        try:
-            yield url
-        finally:
-            await close_database()
-
-
-async def test_a_start_with_40000_old_jobs_prunes_them_and_keeps_the_rest(database_url, data_dir, caplog):
+async def test_a_start_with_40000_old_jobs_prunes_them_and_keeps_the_rest(any_db, data_dir, caplog):
     account = await Account.create(platform="instagram", username="alice")
     long_ago = queries.now() - timedelta(days=400)
-    await insert_jobs(database_url, OLD - SYNCALLS, finished_at=long_ago, account_id=account.id)
-    await insert_jobs(database_url, SYNCALLS, finished_at=long_ago, kind="syncall")
-    await insert_children(database_url, per_parent=3)
+    await insert_jobs(any_db, OLD - SYNCALLS, finished_at=long_ago, account_id=account.id)
+    await insert_jobs(any_db, SYNCALLS, finished_at=long_ago, kind="syncall")
+    await insert_children(any_db, per_parent=3)
     # What must stay: recent history, and old jobs that never finished (resumable).
-    await insert_jobs(database_url, 500, finished_at=queries.now() - timedelta(days=3), account_id=account.id)
+    await insert_jobs(any_db, 500, finished_at=queries.now() - timedelta(days=3), account_id=account.id)
     paused = await Job.create(kind="download", account=account, state="paused", phases=["posts"])
     recent_sync = await Job.create(kind="syncall", state="completed", finished_at=queries.now())
     recent_child = await Job.create(
@@ -65,7 +41,7 @@ async def test_a_start_with_40000_old_jobs_prunes_them_and_keeps_the_rest(databa
 
     caplog.set_level(logging.INFO, logger="bot")
     with FakeTelegram(TOKEN) as telegram:
-        settings = make_settings(data_dir, telegram=telegram, database_url=database_url, job_history_days=90)
+        settings = make_settings(data_dir, telegram=telegram, database_url=any_db, job_history_days=90)
         async with running_bot(settings):
             mark = len(telegram.calls)
             telegram.send_message(OWNER, "/help")
@@ -81,13 +57,13 @@ async def test_a_start_with_40000_old_jobs_prunes_them_and_keeps_the_rest(databa
     assert "Traceback" not in caplog.text
 
 
-async def test_highlights_of_many_years_are_read_in_batches(database_url):
+async def test_highlights_of_many_years_are_read_in_batches(any_db):
     """members_with_paths once put every highlight item of an account in one IN (...)."""
     account = await Account.create(platform="instagram", username="alice")
     highlight = await add_highlight(account, "17", "Trips", "Trips")
     count = 33_000
-    await insert_highlight_items(database_url, highlight.id, account.id, count)
-    await analyze(database_url)
+    await insert_highlight_items(any_db, highlight.id, account.id, count)
+    await analyze(any_db)
     rows = await members_with_paths(account)
     assert len(rows) == count // 2
     assert rows[0][:3] == ("Trips", "0", "p/0")
