@@ -53,7 +53,8 @@ def clear_account(data_dir: Path, platform: str, username: str, keep_partials: b
         return 0
     removed = 0
     for path in folder.rglob("*"):
-        if keep_partials and is_kept(path):
+        # A profile picture's partial file is not continued (the next sync fetches it whole).
+        if keep_partials and is_kept(path) and "profile" not in path.relative_to(folder).parts[:1]:
             continue
         if is_temporary(path) and path.is_file() and not path.is_symlink():
             path.unlink(missing_ok=True)
