@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 
 from db.models import Account, Delivery, Job, MediaItem, NotifySetting, TelegramFile
+from db.patience import insert_once
 from db.queries import BATCH, now
 
 MODES = ("media", "summary", "off")
@@ -115,10 +114,10 @@ async def _put(chat_id: int, platform: str, media_id: str, **values) -> None:
     updated = await Delivery.filter(chat_id=chat_id, platform=platform, media_id=media_id).update(**values)
     if updated:
         return
-    try:
-        await Delivery.create(chat_id=chat_id, platform=platform, media_id=media_id, **values)
-    except IntegrityError:  # written meanwhile by another task: update it
-        await Delivery.filter(chat_id=chat_id, platform=platform, media_id=media_id).update(**values)
+    create = lambda: Delivery.create(chat_id=chat_id, platform=platform, media_id=media_id, **values)  # noqa: E731
+    # A duplicate key: written meanwhile by another task, or by a first try cut mid-statement.
+    update = lambda: Delivery.filter(chat_id=chat_id, platform=platform, media_id=media_id).update(**values)  # noqa: E731
+    await insert_once(create, update)
 
 
 async def file_ids(platform: str, media_ids: Iterable[str]) -> dict[tuple[str, str], str]:
@@ -136,8 +135,13 @@ async def file_ids(platform: str, media_ids: Iterable[str]) -> dict[tuple[str, s
 
 async def remember_file_id(platform: str, media_id: str, sent_as: str, file_id: str) -> None:
     """Keep the file_id of a first upload (later ones keep the first)."""
-    with contextlib.suppress(IntegrityError):  # another chat's send stored it first
-        await TelegramFile.create(platform=platform, media_id=media_id, sent_as=sent_as, file_id=file_id)
+    row = {"platform": platform, "media_id": media_id, "sent_as": sent_as, "file_id": file_id}
+    create = lambda: TelegramFile.create(**row)  # noqa: E731
+    await insert_once(create, _kept_first)  # a duplicate: another chat's send stored it first
+
+
+async def _kept_first() -> None:
+    """The first file_id stays."""
 
 
 async def job_media(job_id: int) -> list[tuple[str, str | None, str]]:

@@ -45,6 +45,14 @@ class DatabaseUnavailable(Exception):
         self.sentence = str(self)
 
 
+class StatementCut(DatabaseUnavailable):
+    """The connection was cut while an INSERT was on its way: the row may or may not exist."""
+
+    def __init__(self, reason: str):
+        Exception.__init__(self, f"The connection to the database was cut while saving ({reason}).")
+        self.sentence = str(self)
+
+
 @contextlib.contextmanager
 def patience(seconds: float | None, on_wait: Callable[[datetime, str], None] | None = None) -> Iterator[None]:
     """Let queries of this task (and tasks it starts) wait up to ``seconds`` for the database."""
@@ -77,14 +85,30 @@ def connection_lost(exc: BaseException) -> bool:
         asyncpg.CannotConnectNowError,  # "the database system is starting up"
         asyncpg.AdminShutdownError,
     )
+    return any(isinstance(each, lost) for each in _chain(exc))
+
+
+def lost_mid_job(exc: BaseException) -> bool:
+    """Whether an error that escaped a job was the database connection going away (a
+    statement cut inside a transaction, which is not retried): not a disk or file error."""
+    import asyncpg
+
+    for each in _chain(exc):
+        if isinstance(each, ConnectionError | asyncpg.PostgresConnectionError):
+            return True
+        if isinstance(each, asyncpg.InterfaceError) and "connection is closed" in str(each):
+            return True
+    return False
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors that caused it (a few levels: drivers wrap each other)."""
     current: BaseException | None = exc
     for _ in range(6):
         if current is None:
-            return False
-        if isinstance(current, lost):
-            return True
+            return
+        yield current
         current = current.__cause__ or current.__context__
-    return False
 
 
 def describe(exc: BaseException) -> str:
@@ -127,21 +151,14 @@ def cut_mid_statement(exc: BaseException) -> bool:
     may have applied it), rather than before one could be sent."""
     import asyncpg
 
-    current: BaseException | None = exc
-    for _ in range(6):
-        if current is None:
-            return False
-        if isinstance(current, asyncpg.ConnectionDoesNotExistError):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(isinstance(each, asyncpg.ConnectionDoesNotExistError) for each in _chain(exc))
 
 
 async def patiently(call: Callable[[], Awaitable[T]], once_only: bool = False) -> T:
     """Run ``call()``; while the database is unreachable, retry within this task's patience.
 
     ``once_only``: a statement that must not run twice (an INSERT) is retried only when it
-    never reached the server; cut mid-statement, the error is raised instead."""
+    never reached the server; cut mid-statement, StatementCut is raised instead."""
     budget = _patience.get()
     if budget is None:
         return await _once(call)
@@ -150,8 +167,11 @@ async def patiently(call: Callable[[], Awaitable[T]], once_only: bool = False) -
         try:
             result = await call()
         except Exception as exc:
-            if not connection_lost(exc) or (once_only and cut_mid_statement(exc)):
+            if not connection_lost(exc):
                 raise
+            if once_only and cut_mid_statement(exc):
+                OUTAGE.failed(exc)
+                raise StatementCut(describe(exc)) from None
             waited = time.monotonic() - started
             if waited >= budget:
                 raise DatabaseUnavailable(waited, describe(exc)) from None
@@ -163,6 +183,22 @@ async def patiently(call: Callable[[], Awaitable[T]], once_only: bool = False) -
             continue
         OUTAGE.answered()
         return result
+
+
+async def insert_once(create: Callable[[], Awaitable[T]], on_duplicate: Callable[[], Awaitable[T]]) -> T:
+    """Insert a row that has a unique key: after a cut mid-statement, try again and let the
+    key tell whether the first try was applied (then ``on_duplicate()`` runs instead)."""
+    from tortoise.exceptions import IntegrityError
+
+    while True:
+        try:
+            return await create()
+        except IntegrityError:
+            return await on_duplicate()
+        except StatementCut:
+            if _patience.get() is None:
+                raise
+            continue  # the key makes a second try safe; patiently() waits for the database
 
 
 async def _once(call: Callable[[], Awaitable[T]]) -> T:

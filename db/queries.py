@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 from tortoise.functions import Coalesce, Count
 
 from db.models import Account, AccountRename, Job, MediaItem, ProfileChange, RequestCount, Setting
+from db.patience import insert_once
 
 BATCH = 500  # ids per IN (...) query: well under SQLite's and PostgreSQL's parameter limits
 PRUNE_BATCH = 5_000  # old jobs deleted per statement (chosen by date, never by a list of ids)
@@ -63,25 +63,24 @@ async def record_media(
     link: str | None = None,
 ) -> None:
     """Record one finished file; a row that already exists is updated, never doubled."""
-    try:
-        await MediaItem.create(
-            platform=platform,
-            media_id=media_id,
-            kind=kind,
-            account=account,
-            taken_at=taken_at,
-            path=path,
-            size=size,
-            job_id=job_id,
-            group_id=group_id,
-            group_size=group_size,
-            caption=caption,
-            link=link,
-        )
-    except IntegrityError:
-        await MediaItem.filter(platform=platform, media_id=media_id).update(
-            path=path, size=size, kind=kind, account_id=account.id
-        )
+    create = lambda: MediaItem.create(  # noqa: E731
+        platform=platform,
+        media_id=media_id,
+        kind=kind,
+        account=account,
+        taken_at=taken_at,
+        path=path,
+        size=size,
+        job_id=job_id,
+        group_id=group_id,
+        group_size=group_size,
+        caption=caption,
+        link=link,
+    )
+    update = lambda: MediaItem.filter(platform=platform, media_id=media_id).update(  # noqa: E731
+        path=path, size=size, kind=kind, account_id=account.id
+    )
+    await insert_once(create, update)
 
 
 async def count_job_media(job_id: int, kinds: Iterable[str]) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from db import queries
 from db.models import Account, Job
-from db.patience import FOREVER, DatabaseUnavailable, patience
+from db.patience import FOREVER, DatabaseUnavailable, describe, lost_mid_job, patience
 from downloader import leftovers
 from downloader.control import JobControl
 from downloader.errors import (
@@ -235,8 +235,7 @@ class DownloadService:
             log.warning("job %s stops: %s", job.id, exc.sentence)
             state, error = "interrupted", f"{exc.sentence} The download stopped and can be resumed."
         except Exception as exc:  # a bug or the machine (disk, database): fail, never hang
-            log.exception("job %s crashed", job.id)
-            state, error = "failed", f"Unexpected error ({type(exc).__name__}); details are in the log."
+            state, error = _crashed(job, exc)
         finally:
             current_job.reset(token)
             self._controls.pop(job.id, None)
@@ -447,6 +446,16 @@ class DownloadService:
 
 class _Stopped(Exception):
     """The job was asked to stop (pause, cancel, shutdown) while it waited."""
+
+
+def _crashed(job: Job, exc: Exception) -> tuple[str, str]:
+    """The end of a job that raised: a lost database connection leaves it resumable."""
+    if lost_mid_job(exc):
+        sentence = f"The connection to the database was lost ({describe(exc)})."
+        log.warning("job %s stops: %s", job.id, sentence)
+        return "interrupted", f"{sentence} The download stopped and can be resumed."
+    log.exception("job %s crashed", job.id)
+    return "failed", f"Unexpected error ({type(exc).__name__}); details are in the log."
 
 
 def _job_ending(exc: DownloadError, *, first: bool) -> tuple[str, str] | None:

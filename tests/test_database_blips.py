@@ -172,6 +172,35 @@ async def test_the_database_away_at_the_finish_still_ends_the_job_and_frees_the_
     assert await Job.filter(state="completed").count() == 2
 
 
+async def test_a_file_row_cut_after_the_server_stored_it_is_neither_doubled_nor_fatal(
+    world, data_dir, caplog
+):
+    world, gate = world
+    world.instagram.media_delay = 0.00001
+    await world.reply("/download alice")
+    await until(lambda: len(media_files(data_dir)) >= 4, what="the first files")
+    gate.cut_reply_to(b'INSERT INTO "media_items"')  # stored, but the reply never arrives
+    await until(lambda: gate.cut_replies == 1, what="the cut reply")
+    world.instagram.media_delay = 0
+    final = await world.message_with("Completed:", timeout=60)
+    assert "posts: 24 new (36 files)" in final.plain and "failed" not in final.plain
+    await assert_nothing_stranded(world, data_dir, caplog)  # 36 rows: the second try found the first
+
+
+async def test_a_job_row_cut_mid_statement_ends_the_job_resumable(world, data_dir, caplog):
+    world, gate = world
+    gate.cut_reply_to(b'INSERT INTO "profile_changes"')  # the first sync records alice's profile
+    await world.reply("/download alice")
+    stopped = await world.message_with("press Resume or send /resume", timeout=60)
+    assert gate.cut_replies == 1
+    assert "The connection to the database was cut while saving" in stopped.plain
+    assert (await Job.get(id=1)).state == "interrupted"
+    await world.press(stopped, "Resume")
+    final = await world.message_with("Completed:", timeout=60)
+    assert "failed" not in final.plain
+    await assert_nothing_stranded(world, data_dir, caplog)
+
+
 async def test_a_longer_outage_ends_the_job_interrupted_and_resume_finishes_it(world, data_dir, caplog):
     world, gate = world
     world.app.bot_data.service.database_wait = 2.0  # stands for the 10 minutes a real job waits

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import threading
 
@@ -28,6 +29,8 @@ class Relay:
         self.target = target
         self.port = port or free_port()
         self.connections = 0  # connections accepted while up
+        self.cut_replies = 0  # replies dropped by cut_reply_to()
+        self._trap: bytes | None = None  # SQL text whose next reply is dropped
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="relay", daemon=True)
         self._server: asyncio.AbstractServer | None = None
@@ -46,6 +49,12 @@ class Relay:
     def down(self) -> None:
         """Stop listening (refuse) and cut every open connection."""
         self._run(self._down())
+
+    def cut_reply_to(self, sql: bytes) -> None:
+        """PostgreSQL only: let the next INSERT whose text contains ``sql`` reach the server and
+        run there, then cut that connection before its reply gets back: the
+        client sees a connection lost mid-statement for a row that was stored."""
+        self._trap = sql
 
     def close(self) -> None:
         """Go down and stop the thread."""
@@ -87,9 +96,10 @@ class Relay:
             writer.transport.abort()
             return
         self._writers |= {writer, up_writer}
+        trapped = _Trap(self)
         pumps = [
-            asyncio.ensure_future(_pump(reader, up_writer)),
-            asyncio.ensure_future(_pump(up_reader, writer)),
+            asyncio.ensure_future(_pump(reader, up_writer, trapped.outgoing)),
+            asyncio.ensure_future(_pump(up_reader, writer, trapped.incoming)),
         ]
         await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         for pump in pumps:
@@ -99,8 +109,44 @@ class Relay:
             each.close()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+BIND_COMPLETE = b"2\x00\x00\x00\x04"  # PostgreSQL's BindComplete message, whole
+PARSE = re.compile(rb"P[\s\S]{4}(__asyncpg_stmt_\w+__)\x00([^\x00]+)\x00")  # Parse: name, SQL
+
+
+class _Trap:
+    """One relayed connection's view of the wire for Relay.cut_reply_to()."""
+
+    def __init__(self, relay: Relay):
+        self.relay = relay
+        self.prepared: dict[bytes, bytes] = {}  # statement name -> its SQL (asyncpg caches them)
+        self.armed = False
+
+    def outgoing(self, data: bytes) -> bool:
+        """Client -> server: note prepared statements and a Parse or Bind of the trapped INSERT."""
+        self.prepared.update(PARSE.findall(data))
+        sql = self.relay._trap
+        if sql is None:
+            return True
+        trapped = [name for name, text in self.prepared.items() if sql in text]
+        if sql in data or any(name + b"\x00" in data for name in trapped):
+            self.armed = True
+        return True
+
+    def incoming(self, data: bytes) -> bool:
+        """Server -> client: False (cut) for the reply that says the trapped INSERT ran (its
+        BindComplete, sent with the row and ReadyForQuery once the statement was committed)."""
+        if not (self.armed and self.relay._trap is not None and BIND_COMPLETE in data):
+            return True
+        self.relay._trap, self.armed = None, False
+        self.relay.cut_replies += 1
+        return False
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, look=None) -> None:
+    """Copy bytes until either side closes, or ``look(data)`` says to cut the connection."""
     with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
         while data := await reader.read(65536):
+            if look is not None and not look(data):
+                return
             writer.write(data)
             await writer.drain()
