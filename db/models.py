@@ -31,6 +31,11 @@ class Account(Model):
     # Phases /syncall and the schedules run for this account, chosen by the owner
     # (/add alice stories,highlights or the /list buttons); empty means all of them.
     phases = fields.JSONField(default=list)
+    # The platform says the account is gone: "deleted", "banned" or "private" (not followed),
+    # since when; its syncs back off to once a day. None while it answers normally.
+    gone = fields.CharField(max_length=16, null=True)
+    gone_since = fields.DatetimeField(null=True)
+    checked_at = fields.DatetimeField(null=True)  # the last full timeline check (/check)
 
     class Meta:
         table = "accounts"
@@ -58,6 +63,8 @@ class MediaItem(Model):
     caption = fields.TextField(null=True)
     link = fields.CharField(max_length=512, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # First seen missing from the platform (/check): the files stay; None while it is listed.
+    deleted_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "media_items"
@@ -136,6 +143,7 @@ class Highlight(Model):
     title = fields.CharField(max_length=255)
     folder = fields.CharField(max_length=255)  # below highlights/, unique per account
     updated_at = fields.DatetimeField(auto_now=True)
+    removed_at = fields.DatetimeField(null=True)  # gone from the tray (files kept)
 
     class Meta:
         table = "highlights"
@@ -149,6 +157,7 @@ class HighlightItem(Model):
     highlight = fields.ForeignKeyField("archive.Highlight", related_name="members", on_delete=fields.CASCADE)
     media_id = fields.CharField(max_length=64)
     added_at = fields.DatetimeField(auto_now_add=True)
+    removed_at = fields.DatetimeField(null=True)  # taken out of the highlight (file kept)
 
     class Meta:
         table = "highlight_items"

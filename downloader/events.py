@@ -164,6 +164,14 @@ class JobFinished:
     result: JobResult
 
 
+@dataclass(frozen=True)
+class StopAsked:
+    """Pause, Cancel or shutdown was asked for (the job ends with JobFinished soon)."""
+
+    job_id: int
+    state: str
+
+
 Event = (
     JobStarted
     | PhaseStarted
@@ -173,6 +181,7 @@ Event = (
     | QueueWait
     | Warned
     | PhaseFinished
+    | StopAsked
     | JobFinished
 )
 

@@ -39,6 +39,7 @@ from downloader.events import (
     JobStarted,
     PhaseFinished,
     PhaseResult,
+    StopAsked,
     Waiting,
     Warned,
 )
@@ -176,6 +177,7 @@ class DownloadService:
         if job_id not in self._controls:
             return False
         self._controls[job_id].ask(state)
+        self.emit(StopAsked(job_id, state))
         return True
 
     async def lookup(self, platform: str, username: str):

@@ -1,11 +1,12 @@
-"""PTB's AIORateLimiter plus exact per-chat and per-group windows, so chats are never flooded.
+"""PTB's AIORateLimiter plus an exact pace per chat and window per group, so chats are never flooded.
 
 Telegram allows about one message per second in a chat (short bursts are tolerated),
 20 per minute in a group and about 30 per second overall; an album counts once per
-item against the group's minute and the overall second. Windows here are sliding
-(as Telegram measures them) and count a send from when it *ends*, because the server
-counts it when the upload arrives. Deliveries of new content ask with ``BACKGROUND``:
-they wait while replies and status edits are waiting, so they never starve them.
+item against the group's minute and the overall second. A chat's pace is a token
+bucket, the group's and the bot's windows are sliding, and each counts a send when it
+*ends*, because the server counts it when the upload arrives. Deliveries of new content
+ask with ``BACKGROUND``: they wait while replies and status edits are waiting, so they
+never starve them.
 """
 
 from __future__ import annotations
@@ -37,11 +38,10 @@ _CHAT_METHODS = {
 class SlidingWindow:
     """At most ``limit`` units in any ``period`` seconds; urgent callers go before background ones."""
 
-    def __init__(self, limit: int, period: float, background_from: float = 0.0):
+    def __init__(self, limit: int, period: float):
         self.limit, self.period = limit, period
         self._spent: deque[list[float]] = deque()  # [end time (inf while in flight), units]
         self._urgent_waiting = 0
-        self._background_from = background_from  # monotonic time before which background waits
 
     def _used(self, now: float) -> int:
         while self._spent and self._spent[0][0] <= now - self.period:
@@ -67,9 +67,6 @@ class SlidingWindow:
         try:
             while True:
                 now = time.monotonic()
-                if not urgent and now < self._background_from:
-                    await asyncio.sleep(self._background_from - now)
-                    continue
                 if self._used(now) + weight <= self.limit and (urgent or not self._urgent_waiting):
                     break
                 await asyncio.sleep(self._wait(now, weight))
@@ -83,6 +80,48 @@ class SlidingWindow:
             entry[0] = time.monotonic()
             # Keep the deque ordered by end time, so expiry stays a cheap pop from the left.
             self._spent = deque(sorted(self._spent, key=lambda e: e[0]))
+
+
+class TokenBucket:
+    """A chat's pace as Telegram keeps it: a burst of ``burst`` sends, then ``rate`` a second.
+
+    A sliding window of ``burst`` sends would hold a fourth send for burst/rate seconds
+    after the first three; the bucket lets one through each 1/rate s, so a "Paused" right
+    after a start is shown at once. A send takes its token when it ends (when Telegram
+    counts it); sends in flight hold one each meanwhile."""
+
+    def __init__(self, burst: int, rate: float, started: float):
+        self.burst, self.rate = burst, rate
+        # Empty when the process started: a previous process's sends may still count.
+        self._tokens, self._stamp = 0.0, started
+        self._in_flight = 0
+        self._urgent_waiting = 0
+
+    def _free(self, now: float) -> float:
+        """Tokens left for a new send, after refilling up to ``now``."""
+        self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        return self._tokens - self._in_flight
+
+    @contextlib.asynccontextmanager
+    async def slot(self, weight: int = 1, urgent: bool = True):
+        """Wait for a token for one send (an album is one message for the chat's pace)."""
+        self._urgent_waiting += urgent
+        try:
+            while True:
+                free = self._free(time.monotonic())
+                if free >= 1 and (urgent or not self._urgent_waiting):
+                    break
+                await asyncio.sleep(max((1 - free) / self.rate, 0.05))
+        finally:
+            self._urgent_waiting -= urgent
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._free(time.monotonic())
+            self._in_flight -= 1
+            self._tokens -= 1
 
 
 class ChatRateLimiter(AIORateLimiter):
@@ -102,17 +141,15 @@ class ChatRateLimiter(AIORateLimiter):
         # AIORateLimiter's own group and overall buckets allow a burst of 20 and then one
         # every 3 s, which breaks a sliding minute; the windows below replace them.
         super().__init__(overall_max_rate=0, group_max_rate=0, **kwargs)
-        # Sends of a previous process (just restarted) still count at Telegram for one chat
-        # window: background sends wait that long after start, replies do not.
-        self._chat_window = (burst, burst / per_second, time.monotonic() + burst / per_second)
+        self._chat_window = (burst, per_second, time.monotonic())
         self._group_window = (group_per_minute, 61.0)
-        self._chats: dict[int, SlidingWindow] = {}
+        self._chats: dict[int, TokenBucket] = {}
         self._groups: dict[int, SlidingWindow] = {}
         self._overall = SlidingWindow(overall_per_second, 1.0)
 
-    def _window(self, table: dict[int, SlidingWindow], chat_id: int, shape) -> SlidingWindow:
+    def _window(self, table: dict, chat_id: int, shape, kind=SlidingWindow):
         if chat_id not in table:
-            table[chat_id] = SlidingWindow(*shape)
+            table[chat_id] = kind(*shape)
         return table[chat_id]
 
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
@@ -124,7 +161,10 @@ class ChatRateLimiter(AIORateLimiter):
             return await super().process_request(callback, args, kwargs, endpoint, data, retries)
         media = data.get("media")
         weight = len(media) if endpoint == "sendMediaGroup" and isinstance(media, list) else 1
-        windows = [(self._window(self._chats, chat_id, self._chat_window), 1), (self._overall, weight)]
+        windows = [
+            (self._window(self._chats, chat_id, self._chat_window, TokenBucket), 1),
+            (self._overall, weight),
+        ]
         if chat_id < 0:  # the group's minute first: it is the long wait
             windows.insert(0, (self._window(self._groups, chat_id, self._group_window), weight))
         async with contextlib.AsyncExitStack() as stack:

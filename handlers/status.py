@@ -8,9 +8,10 @@ skips unchanged text, always sends the final state and waits out RetryAfter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
@@ -26,6 +27,7 @@ from downloader.events import (
     PhaseResult,
     PhaseStarted,
     QueueWait,
+    StopAsked,
     SyncAccountDone,
     SyncFinished,
     SyncStarted,
@@ -60,7 +62,10 @@ class Tracked:
     last_sent: float = 0.0
     dirty: bool = True
     final: bool = False
+    urgent: bool = False  # a job stopped (paused, cancelled, ended): shown at once, not paced
+    holding: bool = False  # a stop was asked: progress edits wait, the chat's pace stays free
     task: asyncio.Task | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 FINAL = ("completed", "failed", "cancelled")
@@ -184,17 +189,22 @@ class StatusBoard:
     def on_event(self, event) -> None:
         """Update the view the event belongs to and schedule an edit."""
         job_id = event.job_id
+        if isinstance(event, StopAsked) and job_id in self._parent_of:
+            return  # a sync-all's message shows its children's ends
         if job_id in self._parent_of:
             self._on_child_event(self._parent_of[job_id], event)
             return
         tracked = self._tracked.get(job_id)
         if tracked is None:
             return
+        if isinstance(event, StopAsked):
+            tracked.holding = True  # Telegram allows ~1 edit a second: keep it for "Paused"
+            return
         if isinstance(tracked.view, SyncView):
             self._on_sync_event(tracked, event)
         else:
             _apply(tracked.view, event)
-            tracked.final = isinstance(event, JobFinished)
+            tracked.final = tracked.urgent = isinstance(event, JobFinished)
         self._touch(tracked)
 
     def _on_child_event(self, parent_id: int, event) -> None:
@@ -233,12 +243,14 @@ class StatusBoard:
                 tracked.lazy = False  # now there is something to tell
         elif isinstance(event, SyncFinished):
             view.state = event.state
-            tracked.final = True
+            tracked.final = tracked.urgent = True
             if event.state != "completed":
                 tracked.lazy = False  # paused or cancelled: show it, with its buttons
 
     def _touch(self, tracked: Tracked) -> None:
         tracked.dirty = True
+        if tracked.urgent:
+            tracked.wake.set()  # a Pause or Cancel is shown within the promised 2 s
         if tracked.task is None or tracked.task.done():
             tracked.task = asyncio.get_running_loop().create_task(self._flush_loop(tracked))
 
@@ -247,15 +259,17 @@ class StatusBoard:
         """Send pending changes, at most one edit per interval, until nothing is pending."""
         while tracked.dirty:
             wait = tracked.last_sent + self.interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            if wait > 0 and not tracked.urgent:
+                tracked.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(tracked.wake.wait(), wait)
             if self._tracked.get(tracked.view.job_id) is not tracked:
                 return  # resumed meanwhile: the new view owns the message now, this one is stale
             tracked.dirty = False
             if tracked.final and _nothing_to_tell(tracked):
                 await self._close_quiet(tracked)
                 return
-            if not tracked.lazy:
+            if not tracked.lazy and (tracked.final or not tracked.holding):
                 await self._send(tracked)
         if tracked.final:
             self._forget(tracked)

@@ -68,12 +68,28 @@ async def test_a_database_at_0009_upgrades_and_keeps_its_rows(old_url):
         "'[\"posts\"]', '{\"posts\": 5}', '{}', '[\"stories\"]')",
         [stamp, stamp],
     )
-    account = await Account.get(username="alice")
-    await MediaItem.create(platform="instagram", media_id="1", kind="post", account=account, path="p/1")
-    job = await Job.create(account=account, state="completed", phases=["posts"], finished_at=now)
-    await Highlight.create(platform="instagram", highlight_id="9", account=account, title="T", folder="T")
+    rows = await conn.execute_query_dict("SELECT id FROM accounts WHERE username = 'alice'")
+    account_id = rows[0]["id"]
+    # Tables that later migrations change get their rows as that version wrote them.
+    await conn.execute_query(
+        "INSERT INTO media_items (platform, media_id, kind, account_id, path, size, created_at) "
+        f"VALUES ('instagram', '1', 'post', {p(1)}, 'p/1', 0, {p(2)})",
+        [account_id, stamp],
+    )
+    job = await Job.create(account_id=account_id, state="completed", phases=["posts"], finished_at=now)
+    await conn.execute_query(
+        "INSERT INTO highlights (platform, highlight_id, account_id, title, folder, updated_at) "
+        f"VALUES ('instagram', '9', {p(1)}, 'T', 'T', {p(2)})",
+        [account_id, stamp],
+    )
     await FailedItem.create(
-        platform="instagram", media_id="2", account=account, phase="posts", kind="post", reason="x", recipe={}
+        platform="instagram",
+        media_id="2",
+        account_id=account_id,
+        phase="posts",
+        kind="post",
+        reason="x",
+        recipe={},
     )
     await conn.execute_query(
         f"INSERT INTO request_log (hour, kind, count) VALUES ({p(1)}, 'timeline', 3)", [stamp]
@@ -87,7 +103,7 @@ async def test_a_database_at_0009_upgrades_and_keeps_its_rows(old_url):
         assert "request_log" not in await _tables(old_url)
         alice = await Account.get(username="alice")
         assert (alice.id, alice.display_name, alice.boundaries, alice.phases) == (
-            account.id,
+            account_id,
             "Alice",
             {"posts": 5},
             ["stories"],
