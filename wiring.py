@@ -53,6 +53,7 @@ from web.app import WebServer, build_app
 from web.keys import WebConfig
 
 log = logging.getLogger("bot")
+PACE_FILE = ".telegram-pace.json"  # the chats' Telegram pace over a restart (handlers/pace.py)
 BAD_TOKEN = (
     "Telegram rejected TELEGRAM_BOT_TOKEN: copy the token again from @BotFather "
     "(it looks like 123456789:AA...), and check TELEGRAM_API_URL if you set it."
@@ -82,7 +83,7 @@ def build_application(settings: Settings) -> Application:
         .request(request)
         .get_updates_request(polling)
         .local_mode(settings.telegram_local_mode)
-        .rate_limiter(ChatRateLimiter(max_retries=3))
+        .rate_limiter(ChatRateLimiter(max_retries=3, pace_file=settings.data_dir / PACE_FILE))
         .context_types(CONTEXT_TYPES)
         .post_init(lambda application: _post_init(application, settings))
         .post_stop(_post_stop)

@@ -15,9 +15,12 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from telegram.ext import AIORateLimiter
+
+from handlers import pace
 
 BACKGROUND = "background"  # rate_limit_args of low-priority sends (deliveries)
 # Methods that post or change something in a chat (answers to button presses do not count).
@@ -90,10 +93,9 @@ class TokenBucket:
     after a start is shown at once. A send takes its token when it ends (when Telegram
     counts it); sends in flight hold one each meanwhile."""
 
-    def __init__(self, burst: int, rate: float, started: float):
+    def __init__(self, burst: int, rate: float, tokens: float | None = None):
         self.burst, self.rate = burst, rate
-        # Empty when the process started: a previous process's sends may still count.
-        self._tokens, self._stamp = 0.0, started
+        self._tokens, self._stamp = float(burst if tokens is None else tokens), time.monotonic()
         self._in_flight = 0
         self._urgent_waiting = 0
 
@@ -102,6 +104,10 @@ class TokenBucket:
         self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
         return self._tokens - self._in_flight
+
+    def tokens(self) -> float:
+        """Tokens now (for saving the pace over a restart)."""
+        return self._free(time.monotonic()) + self._in_flight
 
     @contextlib.asynccontextmanager
     async def slot(self, weight: int = 1, urgent: bool = True):
@@ -136,21 +142,35 @@ class ChatRateLimiter(AIORateLimiter):
         burst: int = 3,
         group_per_minute: int = 20,
         overall_per_second: int = 28,
+        pace_file: Path | None = None,
         **kwargs: Any,
     ):
         # AIORateLimiter's own group and overall buckets allow a burst of 20 and then one
         # every 3 s, which breaks a sliding minute; the windows below replace them.
         super().__init__(overall_max_rate=0, group_max_rate=0, **kwargs)
-        self._chat_window = (burst, per_second, time.monotonic())
+        self._chat_pace = (burst, per_second)
+        self._pace_file = pace_file
         self._group_window = (group_per_minute, 61.0)
         self._chats: dict[int, TokenBucket] = {}
         self._groups: dict[int, SlidingWindow] = {}
         self._overall = SlidingWindow(overall_per_second, 1.0)
 
-    def _window(self, table: dict, chat_id: int, shape, kind=SlidingWindow):
+    def _window(self, table: dict[int, SlidingWindow], chat_id: int, shape) -> SlidingWindow:
         if chat_id not in table:
-            table[chat_id] = kind(*shape)
+            table[chat_id] = SlidingWindow(*shape)
         return table[chat_id]
+
+    async def initialize(self) -> None:
+        """Continue the chats' pace a previous process left (a restart does not reset Telegram's)."""
+        await super().initialize()
+        burst, rate = self._chat_pace
+        for chat_id, tokens in pace.load(self._pace_file, rate).items():
+            self._chats[chat_id] = TokenBucket(burst, rate, min(tokens, burst))
+
+    async def shutdown(self) -> None:
+        """Save the chats' pace for the next start."""
+        pace.save(self._pace_file, {chat_id: bucket.tokens() for chat_id, bucket in self._chats.items()})
+        await super().shutdown()
 
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
         """Wait for the chat's, the group's and the bot's windows, then let AIORateLimiter send."""
@@ -161,10 +181,9 @@ class ChatRateLimiter(AIORateLimiter):
             return await super().process_request(callback, args, kwargs, endpoint, data, retries)
         media = data.get("media")
         weight = len(media) if endpoint == "sendMediaGroup" and isinstance(media, list) else 1
-        windows = [
-            (self._window(self._chats, chat_id, self._chat_window, TokenBucket), 1),
-            (self._overall, weight),
-        ]
+        if chat_id not in self._chats:
+            self._chats[chat_id] = TokenBucket(*self._chat_pace)
+        windows = [(self._chats[chat_id], 1), (self._overall, weight)]
         if chat_id < 0:  # the group's minute first: it is the long wait
             windows.insert(0, (self._window(self._groups, chat_id, self._group_window), weight))
         async with contextlib.AsyncExitStack() as stack:
