@@ -146,3 +146,23 @@ async def test_a_spent_budget_refuses_and_changes_nothing(net, data_dir, tmp_pat
         assert text.startswith("Checking @alice needs about 3 Instagram requests but only 0 are left")
         assert world.instagram.api_count() == before
         assert all(when is None for when in (await marks()).values())
+
+
+async def test_gallery_shows_deleted_posts(gallery):
+    """The account page's tile and the item page say "deleted on Instagram <date>" (no JS needed)."""
+    await archived(gallery)
+    code = code_at(gallery, 1)
+    gallery.instagram.delete_post("alice", code)
+    _, _, text = await run_check(gallery, "deleted on Instagram")
+    assert text.startswith("@alice: 1 post deleted on Instagram")
+    item = await MediaItem.get(group_id=code)
+    kept = await MediaItem.filter(kind__in=("post", "reel"), deleted_at__isnull=True).first()
+    badge = f"deleted on Instagram {item.deleted_at:%Y-%m-%d}"
+    async with gallery.browser() as client:
+        async with client.get(f"/accounts/{item.account_id}") as response:
+            page = await response.text()
+        assert page.count(badge) == 1 and f'href="/items/{item.id}"' in page
+        async with client.get(f"/items/{item.id}") as response:
+            assert badge in await response.text()
+        async with client.get(f"/items/{kept.id}") as response:
+            assert "deleted on Instagram" not in await response.text()
