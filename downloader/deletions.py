@@ -80,7 +80,7 @@ async def check_account(
 ) -> CheckResult:
     """Look the account up, refuse if the budget cannot cover the listing, list it, mark and unmark."""
     left = remaining(source)
-    guess = 1 + _pages(await _archived_posts(account))  # before any request: from the archive
+    guess = await guessed_cost(account)  # before any request: from the archive
     if left is not None and left < guess:
         raise CheckRefused(refusal(account, guess, left))
     info: SourceAccount = await asyncio.to_thread(source.resolve, account.username, account.platform_user_id)
@@ -116,6 +116,11 @@ async def mark(account: Account, listed: set[str]) -> CheckResult:
     floor = datetime.min.replace(tzinfo=UTC)
     dates = sorted((posted[g] for g in gone), key=lambda d: d or floor, reverse=True)
     return CheckResult(account, len(posted), dates)
+
+
+async def guessed_cost(account: Account) -> int:
+    """A check's requests as the archive suggests them (its lookup and a page per 12 archived posts)."""
+    return 1 + _pages(await _archived_posts(account))
 
 
 def _pages(posts: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -166,3 +166,33 @@ async def test_gallery_shows_deleted_posts(gallery):
             assert badge in await response.text()
         async with client.get(f"/items/{kept.id}") as response:
             assert "deleted on Instagram" not in await response.text()
+
+
+async def test_monthly_check_shows_in_schedule_and_checks_the_oldest_checked_account(world):
+    world.instagram.add_profile(make_profile("carol", 2002, posts=2, stories=0, highlights=()))
+    await archived(world)
+    await archived(world, "carol")
+    world.instagram.delete_post("alice", code_at(world, 0))
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    await Account.filter(username="carol").update(checked_at=long_ago)
+    await Account.filter(username="alice").update(checked_at=long_ago - timedelta(days=1))
+    assert "Scheduled check for deleted posts: off" in await world.reply("/schedule")
+    shown = await world.reply("/schedule check monthly")
+    assert "Scheduled check for deleted posts: monthly (a share of the accounts each day) — next run" in shown
+    assert "Scheduled check for deleted posts: monthly" in await world.reply("/schedule")
+    assert "/schedule check monthly" in await world.reply("/schedule check weekly")
+
+    (job,) = world.app.job_queue.get_jobs_by_name("check")
+    before = world.instagram.api_count()
+    await job.run(world.app)  # the day's run, now: 2 accounts -> 1 a day, the one checked longest ago
+    message = await world.message_with("deleted on Instagram since it was archived")
+    assert message.plain == (
+        f"@alice: 1 post deleted on Instagram since it was archived (posted {posted(0)}); "
+        "its files stay in the archive."
+    )
+    assert world.instagram.api_count() - before == 3  # alice's lookup and 2 pages; carol waits
+    carol = await Account.get(username="carol")
+    assert carol.checked_at == long_ago
+    assert (await Account.get(username="alice")).checked_at > long_ago
+    assert "Scheduled check for deleted posts: off" in await world.reply("/schedule check off")
+    assert world.app.job_queue.get_jobs_by_name("check") == ()
