@@ -1,7 +1,8 @@
 """/schedule check monthly|off: every tracked Instagram account checked for deleted posts once a month.
 
 One run a day (PTB's JobQueue) checks the accounts checked longest ago (never checked first):
-about a thirtieth of them, and no more than fit in a tenth of INSTAGRAM_DAILY_REQUEST_BUDGET.
+about a thirtieth of them, and no more than fit in a tenth of INSTAGRAM_DAILY_REQUEST_BUDGET
+(the day's first account runs whatever it costs, if the day's budget covers it).
 The choice lives in the settings table (``check_schedule``); ``last_run:check`` keeps the rhythm
 across restarts. Only findings (deleted posts, failures) are posted to the notify chat.
 """
@@ -102,7 +103,8 @@ async def check_due(source) -> list[str]:
     for account in await due_accounts():
         if share is not None:
             spent = source.budget.usage()[1] - spent_before
-            if spent + await guessed_cost(account) > share:
+            # The day's first account runs even past the share (else a big one would never run).
+            if spent and spent + await guessed_cost(account) > share:
                 log.info("scheduled check: @%s waits for another day (budget share used)", account.username)
                 break
         try:
