@@ -4,6 +4,9 @@ deleted (files kept), and unmarked when they are listed again."""
 from __future__ import annotations
 
 import re
+import sqlite3
+import subprocess
+import sys
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +17,16 @@ from tests.chat import World
 from tests.fakes.instagram import NEWEST, FakeInstagram, make_profile, write_session_file
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
-from tests.harness import OWNER, TOKEN, make_settings, media_on_disk, run_download, running_bot
+from tests.harness import (
+    BOT,
+    OWNER,
+    TOKEN,
+    make_settings,
+    media_on_disk,
+    process_env,
+    run_download,
+    running_bot,
+)
 
 COST = re.compile(r"about (\d+) Instagram requests")
 
@@ -196,3 +208,34 @@ async def test_monthly_check_shows_in_schedule_and_checks_the_oldest_checked_acc
     assert (await Account.get(username="alice")).checked_at > long_ago
     assert "Scheduled check for deleted posts: off" in await world.reply("/schedule check off")
     assert world.app.job_queue.get_jobs_by_name("check") == ()
+
+
+def bot_py(tmp_path, net, *args: str) -> subprocess.CompletedProcess:
+    """`python bot.py <args>` without a login, against the fakes."""
+    env = process_env(tmp_path / "data", net)
+    run = [sys.executable, str(BOT), *args]
+    return subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_command_line_check_without_a_login_costs_what_it_says(tmp_path, net):
+    """Logged out: the profile page (12 codes) and a page per further 12, plus the start page."""
+    instagram = FakeInstagram(net)
+    instagram.add_profile(make_profile("alice", 1001, posts=15, stories=0, highlights=()))
+    assert bot_py(tmp_path, net, "download", "alice").returncode == 0
+    refused = bot_py(tmp_path, net, "check", "alice")
+    assert refused.returncode == 1 and "@alice is not tracked on Instagram" in refused.stderr
+    with sqlite3.connect(tmp_path / "data" / "archive.sqlite3") as db:
+        db.execute("UPDATE accounts SET tracked = 1")
+    files = media_on_disk(tmp_path / "data")
+    code = instagram.profiles["alice"].posts[3].code
+    instagram.delete_post("alice", code)
+    before = instagram.api_count()
+    done = bot_py(tmp_path, net, "check", "alice")
+    assert done.returncode == 0, done.stderr
+    cost = int(COST.search(done.stderr)[1])
+    assert cost == instagram.api_count() - before == 3  # profile page, start page, page 2
+    assert done.stdout.strip() == (
+        f"@alice: 1 post deleted on Instagram since it was archived (posted {posted(3)}); "
+        "its files stay in the archive."
+    )
+    assert "Traceback" not in done.stderr and media_on_disk(tmp_path / "data") == files
