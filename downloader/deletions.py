@@ -79,6 +79,8 @@ async def check_account(
     source, account: Account, announce: Callable[[int], Awaitable[None]] | None = None
 ) -> CheckResult:
     """Look the account up, refuse if the budget cannot cover the listing, list it, mark and unmark."""
+    if not await _archived_posts(account):
+        raise CheckRefused(f"@{account.username} has no archived posts yet, so there is nothing to check.")
     left = remaining(source)
     guess = await guessed_cost(account)  # before any request: from the archive
     if left is not None and left < guess:

@@ -145,6 +145,11 @@ async def test_bad_input_is_one_clear_sentence(world):
     text = await world.reply("/check bob.dance tiktok")
     assert text == "/check is for Instagram accounts only; @bob.dance is on TikTok."
     assert world.instagram.api_count() == before
+    assert "Now tracking" in await world.reply("/add alice")
+    before = world.instagram.api_count()
+    text = await world.reply("/check alice")
+    assert text == "@alice has no archived posts yet, so there is nothing to check."
+    assert world.instagram.api_count() == before
 
 
 async def test_a_spent_budget_refuses_and_changes_nothing(net, data_dir, tmp_path):
