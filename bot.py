@@ -21,7 +21,7 @@ DEFAULT_WAIT = 1.0  # minutes a terminal download waits out network trouble and 
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line: run (default), download, reindex or worker."""
+    """The command line: run (default), download, check, reindex or worker."""
     parser = argparse.ArgumentParser(
         prog="bot.py",
         description="Telegram bot that archives Instagram and TikTok accounts. "
@@ -40,6 +40,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     dl.add_argument(
         "--platform", choices=["instagram", "tiktok"], help="default: from the URL, else instagram"
     )
+    ck = sub.add_parser(
+        "check",
+        help="list a tracked Instagram account's whole timeline and mark posts deleted there",
+        description="Like /check: says the cost in requests, lists every post once and marks "
+        "archived posts Instagram no longer lists (their files stay).",
+    )
+    ck.add_argument("target", help="name, @name or profile URL")
     sub.add_parser(
         "reindex",
         help="rebuild the archive's index from the files in DATA_DIR/downloads (no requests)",
@@ -114,6 +121,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         from cli import reindex_command
 
         return asyncio.run(reindex_command(settings))
+    if args.command == "check":
+        from cli_check import check_command
+        from services import open_services
+
+        return asyncio.run(check_command(settings, args.target, open_services))
     if args.command == "download":
         from cli import download_command
         from services import open_services

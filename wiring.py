@@ -30,6 +30,7 @@ from handlers import (
     access,
     accounts,
     basic,
+    check,
     connection,
     downloads,
     errors,
@@ -103,6 +104,7 @@ def build_application(settings: Settings) -> Application:
     app.add_handler(CommandHandler("remove", accounts.remove))
     app.add_handler(CommandHandler("list", accounts.list_accounts))
     app.add_handler(CommandHandler("info", info.info))
+    app.add_handler(CommandHandler("check", check.check, block=False))
     app.add_handler(CommandHandler("status", downloads.status))
     app.add_handler(CommandHandler("pause", downloads.pause))
     app.add_handler(CommandHandler("resume", downloads.resume))

@@ -19,6 +19,7 @@ USAGE = {
     "resume": "Usage: /resume [user]",
     "cancel": "Usage: /cancel [user]",
     "info": "Usage: /info <user or profile URL> [instagram|tiktok]",
+    "check": "Usage: /check <Instagram user or profile URL>",
 }
 # What people type for a phase (singular forms too).
 PHASE_WORDS = {

@@ -21,6 +21,7 @@ from config import Settings, SettingsError
 from db import queries
 from db.models import Job
 from downloader.errors import DownloadError
+from handlers import check_schedule
 from handlers.context import BotData, Context
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ USAGE = (
     "Usage: /schedule — show the schedule\n"
     "/schedule every 6h | daily 03:00 [Europe/Berlin] | off\n"
     "/schedule stories every 6h | stories off — an extra stories-only sync\n"
-    "/schedule quiet on|off — stay silent when a scheduled run finds nothing new"
+    "/schedule quiet on|off — stay silent when a scheduled run finds nothing new\n"
+    "/schedule check monthly | check off — check every Instagram account for deleted posts once a month"
 )
 KINDS = {
     "sync": ("schedule", None, "Scheduled sync"),
@@ -120,6 +122,12 @@ async def _change(app: Application, settings: Settings, words: list[str]) -> str
             raise ScheduleError("Quiet mode is on or off.")
         await queries.set_setting("quiet", keys[1] == "on")
         return f"Quiet mode {keys[1]}."
+    if keys[0] == "check":
+        try:
+            await check_schedule.change(app, keys[1:])
+        except ValueError as exc:
+            raise ScheduleError(str(exc)) from None
+        return await describe(app, settings)
     kind = "stories" if keys[0] == "stories" else "sync"
     schedule = parse_schedule(words[1:] if kind == "stories" else words, settings.schedule_min_interval)
     await queries.set_setting(KINDS[kind][0], schedule.to_json())
@@ -150,6 +158,7 @@ async def describe(app: Application, settings: Settings) -> str:
         nxt = next_run(app, kind)
         when = f" — next run {nxt:%Y-%m-%d %H:%M %Z}" if nxt else ""
         lines.append(f"{title}: {schedule.describe()}{when}")
+    lines.append(check_schedule.describe(app, await check_schedule.stored()))
     quiet = await queries.get_setting("quiet", False)
     lines.append(f"Quiet mode: {'on' if quiet else 'off'}")
     return "\n".join(lines)
@@ -206,6 +215,7 @@ async def restore(app: Application, settings: Settings) -> None:
             stamp = datetime.now(UTC).isoformat()
             await queries.set_setting(f"last_run:{kind}", stamp)
         install(app, kind, schedule, catch_up=True, last_run=datetime.fromisoformat(stamp))
+    await check_schedule.restore(app)
     app.bot_data.extras["next_runs"] = lambda: [
         (KINDS[k][2].lower(), t) for k in KINDS if (t := next_run(app, k)) is not None
     ]

@@ -210,7 +210,7 @@ async def test_show_schedule_and_daily_in_a_time_zone(world):
     shown = await schedule(world)  # SYNC_SCHEDULE's default until changed in chat
     assert shown == (
         f"Scheduled sync: daily 03:00 UTC — next run {next_at(3, 0, 'UTC')}\n"
-        "Scheduled stories sync: off\nQuiet mode: off"
+        "Scheduled stories sync: off\nScheduled check for deleted posts: off\nQuiet mode: off"
     )
     berlin = next_at(3, 0, "Europe/Berlin")
     changed = await schedule(world, "Daily 3:00 Europe/Berlin")

@@ -414,6 +414,7 @@ class FakeInstagram:
         self._broken: dict[str, _Broken] = {}
         self._failing: dict[str, int] = {}  # media path -> answers of 503 still to give
         self._lsd_tokens: set[str] = set()
+        self._fail_after: tuple[int, str] | None = None  # (timeline pages still served, then what)
         self._dtsg_tokens: set[str] = set()
         internet.add_host(WWW, self._www)
         internet.add_host(IPHONE, self._iphone)
@@ -434,6 +435,26 @@ class FakeInstagram:
         profile.username = new
         self.profiles[new.lower()] = profile
         return profile
+
+    def delete_post(self, username: str, code: str) -> FakePost:
+        """The owner deleted a post: no listing names it any more; returned for ``restore_post``."""
+        profile = self.profiles[username.lower()]
+        post = profile.post(code)
+        if post is None:
+            raise KeyError(code)
+        profile.posts.remove(post)
+        return post
+
+    def restore_post(self, username: str, post: FakePost) -> None:
+        """A deleted (or archived-then-unarchived) post is listed again, in its place by date."""
+        posts = self.profiles[username.lower()].posts
+        posts.append(post)
+        posts.sort(key=lambda p: p.taken_at, reverse=True)
+
+    def fail_timeline_after(self, pages: int, what: str = "429") -> None:
+        """After ``pages`` more timeline pages, answer every API request with a 429 (or a
+        checkpoint): a listing cut part-way."""
+        self._fail_after = (pages, what)
 
     def login(self, username: str = "archivebot", user_id: int = 999) -> FakeSession:
         """A fresh valid session of the bot's account."""
@@ -748,7 +769,22 @@ class FakeInstagram:
             return _json({"data": {"node": None}})
         start = int(variables.get("after") or 0)
         connection = _code_page(profile, start)
+        self._count_timeline_page()
         return _json({"data": {"node": {"polaris_ordered_timeline_connection": connection}}})
+
+    def _count_timeline_page(self) -> None:
+        """One timeline page served: switch on the failure fail_timeline_after asked for."""
+        if self._fail_after is None:
+            return
+        pages, what = self._fail_after
+        if pages > 1:
+            self._fail_after = (pages - 1, what)
+            return
+        self._fail_after = None
+        if what == "checkpoint":
+            self.checkpoint()
+        else:
+            self.rate_limit(None)
 
     def _timeline(self, variables: dict, viewer: FakeSession | None) -> web.StreamResponse:
         profile = self.profiles.get(str(variables.get("username", "")).lower())
@@ -769,6 +805,7 @@ class FakeInstagram:
             "page_info": {"has_next_page": has_next, "end_cursor": end_cursor},
         }
         data = {"xdt_api__v1__feed__user_timeline_graphql_connection": connection}
+        self._count_timeline_page()
         return _json({"data": data, "extensions": {"is_final": True}, "status": "ok"})
 
     def _stories(self, reel_ids: list, viewer: FakeSession | None) -> web.StreamResponse:

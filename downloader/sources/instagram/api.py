@@ -113,6 +113,12 @@ class InstagramAPI:
             self._loader.close()
         self._loader = None
 
+    def web_tokens_known(self) -> bool:
+        """Whether instaloader holds the web app's tokens for this session (no start page to load)."""
+        context = self.context
+        sessionid = context._session.cookies.get_dict().get("sessionid", "")
+        return sessionid in context._web_api_tokens_cache  # instaloader's own cache, read only
+
     def drain_errors(self) -> None:
         """Forget instaloader's error log (it keeps everything for a final report; we run for months)."""
         if self._loader is not None:

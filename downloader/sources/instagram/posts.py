@@ -32,6 +32,7 @@ from downloader.sources.instagram.media import post_items
 log = logging.getLogger(__name__)
 
 CURSOR_VERSION = 1
+TIMELINE_PAGE = 12  # posts per timeline request, logged in or out
 SKIPPED_POST = "Instagram did not describe this post's media (it may have just been deleted)"
 Guard = Callable[[], AbstractContextManager]
 
@@ -169,3 +170,36 @@ def _described(api, guard: Guard, code: str, username: str, iterator, last: bool
             skipped.append((code, SKIPPED_POST))
     cursor = None if last else freeze_after(iterator)
     return Page(items, cursor, skipped=skipped, known_groups=list(known))
+
+
+def timeline_codes(
+    api: InstagramAPI, guard: Guard, account: Account, page: AnonymousPage | None, logged_in: bool
+) -> list[str]:
+    """Every post's shortcode on the account's timeline, newest first; no post is described.
+
+    Logged in: 12 posts a request; logged out: the profile page's first 12 codes, then 12 a request."""
+    name = account.username
+    with guard():
+        if logged_in:
+            own = account.user_id is not None and account.user_id == str(api.context.user_id)
+            if account.is_private and account.followed is False and not own:
+                raise not_followed(name)
+            iterator = api.timeline(name)
+        else:
+            if account.is_private:
+                raise LoginRequired(
+                    f"Instagram account @{name} is private: the bot needs an Instagram login that "
+                    f"follows it ({README_LOGIN})."
+                )
+            if page is None or not page.fresh():
+                _, page = resolve_anonymous(api, name)
+            if page is None:
+                raise BadResponseException(f"The page of profile {name} did not contain its posts.")
+            iterator = api.anonymous_timeline(name, page.page_id, page.first)
+    codes: list[str] = []
+    while True:
+        with guard():  # one node at a time: other jobs may use Instagram between two pages
+            node = next(iterator, None)
+        if node is None:
+            return codes
+        codes.append(node.shortcode if logged_in else str(node.get("code") or ""))

@@ -140,6 +140,26 @@ class InstagramSource:
         """Whether a prefetch left fresh stories or highlights answers for this account."""
         return self._reels.prefetched(account)
 
+    def check_cost(self, account: Account) -> int:
+        """Requests ``timeline_codes`` will make for ``account`` (just resolved), its lookup not counted."""
+        pages = max(1, -(-(account.media_count or 0) // posts.TIMELINE_PAGE))
+        with self._guard(account.username):
+            logged_in = self.has_login and self._api.logged_in
+            tokens = 0 if self._api.web_tokens_known() else 1  # the start page, once per session
+        if logged_in:
+            return pages + tokens
+        fresh = self._pages.get(account.username.lower())
+        further = pages - 1  # the profile page holds the first 12 codes
+        return further + (tokens if further else 0) + (0 if fresh and fresh.fresh() else 1)
+
+    def timeline_codes(self, account: Account) -> list[str]:
+        """The shortcodes of every post on the account's timeline (the whole listing, for /check)."""
+        with self._guard(account.username):
+            logged_in = self.has_login and self._api.logged_in
+        page = self._pages.pop(account.username.lower(), None)
+        guard = lambda: self._guard(account.username)  # noqa: E731
+        return posts.timeline_codes(self._api, guard, account, page, logged_in)
+
     def revive(self, account: Account, item: MediaItem) -> MediaItem | None:
         """Instagram items are retried from their stored URL: one without it cannot be rebuilt."""
         return None
