@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 DISK_FULL = "The disk is full: free space under DATA_DIR, then /resume to continue."
 # After this many failed runs a file is reported as given up instead of retried every run.
 MAX_ATTEMPTS = 3
+CLEARED_KEPT = 1000  # sidecars remembered as written and clean (a few posts' worth suffices)
 
 
 @dataclass
@@ -46,6 +47,8 @@ class ItemWriter:
         self.fetcher = fetcher
         self.slots = slots
         self.write_metadata = write_metadata
+        # Sidecars this process found written and whose failure it cleared (oldest first).
+        self._cleared: dict[tuple[str, str], None] = {}
 
     async def write(
         self,
@@ -143,8 +146,9 @@ class ItemWriter:
         final = folder / media_filename(item.taken_at, item.group_id, "json")
         key = f"{item.group_id}.json"
         try:
-            await asyncio.to_thread(_write_json, final, item.metadata)
+            wrote = await asyncio.to_thread(_write_json, final, item.metadata)
         except OSError as exc:
+            self._cleared.pop((account.platform, key), None)
             recipe = to_recipe(item) | {"metadata_path": str(final.relative_to(self.data_dir))}
             await archive_state.record_failure(
                 account, media_id=key, phase=phase, kind="metadata", reason=_disk_sentence(exc), recipe=recipe
@@ -152,13 +156,20 @@ class ItemWriter:
             if control is not None and no_space(exc):
                 control.ask("paused", DISK_FULL)
             return f"{item.group_id}: the metadata file could not be written ({exc.strerror or exc})."
-        await archive_state.clear_failure(account.platform, key)
+        if wrote or (account.platform, key) not in self._cleared:
+            # A post's files share one sidecar: its first file writes it and forgets any failure
+            # of it; the others find it written and need no database round trip.
+            await archive_state.clear_failure(account.platform, key)
+            self._cleared[account.platform, key] = None
+            while len(self._cleared) > CLEARED_KEPT:
+                del self._cleared[next(iter(self._cleared))]
         return None
 
 
-def _write_json(final: Path, metadata: dict) -> None:
+def _write_json(final: Path, metadata: dict) -> bool:
+    """Write the sidecar unless it exists; whether it was written."""
     if final.is_file():
-        return
+        return False
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path_for(final)
     try:
@@ -166,6 +177,7 @@ def _write_json(final: Path, metadata: dict) -> None:
         publish(temp, final)
     finally:
         temp.unlink(missing_ok=True)
+    return True
 
 
 def no_space(exc: BaseException) -> bool:
