@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 DISK_FULL = "The disk is full: free space under DATA_DIR, then /resume to continue."
 # After this many failed runs a file is reported as given up instead of retried every run.
 MAX_ATTEMPTS = 3
-CLEARED_KEPT = 1000  # sidecars remembered as written and clean (a few posts' worth suffices)
 
 
 @dataclass
@@ -47,8 +46,6 @@ class ItemWriter:
         self.fetcher = fetcher
         self.slots = slots
         self.write_metadata = write_metadata
-        # Sidecars this process found written and whose failure it cleared (oldest first).
-        self._cleared: dict[tuple[str, str], None] = {}
 
     async def write(
         self,
@@ -146,9 +143,8 @@ class ItemWriter:
         final = folder / media_filename(item.taken_at, item.group_id, "json")
         key = f"{item.group_id}.json"
         try:
-            wrote = await asyncio.to_thread(_write_json, final, item.metadata)
+            await asyncio.to_thread(_write_json, final, item.metadata)
         except OSError as exc:
-            self._cleared.pop((account.platform, key), None)
             recipe = to_recipe(item) | {"metadata_path": str(final.relative_to(self.data_dir))}
             await archive_state.record_failure(
                 account, media_id=key, phase=phase, kind="metadata", reason=_disk_sentence(exc), recipe=recipe
@@ -156,20 +152,13 @@ class ItemWriter:
             if control is not None and no_space(exc):
                 control.ask("paused", DISK_FULL)
             return f"{item.group_id}: the metadata file could not be written ({exc.strerror or exc})."
-        if wrote or (account.platform, key) not in self._cleared:
-            # A post's files share one sidecar: its first file writes it and forgets any failure
-            # of it; the others find it written and need no database round trip.
-            await archive_state.clear_failure(account.platform, key)
-            self._cleared[account.platform, key] = None
-            while len(self._cleared) > CLEARED_KEPT:
-                del self._cleared[next(iter(self._cleared))]
+        await archive_state.clear_failure(account.platform, key)
         return None
 
 
-def _write_json(final: Path, metadata: dict) -> bool:
-    """Write the sidecar unless it exists; whether it was written."""
+def _write_json(final: Path, metadata: dict) -> None:
     if final.is_file():
-        return False
+        return
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path_for(final)
     try:
@@ -177,7 +166,6 @@ def _write_json(final: Path, metadata: dict) -> bool:
         publish(temp, final)
     finally:
         temp.unlink(missing_ok=True)
-    return True
 
 
 def no_space(exc: BaseException) -> bool:
