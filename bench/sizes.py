@@ -89,6 +89,6 @@ SIZES = {
         gallery_captions=3_000,
         light_posts=6,
         light_repeats=2,
-        idle_seconds=2.0,
+        idle_seconds=1.0,
     ),
 }
