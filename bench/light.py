@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -64,21 +65,20 @@ def _has_taskset() -> bool:
 
 def child_cpu(argv: list[str], *, env: dict[str, str], cwd: Path, timeout: float) -> tuple[float, float]:
     """Run ``argv`` to its end: (wall seconds, user+sys CPU seconds of it and what it waited for)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    # wait4 gives this child's own rusage (not the sum over every child this process ever reaped).
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            process.kill()
-            raise TimeoutError(f"{argv} did not end in {timeout:.0f} s")
-        time.sleep(0.02)
-    wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    with tempfile.TemporaryFile() as errors:  # a pipe could fill up with progress bars and block it
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
+        killer = threading.Timer(timeout, process.kill)
+        killer.start()
+        try:
+            # wait4 gives this child's own rusage (not the sum over every child this process reaped).
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            killer.cancel()
+        wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:4])} exited {process.returncode}: {stderr.strip()[-600:]}")
     return wall, usage.ru_utime + usage.ru_stime
