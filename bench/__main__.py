@@ -8,7 +8,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import archive, gallery, history, instagram, memory, million, sweep, syncall, workers
+from bench import archive, gallery, history, instagram, light, memory, million, sweep, syncall, workers
 from bench.sizes import SIZES, Size
 from bench.table import Row, Section, header, markdown
 
@@ -24,6 +24,7 @@ FIGURES: dict[str, str] = {
     "workers": "8. Workers",
     "history": "9. Old history",
     "gallery": "10. Gallery",
+    "light": "11. Light",
 }
 
 
@@ -80,6 +81,7 @@ def jobs(size: Size, names: list[str]) -> list[tuple[list[str], Callable[[], Sec
         ("workers", workers),
         ("history", history),
         ("gallery", gallery),
+        ("light", light),
     )
     for name, module in figures:
         if name in names:

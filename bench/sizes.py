@@ -40,6 +40,10 @@ class Size:
     # Figure 10: the gallery, one account's posts among this many captioned files.
     gallery_posts: int = 10_000
     gallery_captions: int = 100_000
+    # Figure 11: a full download's CPU, start-up runs per command, an idle bot's window (seconds).
+    light_posts: int = 150
+    light_repeats: int = 9
+    idle_seconds: float = 20.0
 
 
 SIZES = {
@@ -83,5 +87,8 @@ SIZES = {
         startup_jobs=1_000,
         gallery_posts=700,
         gallery_captions=3_000,
+        light_posts=6,
+        light_repeats=2,
+        idle_seconds=1.0,
     ),
 }

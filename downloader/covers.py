@@ -15,6 +15,7 @@ from pathlib import Path
 
 from downloader.errors import DownloadError
 from downloader.fetch import Fetcher
+from downloader.paths import resolved
 from downloader.sources.base import MediaItem
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def covers_root(data_dir: Path) -> Path:
     """DATA_DIR/covers, resolved."""
-    return (Path(data_dir) / "covers").resolve()
+    return resolved(Path(data_dir) / "covers")
 
 
 def cover_path(data_dir: Path, platform: str, media_id: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import datetime
@@ -25,7 +26,18 @@ class UnsafePath(ValueError):
 
 def downloads_root(data_dir: Path) -> Path:
     """DATA_DIR/downloads, resolved."""
-    return (Path(data_dir) / "downloads").resolve()
+    return resolved(Path(data_dir) / "downloads")
+
+
+def resolved(path: Path) -> Path:
+    """``path`` resolved; an absolute one once per process (a lstat per component on every file
+    of a download was a visible share of its CPU). Relative paths depend on the working folder."""
+    return _resolved_once(path) if path.is_absolute() else path.resolve()
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved_once(path: Path) -> Path:
+    return path.resolve()
 
 
 def sanitize_component(text: str, fallback: str = "untitled") -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from downloader.errors import InvalidInput
-from downloader.paths import UnsafePath, inside, phase_dir, sanitize_component
+from downloader.paths import UnsafePath, downloads_root, inside, phase_dir, sanitize_component
 from downloader.targets import Target, parse_target
 
 
@@ -70,3 +72,23 @@ def test_paths_stay_inside_data_dir(tmp_path):
     assert "/" not in sanitize_component("a/b\\c") and sanitize_component("..") == "untitled"
     with pytest.raises(UnsafePath):
         inside(tmp_path.resolve(), "..", "x")
+
+
+def test_downloads_root_is_kept_per_absolute_path_and_follows_the_working_folder(tmp_path, monkeypatch):
+    """The resolved root is kept for an absolute DATA_DIR (one lstat per component per file was a
+    visible share of a download's CPU); a relative one is resolved against the working folder."""
+    first, second = tmp_path / "one", tmp_path / "two"
+    for folder in (first, second):
+        (folder / "data").mkdir(parents=True)
+    expected = first.resolve() / "data" / "downloads"
+    assert downloads_root(first / "data") == downloads_root(first / "data") == expected
+    monkeypatch.chdir(first)
+    assert downloads_root(Path("data")) == expected
+    monkeypatch.chdir(second)
+    assert downloads_root(Path("data")) == second.resolve() / "data" / "downloads"
+    # A link inside the archive that leads out is still refused for every file.
+    root = downloads_root(first / "data")
+    root.mkdir()
+    (root / "instagram").symlink_to(second, target_is_directory=True)
+    with pytest.raises(UnsafePath):
+        phase_dir(first / "data", "instagram", "alice", "posts")
