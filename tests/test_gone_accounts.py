@@ -12,8 +12,10 @@ import pytest
 from db import queries
 from db.models import Account, Job
 from downloader.events import summary_line
-from tests.fakes.instagram import FakeInstagram, make_profile
-from tests.harness import media_on_disk, run_download
+from tests.chat import World
+from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
+from tests.fakes.telegram import FakeTelegram
+from tests.harness import TOKEN, make_settings, media_on_disk, run_download, running_bot
 
 
 @pytest.fixture
@@ -112,3 +114,32 @@ async def test_a_name_never_seen_still_fails(instagram, logged_in):
     result = await run_download(logged_in, "instagram", "nobody_at_all")
     assert result.state == "failed" and "does not exist" in result.error
     assert (await Account.get(username="nobody_at_all")).gone is None
+
+
+@pytest.fixture
+async def world(net, data_dir, tmp_path):
+    """The bot logged in to a fake Instagram with alice."""
+    instagram = FakeInstagram(net)
+    instagram.add_profile(make_profile("alice", 1001, posts=4))
+    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+    with FakeTelegram(TOKEN) as telegram:
+        settings = make_settings(
+            data_dir, net=net, telegram=telegram, instagram_session_file=session, download_retries=0
+        )
+        async with running_bot(settings) as app:
+            yield World(telegram, instagram, None, app)
+
+
+async def test_in_chat_the_state_is_one_sentence_and_list_and_info_show_it(world, data_dir):
+    assert "Now tracking" in await world.reply("/add alice")
+    world.say("/download alice")
+    await world.message_with("Completed:")
+    world.instagram.profiles["alice"].is_private = True
+    world.say("/download alice")
+    today = f"{queries.now():%Y-%m-%d}"
+    said = await world.message_with(f"@alice is private on Instagram (not followed) since {today}")
+    assert "Failed" not in said.plain
+    listing = await world.reply("/list")
+    assert f"private on Instagram (not followed) since {today}; the archive keeps its files" in listing
+    assert "⚠️" not in listing
+    assert f"private on Instagram (not followed) since {today}" in await world.reply("/info alice")
