@@ -77,3 +77,12 @@ def backoff_reason(account: Account, now: datetime) -> str | None:
     if now >= next_try:
         return None
     return f"{state_words(account)}; tried once a day, next after {next_try:%Y-%m-%d %H:%M} UTC"
+
+
+def vanished_badge(account: Account, removed_at: datetime | None) -> str:
+    """A gallery badge: "deleted on Instagram 2026-12-03" for a deleted/banned account's things,
+    "removed from Instagram 2026-12-03" for a removed highlight or item, else ""."""
+    site = PLATFORMS.get(account.platform, account.platform)
+    if account.gone in ("deleted", "banned") and account.gone_since is not None:
+        return f"{account.gone} on {site} {account.gone_since:%Y-%m-%d}"
+    return f"removed from {site} {removed_at:%Y-%m-%d}" if removed_at is not None else ""

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from db.models import Highlight, HighlightItem
+from db import queries
+from db.models import Account, Highlight, HighlightItem, MediaItem
 from tests.fakes.instagram import FakeInstagram, make_profile
 from tests.harness import media_on_disk, run_download
 
@@ -75,3 +76,45 @@ async def test_a_failed_tray_request_marks_nothing(instagram, logged_in, data_di
     highlights = next(r for r in result.phases if r.phase == "highlights")
     assert highlights.status == "failed"
     assert await Highlight.filter(removed_at__isnull=False).count() == 0
+
+
+async def test_the_gallery_badges_removed_highlights_and_items_and_shows_a_gone_account(gallery):
+    alice = gallery.instagram.profiles["alice"]
+    await gallery.reply("/download alice")
+    await gallery.message_with("Completed:")
+    gone = alice.highlights.pop(2)
+    first = alice.highlights[0]
+    taken = first.items.pop(0)
+    first.updated_at = first.latest + 60
+    mark = len(gallery.telegram.calls)
+    await gallery.reply("/download alice")
+    await gallery.telegram.await_for("editMessageText", after=mark, timeout=60, predicate=_completed)
+    today = f"{queries.now():%Y-%m-%d}"
+    badge = f'<span class="vanished">removed from Instagram {today}</span>'
+    row, held = (
+        await Highlight.get(highlight_id=str(gone.id)),
+        await Highlight.get(highlight_id=str(first.id)),
+    )
+    item = await MediaItem.get(media_id=str(taken.pk))
+    async with gallery.browser() as client:
+        async with client.get(
+            f"/accounts/{row.account_id}", params={"tab": "highlights", "h": row.id}
+        ) as page:
+            text = await page.text()
+            assert text.count(badge) == 2  # its chip and its heading; the others carry none
+        async with client.get(
+            f"/accounts/{row.account_id}", params={"tab": "highlights", "h": held.id}
+        ) as page:
+            text = await page.text()
+            tile = f'<a href="/items/{item.id}">'
+            assert tile in text
+            assert (
+                f'<span class="badge">removed from Instagram {today}</span>' in text.split(tile, 1)[1][:400]
+            )
+        await Account.filter(id=row.account_id).update(gone="deleted", gone_since=queries.now())
+        async with client.get("/") as page:
+            assert f"deleted on Instagram since {today} — the archive keeps its files" in await page.text()
+
+
+def _completed(call) -> bool:
+    return "Completed:" in (call.params.get("text") or "")
