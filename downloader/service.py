@@ -396,8 +396,7 @@ class DownloadService:
             return stored_account(account)
         info = await asyncio.to_thread(source.resolve, account.username, account.platform_user_id)
         renamed = account.platform_user_id and info.username.lower() != account.username
-        if renamed and account.platform == "instagram":  # TikTok's lookup is by name only (so far)
-            # The stored id answered with another name: the account was renamed.
+        if renamed:  # the stored id answered with another name: the account was renamed
             sentence = await follow_rename(self.data_dir, account, info.username)
             self.emit(Warned(job.id, None, sentence))
         account.platform_user_id = info.user_id or account.platform_user_id

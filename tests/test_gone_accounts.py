@@ -15,7 +15,8 @@ from downloader.events import summary_line
 from tests.chat import World
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import TOKEN, make_settings, media_on_disk, run_download, running_bot
+from tests.fakes.tiktok import FakeTikTok
+from tests.harness import TOKEN, make_settings, media_on_disk, run_download, running_bot, services_for
 
 
 @pytest.fixture
@@ -143,3 +144,28 @@ async def test_in_chat_the_state_is_one_sentence_and_list_and_info_show_it(world
     assert f"private on Instagram (not followed) since {today}; the archive keeps its files" in listing
     assert "⚠️" not in listing
     assert f"private on Instagram (not followed) since {today}" in await world.reply("/info alice")
+
+
+async def test_tiktok_renamed_is_followed_by_its_id_and_gone_when_not_listed(net, data_dir):
+    tiktok = FakeTikTok(net, page_size=4)
+    tiktok.add_account("dancer.one", videos=3)
+    services = await services_for(make_settings(data_dir, net=net))
+    try:
+        assert (await run_download(services, "tiktok", "dancer.one")).state == "completed"
+        before = media_on_disk(data_dir)
+        tiktok.rename("dancer.one", "dancer.two")
+        listings = tiktok.count_listing()
+        result = await run_download(services, "tiktok", "dancer.one")
+        assert result.state == "completed" and result.username == "dancer.two"
+        moved = {k.replace("tiktok/dancer.one/", "tiktok/dancer.two/"): v for k, v in before.items()}
+        assert media_on_disk(data_dir) == moved  # the folder followed; nothing downloaded again
+        # The old name (not found), one listing by secUid (its author), the new name's page, the listing.
+        assert tiktok.count_user_pages("dancer.two") == 1 and tiktok.count_listing() == listings + 2
+        assert (await Account.get(platform="tiktok")).gone is None
+
+        del tiktok.accounts["dancer.two"]
+        gone = await run_download(services, "tiktok", "dancer.two")
+        assert gone.state == "completed" and gone.error.startswith("@dancer.two is deleted on TikTok since ")
+        assert media_on_disk(data_dir) == moved
+    finally:
+        await services.close()
