@@ -8,8 +8,9 @@ import contextlib
 
 import pytest
 
-from db import queries
-from db.models import MediaItem
+from db import archive_state, queries
+from db.models import Account, Highlight, HighlightItem, MediaItem, NotifySetting
+from handlers.delivery import vanished
 from tests.chat import World
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
 from tests.fakes.telegram import FakeTelegram
@@ -85,3 +86,32 @@ async def test_media_mode_sends_the_new_picture_and_says_it_went_private_once(wo
         "sendMessage", chat_id=OWNER, after=mark, predicate=lambda c: c.params.get("text") == caption
     )
     assert len(said(world, "went private")) == 1
+
+
+@pytest.mark.parametrize("any_db", ["sqlite", "postgres"], indirect=True)
+async def test_the_marks_and_the_told_moment_on_both_databases(any_db):
+    account = await Account.create(platform="instagram", username="alice")
+    setting = await NotifySetting.create(chat_id=OWNER, account=account, mode="summary", since=queries.now())
+    kept = await archive_state.add_highlight(account, "1", "Kept", "Kept")
+    gone = await archive_state.add_highlight(account, "2", "Gone", "Gone")
+    await archive_state.add_members(kept, ["a", "b"])
+    await archive_state.mark_tray(account, ["1"], queries.now())
+    await archive_state.mark_members(kept, ["b"], queries.now())
+    await MediaItem.create(
+        platform="instagram", media_id="p1", kind="post", account=account, path="x", group_id="P"
+    )
+    await MediaItem.filter(media_id="p1").update(deleted_at=queries.now())
+    account.gone, account.gone_since = "private", queries.now()
+    await account.save()
+
+    news = await vanished.take_news(setting, account)
+    assert news.parts == [
+        "1 post deleted",
+        "1 highlight removed",
+        "1 highlight item taken out",
+        "went private",
+    ]
+    assert (await vanished.take_news(setting, account)).parts == []  # told once
+    await archive_state.mark_tray(account, ["1", "2"], queries.now())
+    assert (await Highlight.get(id=gone.id)).removed_at is None
+    assert (await HighlightItem.get(media_id="a")).removed_at is not None
