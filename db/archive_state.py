@@ -148,3 +148,30 @@ async def move_paths(account: Account, old_prefix: str, new_prefix: str) -> None
     rows = await MediaItem.filter(account=account, path__startswith=old_prefix).values_list("id", "path")
     for row_id, path in rows:
         await MediaItem.filter(id=row_id).update(path=new_prefix + path[len(old_prefix) :])
+
+
+async def mark_tray(account: Account, tray: Iterable[str], moment: datetime) -> None:
+    """A complete tray: stored highlights missing from it are removed (first time), listed ones back."""
+    ids = list(dict.fromkeys(str(i) for i in tray))
+    await (
+        Highlight.filter(account=account, removed_at__isnull=True)
+        .exclude(highlight_id__in=ids)
+        .update(removed_at=moment)
+    )
+    if ids:
+        await Highlight.filter(account=account, highlight_id__in=ids, removed_at__not_isnull=True).update(
+            removed_at=None
+        )
+
+
+async def mark_members(highlight: Highlight, listed: Iterable[str], moment: datetime) -> None:
+    """A highlight listed in full: members missing are taken out (first time), listed ones back."""
+    ids = list(dict.fromkeys(listed))
+    await (
+        HighlightItem.filter(highlight=highlight, removed_at__isnull=True)
+        .exclude(media_id__in=ids)
+        .update(removed_at=moment)
+    )
+    await HighlightItem.filter(highlight=highlight, media_id__in=ids, removed_at__not_isnull=True).update(
+        removed_at=None
+    )

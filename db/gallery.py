@@ -113,6 +113,14 @@ async def highlight_items(highlight: Highlight, page: int, size: int) -> list[Me
     return [rows[m] for m in media_ids if m in rows]
 
 
+async def removed_members(highlight: Highlight) -> dict[str, object]:
+    """Media id -> when it was taken out of the highlight on the platform (removed items only)."""
+    rows = await HighlightItem.filter(highlight=highlight, removed_at__not_isnull=True).values_list(
+        "media_id", "removed_at"
+    )
+    return dict(rows)
+
+
 def slide_order(item: MediaItem) -> tuple[int, str]:
     """Carousel files are named <post id>_<slide>: order by the slide number."""
     head, _, tail = item.media_id.rpartition("_")

@@ -191,6 +191,8 @@ def summary_line(result: JobResult) -> str:
     "Completed: 24 posts (42 files) + 9 stories/highlights"."""
     if result.state == "failed":
         return f"Failed: {result.error or 'unknown error'}"
+    if result.state == "completed" and result.error:  # a gone account: one sentence, not a failure
+        return result.error
     head = {
         "completed": "Completed",
         "paused": "Paused",

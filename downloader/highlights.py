@@ -15,7 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
-from db import archive_state
+from db import archive_state, queries
 from db.models import Account
 from downloader.fetch import publish, temp_path_for
 from downloader.paths import media_filename, phase_dir, sanitize_component
@@ -95,6 +95,18 @@ class HighlightFolders:
             row = await archive_state.highlight_of(self.account.platform, highlight_id)
             if row is not None:
                 await archive_state.add_members(row, media_ids)
+
+    async def mark_removed(self, tray: list[str] | None, members: dict[str, list[str]]) -> None:
+        """Note highlights gone from a complete tray and items gone from a fully listed highlight.
+
+        Only the platform's complete answers count (a failed request yields no page); files stay."""
+        moment = queries.now()
+        if tray is not None:
+            await archive_state.mark_tray(self.account, tray, moment)
+        for highlight_id, listed in members.items():
+            row = await archive_state.highlight_of(self.account.platform, highlight_id)
+            if row is not None:
+                await archive_state.mark_members(row, listed, moment)
 
     async def complete(self) -> int:
         """Link every archived member into its highlight's folder where missing; return how many."""

@@ -13,6 +13,7 @@ from db.models import Account, Job
 from db.patience import FOREVER, patience
 from downloader.errors import DownloadError
 from downloader.events import JobResult, SyncAccountDone, SyncFinished, SyncStarted
+from downloader.gone import backoff_reason
 from downloader.service import DownloadService, busy_sentence
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class JobManager:
             chosen = [p for p in own if (phases is None or p in phases) and p in (account.phases or own)]
             if not chosen:
                 continue
-            reason = await self._busy_reason(account, parent)
+            reason = backoff_reason(account, queries.now()) or await self._busy_reason(account, parent)
             if reason is not None:
                 skipped.append(f"@{account.username}: {reason}")
                 continue

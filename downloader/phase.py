@@ -202,7 +202,7 @@ class PhaseRunner:
         self.stamps.update(page.stamps)
         archived = await queries.archived_by_job(self.account.platform, (i.media_id for i in items))
         if result.phase == "highlights":
-            await self._place_highlights(items, page.titles)
+            await self._place_highlights(items, page)
         _count_group_sizes(items)
         known_times = await self._known_times(page)
         result.top = max([result.top or 0, *_times(items), *known_times.values()]) or result.top
@@ -229,10 +229,10 @@ class PhaseRunner:
         times = await archive_state.group_times(self.account.platform, page.known_groups)
         return {group: int(moment.timestamp()) for group, moment in times.items()}
 
-    async def _place_highlights(self, items: list[MediaItem], titles: dict[str, str]) -> None:
+    async def _place_highlights(self, items: list[MediaItem], page: Page) -> None:
         """Each highlight item goes to its highlight's folder (named once per highlight id);
         every highlight the tray named gets its folder renamed if it was retitled."""
-        for highlight_id, title in titles.items():
+        for highlight_id, title in page.titles.items():
             if await archive_state.highlight_of(self.account.platform, highlight_id) is not None:
                 await self.highlights.folder(highlight_id, title)
         for item in items:
@@ -240,6 +240,7 @@ class PhaseRunner:
                 title = item.highlight_title or item.subdir or item.highlight_id
                 item.subdir = await self.highlights.folder(item.highlight_id, title)
         await self.highlights.remember(items)
+        await self.highlights.mark_removed(page.tray, page.members)
 
     async def _complete_highlights(self, result: PhaseResult) -> None:
         """Link archived members into their highlight folders; a full disk pauses the job."""

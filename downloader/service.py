@@ -44,6 +44,7 @@ from downloader.events import (
     Warned,
 )
 from downloader.fetch import Fetcher
+from downloader.gone import clear_gone, gone_kind, mark_gone
 from downloader.guard import ArchiveGuard
 from downloader.items import ItemWriter
 from downloader.knowledge import forget_missing_files, known_about, stored_account
@@ -307,12 +308,15 @@ class DownloadService:
         waits = Patience(self.max_wait)
         if job.parent_id in self._plans:  # part of a sync-all: its chunk's batched answers
             await self._plans[job.parent_id].ready(job)
+        known_before = account.platform_user_id is not None  # a name never seen is not "gone"
         try:
             describe = lambda: self._describe_account(source, account, job)  # noqa: E731
             info = await self._patiently(job, control, describe, waits)
         except _Stopped:
             return control.request, control.reason
         except DownloadError as exc:
+            if known_before and gone_kind(exc):
+                return await self._gone(job, account, results, exc)
             return _job_ending(exc, first=True)
         await forget_missing_files(self.data_dir, account)
         tools = PhaseTools(
@@ -328,6 +332,8 @@ class DownloadService:
             except _Stopped:
                 result.status, ending = control.request, None
             except DownloadError as exc:
+                if index == 0 and known_before and gone_kind(exc):
+                    return await self._gone(job, account, results, exc)
                 self._phase_failed(job, result, exc)
                 ending = _job_ending(exc, first=index == 0)
             await self._save_counts(job, results)
@@ -335,7 +341,19 @@ class DownloadService:
                 return ending
             if control.request:
                 return control.request, control.reason
+        if any(r.phase in ("posts", "videos") and r.status == "done" for r in results):
+            await clear_gone(account)  # it answered normally again
         return "completed", None
+
+    async def _gone(self, job, account, results, exc: DownloadError) -> tuple[str, str]:
+        """A known account is gone: note it, end the job with one sentence (not a failure)."""
+        sentence = await mark_gone(account, gone_kind(exc))
+        for result in results:
+            if result.status not in ("done", "skipped", "failed"):
+                result.status, result.message = "skipped", "not synced"
+        await self._save_counts(job, results)
+        log.info("job %s: %s (%s)", job.id, sentence, exc.sentence)
+        return "completed", sentence
 
     async def _patiently(self, job: Job, control: JobControl, call, waits: Patience):
         """Await ``call()``, waiting out rate limits and network trouble on the loop (interruptibly).
@@ -378,8 +396,7 @@ class DownloadService:
             return stored_account(account)
         info = await asyncio.to_thread(source.resolve, account.username, account.platform_user_id)
         renamed = account.platform_user_id and info.username.lower() != account.username
-        if renamed and account.platform == "instagram":  # TikTok's lookup is by name only (so far)
-            # The stored id answered with another name: the account was renamed.
+        if renamed:  # the stored id answered with another name: the account was renamed
             sentence = await follow_rename(self.data_dir, account, info.username)
             self.emit(Warned(job.id, None, sentence))
         account.platform_user_id = info.user_id or account.platform_user_id

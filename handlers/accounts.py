@@ -14,6 +14,7 @@ from telegram.error import BadRequest
 from db import queries
 from db.models import Account, MediaItem
 from downloader.errors import DownloadError, InvalidInput
+from downloader.gone import state_words
 from downloader.paths import downloads_root, inside
 from downloader.targets import PHASES
 from handlers.arguments import parse_args, parse_request
@@ -163,7 +164,10 @@ def _account_line(account: Account, counts: dict[str, tuple[int, int]]) -> str:
     line = f"• {platform} <b>@{escape(account.username)}</b> — synced {synced}; {summary}"
     if len(PHASES[account.platform]) > 1:
         line += f"\n   syncs {_phase_words(account)}"
-    if account.last_error:
+    gone = state_words(account)
+    if gone:  # its last error is the same news: say it once
+        line += f"\n   🚫 {escape(gone)}; the archive keeps its files"
+    elif account.last_error:
         line += f"\n   ⚠️ {escape(account.last_error[:200])}"
     return line
 

@@ -10,6 +10,7 @@ from telegram.constants import ParseMode
 from db import queries
 from db.models import Account, AccountRename, ProfileChange
 from downloader.errors import InvalidInput
+from downloader.gone import state_words
 from downloader.profiles import change_lines
 from handlers.arguments import parse_args
 from handlers.context import Context
@@ -38,6 +39,9 @@ async def render_info(account: Account) -> str:
     latest = {row.field: row for row in rows}
     name = f" ({escape(account.display_name)})" if account.display_name else ""
     lines = [f"<b>@{escape(account.username)}</b>{name} — {account.platform.title()}"]
+    gone = state_words(account)
+    if gone:
+        lines.append(f"🚫 {escape(gone)} — the archive keeps its files")
     if not rows:
         lines.append("No profile recorded yet: the next sync with posts records it.")
     facts = []

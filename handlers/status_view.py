@@ -147,6 +147,8 @@ def sync_line(result: JobResult) -> str:
     name = f"@{escape(result.username)}" + (" (TikTok)" if result.platform == "tiktok" else "")
     if result.state == "failed":
         return f"⚠️ {name}: {escape(result.error or 'failed')}"
+    if result.state == "completed" and result.error:  # a gone account
+        return f"⏭ {name}: {escape(result.error)}"
     problems = [p for p in result.phases if p.status == "failed"]
     note = f" ({escape(problems[0].phase)}: {escape(problems[0].message or '')})" if problems else ""
     if result.state != "completed":

@@ -93,6 +93,12 @@ class Page:
     # Collections the listing named, id -> current title (every highlight in the tray, changed
     # or not), so a retitled highlight's folder is renamed even when its items are the same.
     titles: dict[str, str] = field(default_factory=dict)
+    # The whole tray's collection ids (on the first page of a complete tray answer; None on
+    # other pages): a stored highlight missing from it was removed on the platform.
+    tray: list[str] | None = None
+    # Collection id -> every media id the platform listed in it (only for collections it
+    # answered in full): a stored member missing from its list was taken out.
+    members: dict[str, list[str]] = field(default_factory=dict)
     # Posts (group ids, e.g. shortcodes) the listing named that Known.archived_groups says are
     # archived: not described, no request spent. Each counts as an archived post for the early stop.
     known_groups: list[str] = field(default_factory=list)

@@ -25,7 +25,8 @@ from db import delivery_queries as dq
 from db.models import Account, Job, MediaItem, NotifySetting
 from db.patience import connection_lost
 from downloader.events import JobFinished, SyncFinished
-from handlers.delivery import plan
+from downloader.paths import UnsafePath, inside
+from handlers.delivery import plan, vanished
 from handlers.delivery.captions import (
     account_label,
     backlog_line,
@@ -96,23 +97,37 @@ class Deliverer:
         job = await Job.get_or_none(id=event.job_id)
         if job is None or job.account_id is None:
             return
-        line: str | None = None
+        account = await Account.get_or_none(id=job.account_id)
+        label = account_label(event.result.platform, event.result.username)
+        counts: str | None = None
         for setting in await dq.listeners(job.account_id):
             if setting.mode == "media":
                 self.want(setting.chat_id, job.account_id)
-                continue
-            if event.result.state not in FINAL:
+            if event.result.state not in FINAL or account is None:
                 continue  # a paused job is summarised when it ends
-            if line is None:
-                counts = summary_counts(await dq.job_media(job.id))
-                label = account_label(event.result.platform, event.result.username)
-                line = f"{label}: {counts}" if counts else ""
-            if not line:
+            news = await vanished.take_news(setting, account)
+            parts = list(news.parts)
+            if setting.mode != "media":
+                if counts is None:
+                    counts = summary_counts(await dq.job_media(job.id))
+                parts = [counts, *parts] if counts else parts
+            if not parts:
                 continue  # nothing new: say nothing
+            line = f"{label}: {'; '.join(parts)}"
             if job.parent_id is not None:
                 self._sync_lines.setdefault(job.parent_id, {}).setdefault(setting.chat_id, []).append(line)
             else:
                 await self._say(setting.chat_id, line)
+            if setting.mode == "media" and news.picture:
+                await self._picture(setting.chat_id, news.picture, f"{label}: new profile picture")
+
+    async def _picture(self, chat_id: int, path: str, text: str) -> None:
+        """A new profile picture as a photo (media mode); a missing file or a refusal is only logged."""
+        try:
+            data = await asyncio.to_thread(inside(self.sender.data_dir, path).read_bytes)
+            await self.sender.bot.send_photo(chat_id, data, caption=text, rate_limit_args=BACKGROUND)
+        except (OSError, UnsafePath, TelegramError) as exc:
+            log.warning("could not send the profile picture to chat %s: %s", chat_id, exc)
 
     async def _sync_finished(self, event: SyncFinished) -> None:
         """One message per chat for the whole sync-all."""

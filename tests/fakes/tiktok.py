@@ -153,6 +153,13 @@ class FakeTikTok:
 
     # ---- data -------------------------------------------------------------
 
+    def rename(self, old: str, new: str) -> FakeAccount:
+        """The account called ``old`` is now called ``new`` (same secUid, same videos)."""
+        account = self.accounts.pop(old)
+        account.username = new
+        self.accounts[new] = account
+        return account
+
     def add_account(
         self,
         username: str,

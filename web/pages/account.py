@@ -9,6 +9,7 @@ from aiohttp import web
 
 from db import gallery, queries
 from db.models import Account, Highlight
+from downloader.gone import vanished_badge
 from web.keys import CONFIG, DESK
 from web.pages.common import go, page_number, say_next
 
@@ -62,7 +63,15 @@ async def _highlights(request: web.Request, account: Account, page: int) -> dict
     if chosen is None and found:
         chosen = found[0][0]
     items = await gallery.highlight_items(chosen, page, PAGE) if chosen else []
-    return {"highlights": found, "chosen": chosen, "items": items[:PAGE], "more": len(items) > PAGE}
+    taken_out = await gallery.removed_members(chosen) if chosen else {}
+    return {
+        "highlights": [(h, count, vanished_badge(account, h.removed_at)) for h, count in found],
+        "chosen": chosen,
+        "chosen_badge": vanished_badge(account, chosen.removed_at) if chosen else "",
+        "items": items[:PAGE],
+        "badges": {i.media_id: vanished_badge(account, taken_out.get(i.media_id)) for i in items[:PAGE]},
+        "more": len(items) > PAGE,
+    }
 
 
 async def download(request: web.Request) -> web.StreamResponse:

@@ -8,6 +8,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from db import gallery, queries
+from downloader.gone import state_words
 from downloader.paths import downloads_root
 from web.keys import CONFIG, DESK
 from web.pages.common import go, say_next
@@ -34,6 +35,7 @@ async def accounts_page(request: web.Request) -> dict:
                 "videos": kinds.get("video", (0, 0))[1],
                 "photo_posts": kinds.get("photo", (0, 0))[0],
                 "picture": account.id in pictures,
+                "gone": state_words(account),
             }
         )
     return {"cards": cards, "title": "Accounts"}

@@ -162,8 +162,9 @@ class Reels:
         titles = {h.id: h.title for h in highlights}
         start = _highlight_start(cursor, [h.id for h in highlights])
         todo = [index for index in range(start, len(highlights)) if _changed(highlights[index], known)]
+        tray_ids = [h.id for h in highlights]
         if not todo:
-            yield Page([], None, total=0, stamps=stamps, titles=titles)
+            yield Page([], None, total=0, stamps=stamps, titles=titles, tray=tray_ids)
             return
         reels: dict[str, dict[str, Any]] = {}
         for position, index in enumerate(todo):
@@ -171,9 +172,13 @@ class Reels:
             if highlight.reel_id not in reels:
                 batch = [highlights[i].reel_id for i in todo[position : position + REELS_PER_REQUEST]]
                 reels.update(self._reels(batch, guard))
+            answered = highlight.reel_id in reels and isinstance(reels[highlight.reel_id], dict)
             nodes = (reels.get(highlight.reel_id) or {}).get("items") or []
             pair = (highlight.id, highlight.title)
             items, skipped = _usable([v1_story_item(n, "highlight", account.username, pair) for n in nodes])
+            # Only a reel the answer held lists the highlight in full (a missing one proves nothing).
+            listed = [i.media_id for i in items] + [media_id for media_id, _ in skipped]
+            members = {highlight.id: listed} if answered and listed else {}
             more = position + 1 < len(todo)
             following = highlights[todo[position + 1]] if more else None
             next_cursor = _highlight_cursor(todo[position + 1], following.id) if following else None
@@ -184,6 +189,8 @@ class Reels:
                 skipped=skipped,
                 stamps=stamps if first else {},
                 titles=titles if first else {},
+                tray=tray_ids if first else None,
+                members=members,
             )
 
     def _reels(self, reel_ids: list[str], guard: Guard) -> dict[str, dict[str, Any]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from yt_dlp.utils import YoutubeDLError
 
 from downloader import partials
-from downloader.errors import DownloadError, LoginRequired, StopRequested, Transient
+from downloader.errors import DownloadError, LoginRequired, NotFound, StopRequested, Transient
 from downloader.sources.base import Account, Known, MediaItem, Page, ProgressFn
 from downloader.sources.tiktok.errors import (
     COOKIES_HINT,
@@ -68,7 +68,33 @@ class TikTokSource:
         self._workers = WorkerPool(params, ca_file)
 
     def resolve(self, username: str, user_id: str | None = None) -> Account:
-        """Read the account from its user page (one request; the secUid alone cannot give counts)."""
+        """Read the account from its user page (one request; the secUid alone cannot give counts).
+
+        A name not found with a stored secUid: one listing by that id tells the account's
+        current name (its videos' author), read from its user page (renamed), or it is gone."""
+        try:
+            return self._resolve_name(username)
+        except NotFound:
+            if not user_id:
+                raise
+            current = self._name_by_id(username, user_id)
+            if current is None or current.lower() == username.lower():
+                raise
+            log.info("TikTok @%s answers as @%s (same secUid)", username, current)
+            return self._resolve_name(current)
+
+    def _name_by_id(self, username: str, sec_uid: str) -> str | None:
+        """The author name of the newest listed video of a secUid (None: no video says)."""
+        stand_in = Account(platform=PLATFORM, username=username, user_id=sec_uid)
+        with self._workers.borrow() as worker, translated(username):
+            response = fetch_page(worker.user_extractor(), stand_in, int(time.time() * 1000), set())
+        for post in response.get("itemList") or []:
+            author = post.get("author") or {}
+            if author.get("secUid") in (None, sec_uid) and author.get("uniqueId"):
+                return str(author["uniqueId"])
+        return None
+
+    def _resolve_name(self, username: str) -> Account:
         with translated(username):
             data = self._page_data(USER_URL.format(username=username), username)
         if not data:
