@@ -93,10 +93,14 @@ def lost_mid_job(exc: BaseException) -> bool:
     statement cut inside a transaction, which is not retried): not a disk or file error."""
     import asyncpg
 
-    for each in _chain(exc):
-        if isinstance(each, ConnectionError | asyncpg.PostgresConnectionError):
+    chain = list(_chain(exc))
+    from_database = any(type(each).__module__.startswith(("asyncpg", "tortoise")) for each in chain)
+    for each in chain:
+        if isinstance(each, asyncpg.PostgresConnectionError):
             return True
         if isinstance(each, asyncpg.InterfaceError) and "connection is closed" in str(each):
+            return True
+        if isinstance(each, ConnectionError) and from_database:  # not Instagram's socket reset
             return True
     return False
 

@@ -23,6 +23,10 @@ class CheckRefused(DownloadError):
     """The check cannot run (not tracked, not Instagram, no budget left); nothing changed."""
 
 
+class BudgetRefused(CheckRefused):
+    """Today's request budget cannot cover the check."""
+
+
 @dataclass
 class CheckResult:
     """What a full listing found: the archived posts missing from it, with their posting dates."""
@@ -84,12 +88,12 @@ async def check_account(
     left = remaining(source)
     guess = await guessed_cost(account)  # before any request: from the archive
     if left is not None and left < guess:
-        raise CheckRefused(refusal(account, guess, left))
+        raise BudgetRefused(refusal(account, guess, left))
     info: SourceAccount = await asyncio.to_thread(source.resolve, account.username, account.platform_user_id)
     cost = 1 + await asyncio.to_thread(source.check_cost, info)
     left = remaining(source)
     if left is not None and left < cost - 1:
-        raise CheckRefused(refusal(account, cost, left + 1))
+        raise BudgetRefused(refusal(account, cost, left + 1))
     if announce is not None:
         await announce(cost)
     codes = set(await asyncio.to_thread(source.timeline_codes, info))

@@ -318,6 +318,8 @@ class DownloadService:
             if known_before and gone_kind(exc):
                 return await self._gone(job, account, results, exc)
             return _job_ending(exc, first=True)
+        if account.gone in ("deleted", "banned") and {"posts", "videos"} & set(job.phases):
+            await clear_gone(account)  # the lookup (made for a listing) answered: it exists again
         await forget_missing_files(self.data_dir, account)
         tools = PhaseTools(
             self.emit, self.emit_threadsafe, self.writer, self.data_dir, self.stop_after_archived
@@ -341,8 +343,8 @@ class DownloadService:
                 return ending
             if control.request:
                 return control.request, control.reason
-        if any(r.phase in ("posts", "videos") and r.status == "done" for r in results):
-            await clear_gone(account)  # it answered normally again
+        if any(r.status == "done" for r in results):
+            await clear_gone(account)  # it answered normally again (also a private one we now see)
         return "completed", None
 
     async def _gone(self, job, account, results, exc: DownloadError) -> tuple[str, str]:

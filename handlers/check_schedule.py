@@ -16,9 +16,9 @@ from telegram.ext import Application, ContextTypes
 
 from config import Settings
 from db import queries
-from db.models import Account
-from downloader.deletions import CheckRefused, check_account, guessed_cost, remaining
-from downloader.errors import DownloadError
+from db.models import Account, NotifySetting
+from downloader.deletions import BudgetRefused, CheckRefused, check_account, guessed_cost, remaining
+from downloader.errors import DownloadError, NotFound, Private
 from handlers.context import BotData
 
 log = logging.getLogger(__name__)
@@ -78,23 +78,31 @@ async def run(context: ContextTypes.DEFAULT_TYPE) -> None:
     data: BotData = context.application.bot_data
     await queries.set_setting(f"last_run:{NAME}", datetime.now(UTC).isoformat())
     settings: Settings = data.extras["settings"]
-    for line in await check_due(data.service.sources["instagram"]):
-        if settings.notify_chat is not None:
-            await data.board.tell(settings.notify_chat, line)
+    for account, line in await check_due(data.service.sources["instagram"]):
+        if settings.notify_chat is None:
+            continue
+        if await told_in_notify_line(settings.notify_chat, account) and "failed" not in line:
+            continue  # that chat hears deleted posts in the account's notify line, once
+        await data.board.tell(settings.notify_chat, line)
 
 
 async def due_accounts() -> list[Account]:
     """Tracked Instagram accounts not checked within PERIOD, never checked and longest ago first."""
     since = datetime.now(UTC) - PERIOD
     tracked = await Account.filter(platform="instagram", tracked=True)
-    due = [a for a in tracked if a.checked_at is None or a.checked_at < since]
+    due = [a for a in tracked if not a.gone and (a.checked_at is None or a.checked_at < since)]
     floor = datetime.min.replace(tzinfo=UTC)
     due.sort(key=lambda a: a.checked_at or floor)
     per_day = max(1, -(-len(tracked) // PERIOD.days))
     return due[:per_day]
 
 
-async def check_due(source) -> list[str]:
+async def told_in_notify_line(chat_id: int, account: Account) -> bool:
+    """Whether the chat has /notify on for the account (its line tells deleted posts)."""
+    return await NotifySetting.filter(chat_id=chat_id, account=account).exclude(mode="off").exists()
+
+
+async def check_due(source) -> list[tuple[Account, str]]:
     """Check today's share of accounts; the sentences worth telling (deletions and failures)."""
     left = remaining(source)
     share = None if left is None else source.budget.daily_limit // SHARE
@@ -109,13 +117,28 @@ async def check_due(source) -> list[str]:
                 break
         try:
             result = await check_account(source, account)
-        except CheckRefused as exc:
-            log.info("scheduled check skipped: %s", exc.sentence)
+        except BudgetRefused as exc:
+            log.info("scheduled check stops for today: %s", exc.sentence)
             break
+        except (CheckRefused, NotFound, Private) as exc:  # about this account only: its turn is over
+            log.info("scheduled check of @%s skipped: %s", account.username, exc.sentence)
+            await skip_until_next_month(account)
+            continue
         except DownloadError as exc:
-            lines.append(f"Scheduled check of @{account.username} failed: {exc.sentence} Nothing was marked.")
+            lines.append(
+                (
+                    account,
+                    f"Scheduled check of @{account.username} failed: {exc.sentence} Nothing was marked.",
+                )
+            )
             break  # a rate limit or checkpoint would fail the next accounts too
         log.info("scheduled check of @%s: %d deleted", account.username, len(result.deleted))
         if result.deleted:
-            lines.append(result.sentence())
+            lines.append((account, result.sentence()))
     return lines
+
+
+async def skip_until_next_month(account: Account) -> None:
+    """An account the check cannot list (no archived posts, gone) waits a month like a checked one."""
+    account.checked_at = datetime.now(UTC)
+    await account.save(update_fields=["checked_at", "updated_at"])

@@ -244,3 +244,21 @@ def test_command_line_check_without_a_login_costs_what_it_says(tmp_path, net):
         "its files stay in the archive."
     )
     assert "Traceback" not in done.stderr and media_on_disk(tmp_path / "data") == files
+
+
+async def test_an_account_without_archived_posts_does_not_hold_up_the_monthly_check(world):
+    world.instagram.add_profile(make_profile("dave", 3003, posts=2, stories=0, highlights=()))
+    assert "Now tracking" in await world.reply("/add dave")  # tracked, nothing archived yet
+    await archived(world)
+    await Account.filter(username="alice").update(checked_at=datetime.now(UTC) - timedelta(days=40))
+    world.instagram.delete_post("alice", code_at(world, 0))
+    await world.reply("/schedule check monthly")
+    (job,) = world.app.job_queue.get_jobs_by_name("check")
+    before = world.instagram.api_count()
+    await job.run(world.app)  # day 1: dave (never checked) has nothing to compare: a month's rest
+    assert world.instagram.api_count() == before  # and no request was spent on it
+    assert (await Account.get(username="dave")).checked_at is not None
+    await job.run(world.app)  # day 2: alice's turn comes
+    message = await world.message_with("deleted on Instagram since it was archived")
+    assert message.plain.startswith("@alice: 1 post deleted")
+    assert world.instagram.api_count() - before == 3

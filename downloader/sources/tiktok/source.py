@@ -78,8 +78,12 @@ class TikTokSource:
             if not user_id:
                 raise
             current = self._name_by_id(username, user_id)
-            if current is None or current.lower() == username.lower():
+            if current is None:
                 raise
+            if current.lower() == username.lower():  # its videos say it exists: a bot check, not gone
+                raise Transient(
+                    f"TikTok's page for @{username} did not answer; trying again later."
+                ) from None
             log.info("TikTok @%s answers as @%s (same secUid)", username, current)
             return self._resolve_name(current)
 
