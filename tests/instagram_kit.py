@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from downloader.sources.instagram import InstagramSource
+from tests.chat import World
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
-from tests.harness import make_settings, services_for
+from tests.fakes.telegram import FakeTelegram
+from tests.harness import TOKEN, make_settings, running_bot, services_for
 
 
 class Recorder:
@@ -79,3 +83,17 @@ async def logged_in(instagram, net, data_dir, tmp_path):
     services = await services_for(settings)
     yield services
     await services.close()
+
+
+@contextlib.asynccontextmanager
+async def chat_with_alice(net, data_dir, tmp_path, posts: int) -> AsyncIterator[World]:
+    """The bot in chat, logged in to a fake Instagram with alice (``posts`` posts)."""
+    instagram = FakeInstagram(net)
+    instagram.add_profile(make_profile("alice", 1001, posts=posts))
+    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
+    with FakeTelegram(TOKEN) as telegram:
+        settings = make_settings(
+            data_dir, net=net, telegram=telegram, instagram_session_file=session, download_retries=0
+        )
+        async with running_bot(settings) as app:
+            yield World(telegram, instagram, None, app)

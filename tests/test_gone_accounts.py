@@ -12,11 +12,10 @@ import pytest
 from db import queries
 from db.models import Account, Job
 from downloader.events import summary_line
-from tests.chat import World
-from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.instagram import FakeInstagram, make_profile
 from tests.fakes.tiktok import FakeTikTok
-from tests.harness import TOKEN, make_settings, media_on_disk, run_download, running_bot, services_for
+from tests.harness import make_settings, media_on_disk, run_download, services_for
+from tests.instagram_kit import chat_with_alice
 
 
 @pytest.fixture
@@ -122,15 +121,8 @@ async def test_a_name_never_seen_still_fails(instagram, logged_in):
 @pytest.fixture
 async def world(net, data_dir, tmp_path):
     """The bot logged in to a fake Instagram with alice."""
-    instagram = FakeInstagram(net)
-    instagram.add_profile(make_profile("alice", 1001, posts=4))
-    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
-    with FakeTelegram(TOKEN) as telegram:
-        settings = make_settings(
-            data_dir, net=net, telegram=telegram, instagram_session_file=session, download_retries=0
-        )
-        async with running_bot(settings) as app:
-            yield World(telegram, instagram, None, app)
+    async with chat_with_alice(net, data_dir, tmp_path, posts=4) as world:
+        yield world
 
 
 async def test_in_chat_the_state_is_one_sentence_and_list_and_info_show_it(world, data_dir):

@@ -17,17 +17,15 @@ from downloader.events import Warned
 from tests.chat import World
 from tests.conftest import pg_skip_reason
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
-from tests.fakes.telegram import FakeTelegram
 from tests.harness import (
     BOT,
-    TOKEN,
     make_settings,
     media_on_disk,
     process_env,
     run_download,
-    running_bot,
     services_for,
 )
+from tests.instagram_kit import chat_with_alice
 from tests.postgres import own_database
 
 SENTENCE = "@alice is now @alice.new — the archive moved with it."
@@ -202,15 +200,8 @@ async def _wait_for(marker, process, log_path, timeout: float = 60) -> None:
 @pytest.fixture
 async def world(net, data_dir, tmp_path):
     """The bot logged in to a fake Instagram with alice (14 posts)."""
-    instagram = FakeInstagram(net)
-    instagram.add_profile(make_profile("alice", 1001, posts=14))
-    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
-    with FakeTelegram(TOKEN) as telegram:
-        settings = make_settings(
-            data_dir, net=net, telegram=telegram, instagram_session_file=session, download_retries=0
-        )
-        async with running_bot(settings) as app:
-            yield World(telegram, instagram, None, app)
+    async with chat_with_alice(net, data_dir, tmp_path, posts=14) as world:
+        yield world
 
 
 async def test_in_chat_the_rename_is_said_and_the_old_name_keeps_working(world, data_dir):
