@@ -96,15 +96,18 @@ async def check_account(
         raise BudgetRefused(refusal(account, cost, left + 1))
     if announce is not None:
         await announce(cost)
+    started = datetime.now(UTC)  # a post archived by a sync meanwhile may be newer than the listing
     codes = set(await asyncio.to_thread(source.timeline_codes, info))
-    return await mark(account, codes)
+    return await mark(account, codes, started)
 
 
-async def mark(account: Account, listed: set[str]) -> CheckResult:
-    """After a full listing: mark archived posts not listed, unmark listed ones, stamp checked_at."""
+async def mark(account: Account, listed: set[str], started: datetime) -> CheckResult:
+    """After a full listing: mark archived posts not listed, unmark listed ones, stamp checked_at.
+
+    Only rows archived before the listing ``started`` count (a concurrent sync's are newer)."""
     now = datetime.now(UTC)
     rows = await MediaItem.filter(
-        account=account, kind__in=POST_KINDS, group_id__not_isnull=True
+        account=account, kind__in=POST_KINDS, group_id__not_isnull=True, created_at__lt=started
     ).values_list("group_id", "taken_at")
     posted: dict[str, datetime | None] = {}
     for group, taken_at in rows:
