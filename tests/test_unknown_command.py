@@ -27,8 +27,8 @@ async def world(net, data_dir):
     [
         ("/downlaod alice", "Unknown command /downlaod. Did you mean /download? Send /help for the list."),
         ("/stauts", "Unknown command /stauts. Did you mean /status? Send /help for the list."),
-        ("/chek alice", "Unknown command /chek. Send /help for the list."),  # nothing close: no guess
-        ("/check", "Unknown command /check. Send /help for the list."),
+        ("/chek alice", "Unknown command /chek. Did you mean /check? Send /help for the list."),
+        ("/xyzzy alice", "Unknown command /xyzzy. Send /help for the list."),  # nothing close: no guess
     ],
 )
 async def test_an_unknown_command_gets_one_sentence(world, data_dir, command, answer):
