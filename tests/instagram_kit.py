@@ -86,10 +86,10 @@ async def logged_in(instagram, net, data_dir, tmp_path):
 
 
 @contextlib.asynccontextmanager
-async def chat_with_alice(net, data_dir, tmp_path, posts: int) -> AsyncIterator[World]:
-    """The bot in chat, logged in to a fake Instagram with alice (``posts`` posts)."""
+async def chat_with_alice(net, data_dir, tmp_path, posts: int, **profile) -> AsyncIterator[World]:
+    """The bot in chat, logged in to a fake Instagram with alice (``posts`` posts, ``profile``)."""
     instagram = FakeInstagram(net)
-    instagram.add_profile(make_profile("alice", 1001, posts=posts))
+    instagram.add_profile(make_profile("alice", 1001, posts=posts, **profile))
     session = write_session_file(tmp_path / "session-archivebot", instagram.login())
     with FakeTelegram(TOKEN) as telegram:
         settings = make_settings(

@@ -12,9 +12,9 @@ import pytest
 
 from db.models import ProfileChange
 from tests.chat import World
-from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
-from tests.fakes.telegram import FakeTelegram
-from tests.harness import TOKEN, make_settings, media_on_disk, run_download, running_bot
+from tests.fakes.instagram import FakeInstagram, make_profile
+from tests.harness import media_on_disk, run_download
+from tests.instagram_kit import chat_with_alice
 
 
 @pytest.fixture
@@ -95,15 +95,8 @@ def urlpath(url: str) -> str:
 
 @pytest.fixture
 async def world(net, data_dir, tmp_path):
-    instagram = FakeInstagram(net)
-    instagram.add_profile(make_profile("alice", 1001, posts=3, followed=True))
-    session = write_session_file(tmp_path / "session-archivebot", instagram.login())
-    with FakeTelegram(TOKEN) as telegram:
-        settings = make_settings(
-            data_dir, net=net, telegram=telegram, instagram_session_file=session, download_retries=0
-        )
-        async with running_bot(settings) as app:
-            yield World(telegram, instagram, None, app)
+    async with chat_with_alice(net, data_dir, tmp_path, posts=3, followed=True) as world:
+        yield world
 
 
 async def test_info_shows_the_profile_and_its_changes(world, data_dir):
