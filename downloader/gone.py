@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from db import queries
 from db.models import Account
 from downloader.errors import DownloadError, NotFound, Private
+from downloader.words import site_name
 
 BACKOFF = timedelta(hours=24)  # a gone account is tried once a day by syncs of all accounts
-PLATFORMS = {"instagram": "Instagram", "tiktok": "TikTok"}
 
 
 class Banned(NotFound):
@@ -38,7 +38,7 @@ def state_words(account: Account) -> str | None:
     """ "deleted on Instagram since 2026-12-03", or None for an account that is not gone."""
     if not account.gone:
         return None
-    platform = PLATFORMS.get(account.platform, account.platform)
+    platform = site_name(account.platform)
     what = {"private": f"private on {platform} (not followed)"}.get(
         account.gone, f"{account.gone} on {platform}"
     )
@@ -82,7 +82,7 @@ def backoff_reason(account: Account, now: datetime) -> str | None:
 def vanished_badge(account: Account, removed_at: datetime | None) -> str:
     """A gallery badge: "deleted on Instagram 2026-12-03" for a deleted/banned account's things,
     "removed from Instagram 2026-12-03" for a removed highlight or item, else ""."""
-    site = PLATFORMS.get(account.platform, account.platform)
+    site = site_name(account.platform)
     if account.gone in ("deleted", "banned") and account.gone_since is not None:
         return f"{account.gone} on {site} {account.gone_since:%Y-%m-%d}"
     return f"removed from {site} {removed_at:%Y-%m-%d}" if removed_at is not None else ""

@@ -13,6 +13,13 @@ STARTED = {
 }
 ALL_PHASES = {"instagram": ("posts", "stories", "highlights"), "tiktok": ("videos",)}
 
+SITES = {"instagram": "Instagram", "tiktok": "TikTok"}
+
+
+def site_name(platform: str) -> str:
+    """The platform as people write it: "Instagram", "TikTok"."""
+    return SITES.get(platform, platform)
+
 
 def started_text(platform: str, phases: tuple[str, ...] | list[str] | None) -> str:
     """What a front end says when a download starts: everything, or only some phases."""

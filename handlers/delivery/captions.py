@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from html import escape
 
+from downloader.words import site_name
+
 MAX_CAPTION = 1024  # Telegram counts UTF-16 code units of the caption after entity parsing
 KIND_WORDS = {
     "post": "post",
@@ -16,7 +18,6 @@ KIND_WORDS = {
     "photo": "photo post",  # a TikTok photo post's slides
     "audio": "photo post",  # ...and its sound
 }
-SITE = {"instagram": "Instagram", "tiktok": "TikTok"}
 # Summary nouns, in the order they are listed.
 SUMMARY_NOUNS = (
     ("post", "post", "posts"),
@@ -67,7 +68,7 @@ def caption(
     when = f" · {taken_at:%Y-%m-%d}" if taken_at else ""
     head_plain = f"{account_label(platform, username)} · {KIND_WORDS.get(kind, kind)}{when}"
     head = f"<b>{escape(head_plain)}</b>"
-    foot_plain = f"Open on {SITE.get(platform, platform)}" if link else ""
+    foot_plain = f"Open on {site_name(platform)}" if link else ""
     foot = f'<a href="{escape(link, quote=True)}">{escape(foot_plain)}</a>' if link else ""
     # What the caption text may use once the fixed parts and their line breaks are counted.
     budget = MAX_CAPTION - utf16_len(head_plain) - utf16_len(foot_plain) - 2

@@ -22,9 +22,9 @@ from db.models import (
     ProfileChange,
     Setting,
 )
+from downloader.words import site_name
 
 GONE_WORDS = {"deleted": "deleted on {site}", "banned": "banned on {site}", "private": "went private"}
-SITE = {"instagram": "Instagram", "tiktok": "TikTok"}
 
 
 @dataclass
@@ -61,7 +61,7 @@ async def take_news(setting: NotifySetting, account: Account) -> News:
     if taken:
         news.parts.append(f"{taken} highlight item{'s' if taken != 1 else ''} taken out")
     if account.gone and account.gone_since and since < account.gone_since <= until:
-        news.parts.append(GONE_WORDS[account.gone].format(site=SITE.get(account.platform, account.platform)))
+        news.parts.append(GONE_WORDS[account.gone].format(site=site_name(account.platform)))
     picture = (
         await ProfileChange.filter(account=account, field="picture", initial=False, **_in("seen_at", window))
         .order_by("-id")
