@@ -109,6 +109,10 @@ class TokenBucket:
         """Tokens now (for saving the pace over a restart)."""
         return self._free(time.monotonic()) + self._in_flight
 
+    def tokens_if_sent(self) -> float:
+        """Tokens now, counting the sends in flight as done (what Telegram may already count)."""
+        return self._free(time.monotonic())
+
     @contextlib.asynccontextmanager
     async def slot(self, weight: int = 1, urgent: bool = True):
         """Wait for a token for one send (an album is one message for the chat's pace)."""
@@ -172,6 +176,11 @@ class ChatRateLimiter(AIORateLimiter):
         pace.save(self._pace_file, {chat_id: bucket.tokens() for chat_id, bucket in self._chats.items()})
         await super().shutdown()
 
+    def _save_in_flight(self) -> None:
+        """Save the pace as if every send in flight arrived: a process killed mid-send (kill -9,
+        power loss) leaves a file that makes the next start wait rather than meet a 429."""
+        pace.save(self._pace_file, {chat_id: b.tokens_if_sent() for chat_id, b in self._chats.items()})
+
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
         """Wait for the chat's, the group's and the bot's windows, then let AIORateLimiter send."""
         urgent = rate_limit_args != BACKGROUND
@@ -189,4 +198,5 @@ class ChatRateLimiter(AIORateLimiter):
         async with contextlib.AsyncExitStack() as stack:
             for window, units in windows:
                 await stack.enter_async_context(window.slot(units, urgent))
+            self._save_in_flight()
             return await super().process_request(callback, args, kwargs, endpoint, data, retries)

@@ -10,6 +10,7 @@ import pytest
 from db import close_database, open_database
 from tests.fakes.tls import FakeInternet
 from tests.postgres import own_database, postgres_unavailable
+from tests.schema_template import copy_sqlite, sqlite_template
 
 # Fixtures of the Instagram source tests (ig, make_source, recorder, session_file) and the
 # web gallery's (gallery).
@@ -45,6 +46,12 @@ def _rank(item: pytest.Item) -> int:
     return next((i for i, prefix in enumerate(SLOW_FIRST) if item.nodeid.startswith(prefix)), len(SLOW_FIRST))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "fresh_database: DATA_DIR starts without a database (the bot creates and migrates it)"
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slowest first (a stable sort: the same order in every xdist worker)."""
     items.sort(key=_rank)
@@ -57,11 +64,20 @@ async def pg_skip_reason() -> str | None:
     return _PG_REASON[0]
 
 
+@pytest.fixture(scope="session")
+def sqlite_schema(tmp_path_factory) -> Path:
+    """A migrated SQLite file that every xdist worker of this run copies (built once)."""
+    return sqlite_template(tmp_path_factory.getbasetemp().parent / "schema")
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """DATA_DIR of one test."""
+def data_dir(request, tmp_path: Path, sqlite_schema: Path) -> Path:
+    """DATA_DIR of one test, holding the bot's database already migrated (as after a first
+    start), unless the test is marked ``fresh_database``."""
     path = tmp_path / "data"
     path.mkdir()
+    if request.node.get_closest_marker("fresh_database") is None:
+        copy_sqlite(sqlite_schema, path / "archive.sqlite3")
     return path
 
 
@@ -86,7 +102,7 @@ async def any_db(request, data_dir: Path):
     reason = await pg_skip_reason()
     if reason:
         pytest.skip(reason)
-    async with own_database() as url:
+    async with own_database(migrated=True) as url:
         await open_database(url)
         try:
             yield url

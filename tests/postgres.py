@@ -12,8 +12,11 @@ import secrets
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.schema_template import migrate_in_child, postgres_template_name
+
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 TEST_DB_PREFIX = "archive_test_"
+TEMPLATE_LOCK = 0x61726368  # pg_advisory_lock key: one test process builds the template at a time
 
 
 def where(url: str = PG_URL) -> str:
@@ -52,17 +55,35 @@ async def postgres_unavailable(url: str = PG_URL) -> str | None:
     return None
 
 
-async def create_test_database(url: str = PG_URL) -> str:
-    """Create an empty database of our own beside ``url``'s; return its URL."""
+async def create_test_database(url: str = PG_URL, *, migrated: bool = False) -> str:
+    """Create a database of our own beside ``url``'s, empty or ``migrated``; return its URL."""
     import asyncpg
 
     name = f"{TEST_DB_PREFIX}{secrets.token_hex(6)}"
     conn = await asyncpg.connect(_asyncpg_url(url))
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        template = f' TEMPLATE "{await _template(conn, url)}"' if migrated else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{template}')
     finally:
         await conn.close()
     return with_database(url, name)
+
+
+async def _template(conn, url: str) -> str:
+    """The migrated template database for these migrations, made by the first who needs it."""
+    import asyncio
+
+    name = postgres_template_name()
+    await conn.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            building = f"{TEST_DB_PREFIX}building_{secrets.token_hex(4)}"
+            await conn.execute(f'CREATE DATABASE "{building}"')
+            await asyncio.to_thread(migrate_in_child, with_database(url, building))
+            await conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')  # whole or absent
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", TEMPLATE_LOCK)
+    return name
 
 
 async def drop_test_database(test_url: str, url: str = PG_URL) -> None:
@@ -80,9 +101,9 @@ async def drop_test_database(test_url: str, url: str = PG_URL) -> None:
 
 
 @asynccontextmanager
-async def own_database(url: str = PG_URL):
-    """A fresh database for the block's duration; yields its URL."""
-    test_url = await create_test_database(url)
+async def own_database(url: str = PG_URL, *, migrated: bool = False):
+    """A fresh database for the block's duration (empty, or ``migrated`` to the latest schema)."""
+    test_url = await create_test_database(url, migrated=migrated)
     try:
         yield test_url
     finally:

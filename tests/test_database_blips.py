@@ -50,7 +50,7 @@ async def pg_gate():
     reason = await pg_skip_reason()
     if reason:
         pytest.skip(reason)
-    async with own_database() as url:
+    async with own_database(migrated=True) as url:
         with Relay(urlsplit(PG_URL).port or 5432) as gate:
             gate.up()
             yield through(url, gate.port), gate

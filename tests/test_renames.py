@@ -264,7 +264,7 @@ async def test_the_move_on_postgresql(instagram, net, data_dir, tmp_path):
     reason = await pg_skip_reason()
     if reason:
         pytest.skip(reason)
-    async with own_database() as url:
+    async with own_database(migrated=True) as url:
         session = write_session_file(tmp_path / "session-archivebot", instagram.login())
         settings = make_settings(data_dir, net=net, instagram_session_file=session, database_url=url)
         services = await services_for(settings)

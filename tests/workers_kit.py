@@ -237,7 +237,7 @@ async def running_cluster(
     instagram, tiktok = FakeInstagram(net), FakeTikTok(net, page_size=5)
     session = write_session_file(tmp_path / "session-archivebot", instagram.login())
     prefix = f"test-{secrets.token_hex(4)}"
-    async with own_database() as db_url, forgotten_after(queue_url, prefix):
+    async with own_database(migrated=True) as db_url, forgotten_after(queue_url, prefix):
         used = via or queue_url
         env = worker_env(
             data_dir=data_dir, db_url=db_url, queue_url=used, prefix=prefix, net=net, session=session

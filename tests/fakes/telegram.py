@@ -583,6 +583,10 @@ class FakeTelegram:
         chat = [c for c in wanted if chat_id is None or str(c.params.get("chat_id")) == str(chat_id)]
         return next((c for c in chat if predicate is None or predicate(c)), None)
 
+    def calls_report(self, after: int = 0) -> str:
+        """The calls since ``after`` that were not empty polls, one line each (for a failure)."""
+        return self._report("any call", None, 0, after)
+
     def _report(self, method: str, chat_id: int | None, timeout: float, after: int) -> str:
         """What the bot did instead, leaving out empty polls."""
         where = "" if chat_id is None else f" in chat {chat_id}"
