@@ -77,14 +77,16 @@ def test_download_help_lists_its_options(tmp_path):
 
 
 def test_terminal_download_loads_no_telegram(tmp_path):
-    """The download's own libraries load; the bot's (Telegram, the web gallery, the queue) do not."""
+    """The download's own libraries load; the bot's (Telegram, the web gallery, the queue) and
+    TikTok's (yt-dlp) do not."""
     done, loaded = run_bot_py(tmp_path, "download", "b@d!!")
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "'b@d!!' is not a valid instagram name (letters, digits, '.' and '_', at most 30)."
     )
-    assert {"pydantic", "tortoise", "instaloader", "yt_dlp", "cli", "services"} <= loaded
+    assert {"pydantic", "tortoise", "instaloader", "cli", "services"} <= loaded
     assert loaded & {"telegram", "handlers", "web", "wiring", "taskiq", "jinja2"} == set()
+    assert loaded & {"yt_dlp", "curl_cffi"} == set()  # loaded when TikTok is first read
     assert not (tmp_path / "data").exists()  # bad input changes nothing
 
 

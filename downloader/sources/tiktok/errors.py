@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from yt_dlp.networking.exceptions import CertificateVerifyError, HTTPError, ProxyError
-from yt_dlp.networking.exceptions import TransportError as YtDlpTransportError
-from yt_dlp.utils import YoutubeDLError
 
 from downloader.errors import (
     DownloadError,
@@ -65,6 +62,8 @@ def translate(exc: BaseException, *, username: str | None = None) -> DownloadErr
     """Turn a yt-dlp, network or TikTok error into a DownloadError carrying a sentence."""
     if isinstance(exc, DownloadError):
         return exc
+    from yt_dlp.networking.exceptions import HTTPError  # yt-dlp is loaded by then: it raised
+
     chain = list(_causes(exc))
     message = " | ".join(str(error) for error in chain)
     status = next((error.status for error in chain if isinstance(error, HTTPError)), None)
@@ -115,6 +114,9 @@ def _http_error(status: int) -> DownloadError:
 
 
 def _network_error(chain: list[BaseException]) -> DownloadError | None:
+    from yt_dlp.networking.exceptions import CertificateVerifyError, ProxyError
+    from yt_dlp.networking.exceptions import TransportError as YtDlpTransportError
+
     if any(isinstance(error, CertificateVerifyError) for error in chain):
         return DownloadError(CERTIFICATE)
     if any(isinstance(error, ProxyError) for error in chain):
@@ -145,5 +147,13 @@ def translated(username: str | None = None) -> Iterator[None]:
         yield
     except DownloadError:
         raise
-    except (YoutubeDLError, OSError) as exc:
-        raise translate(exc, username=username) from exc
+    except Exception as exc:
+        if isinstance(exc, OSError) or is_ytdlp_error(exc):
+            raise translate(exc, username=username) from exc
+        raise
+
+
+def is_ytdlp_error(exc: BaseException) -> bool:
+    """One of yt-dlp's errors (without loading yt-dlp: were it not loaded, it raised nothing)."""
+    utils = sys.modules.get("yt_dlp.utils")
+    return utils is not None and isinstance(exc, utils.YoutubeDLError)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from yt_dlp.utils import ExtractorError
-
 from downloader.errors import LoginRequired, NotFound, Private, RateLimited, Transient
 from downloader.sources.base import Account
 from downloader.sources.tiktok.errors import (
@@ -59,6 +57,8 @@ def _video_count(user_info: dict) -> int | None:
 
 def fetch_page(extractor, account: Account, position: int, seen: set[str]) -> dict:
     """One item_list request (more only if TikTok repeats a page, as yt-dlp retries it)."""
+    from yt_dlp.utils import ExtractorError  # loaded already: ``extractor`` is yt-dlp's
+
     for retry in extractor.RetryManager():
         response = extractor._download_json(
             extractor._API_BASE_URL,

@@ -22,21 +22,20 @@ import time
 from collections.abc import Container, Iterator
 from pathlib import Path
 
-from yt_dlp.utils import YoutubeDLError
-
 from downloader import partials
 from downloader.errors import DownloadError, LoginRequired, NotFound, StopRequested, Transient
 from downloader.sources.base import Account, Known, MediaItem, Page, ProgressFn
 from downloader.sources.tiktok.errors import (
     COOKIES_HINT,
     for_video,
+    is_ytdlp_error,
     no_videos_sentence,
     translate,
     translated,
 )
 from downloader.sources.tiktok.listing import PLATFORM, account_from, fetch_page, next_position
 from downloader.sources.tiktok.posts import VIDEO_URL, describe, photo_items
-from downloader.sources.ytdlp import DatabaseArchive, Worker, WorkerPool, YtDlpLog, log_impersonation
+from downloader.sources.ytdlp import DatabaseArchive, Worker, WorkerPool, YtDlpLog
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,6 @@ class TikTokSource:
         if ca_file:
             # Fail at start-up, not on the first download, when the file is unusable.
             ssl.create_default_context(cafile=ca_file)
-        log_impersonation()
         self._archive = DatabaseArchive(archive) if archive is not None else None
         params = _ytdlp_params(proxy, self._archive, test_mode) | (extra_options or {})
         self._workers = WorkerPool(params, ca_file)
@@ -224,11 +222,10 @@ class TikTokSource:
             except DownloadError:
                 partials.discard(partials.final_for(target))
                 raise  # ours
-            except (YoutubeDLError, OSError) as exc:
+            except Exception as exc:
                 partials.discard(partials.final_for(target))
-                raise for_video(translate(exc), video_id) from exc
-            except Exception:
-                partials.discard(partials.final_for(target))
+                if isinstance(exc, OSError) or is_ytdlp_error(exc):
+                    raise for_video(translate(exc), video_id) from exc
                 raise
             partials.record_for(partials.final_for(target)).unlink(missing_ok=True)
         if not target.is_file():
