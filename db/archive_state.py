@@ -38,9 +38,20 @@ async def record_failure(
     return row.attempts
 
 
-async def clear_failure(platform: str, media_id: str) -> None:
-    """The file is written now: forget that it ever failed."""
+async def clear_failure(platform: str, media_id: str, failing: set[str] | None = None) -> None:
+    """The file is written now: forget that it ever failed. ``failing``: the ids known to have
+    failed (``failing_ids``); an id not among them costs no statement."""
+    if failing is not None and media_id not in failing:
+        return
     await FailedItem.filter(platform=platform, media_id=media_id).delete()
+    if failing is not None:
+        failing.discard(media_id)
+
+
+async def failing_ids(platform: str) -> set[str]:
+    """Media ids (and metadata keys) of the platform's files that failed and are not written yet
+    (of every account: a collaboration post is listed by two)."""
+    return set(await FailedItem.filter(platform=platform).values_list("media_id", flat=True))
 
 
 async def failures_of(account: Account, phase: str) -> list[FailedItem]:

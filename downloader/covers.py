@@ -41,8 +41,7 @@ async def keep_cover(fetcher: Fetcher, data_dir: Path, platform: str, item: Medi
     if await asyncio.to_thread(target.is_file):
         return True  # e.g. a highlight item that is an old story: one cover per media id
     try:
-        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-        await fetcher.fetch(item.cover, target, item.headers)
+        await fetcher.fetch(item.cover, target, item.headers)  # it makes the folder
     except (OSError, DownloadError) as exc:
         reason = exc.sentence if isinstance(exc, DownloadError) else (exc.strerror or type(exc).__name__)
         log.info("no cover for %s %s: %s", platform, item.media_id, reason)

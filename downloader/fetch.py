@@ -57,10 +57,12 @@ def temp_path_for(final: Path) -> Path:
     return final.with_name(f".{final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
-def publish(temp: Path, final: Path) -> int:
-    """Flush ``temp`` to disk and atomically rename it to ``final``; return its size."""
-    with open(temp, "rb+") as handle:
-        os.fsync(handle.fileno())
+def publish(temp: Path, final: Path, *, synced: bool = False) -> int:
+    """Flush ``temp`` to disk (unless it is ``synced`` already) and atomically rename it to
+    ``final``; return its size."""
+    if not synced:
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
     size = temp.stat().st_size
     os.replace(temp, final)
     return size
@@ -117,7 +119,7 @@ class Fetcher:
         *,
         stop: asyncio.Future | None = None,
     ) -> int:
-        """Download ``url`` to ``final`` atomically; return the size in bytes.
+        """Download ``url`` to ``final`` atomically (making its folder); return the size in bytes.
 
         A partial file an earlier call left (a Pause, a crash, a broken connection) is
         continued with a Range request when the server proves it is the same file.
@@ -164,12 +166,13 @@ class Fetcher:
 
     async def _transfer(self, url, final: Path, headers, on_progress) -> None:
         """Fill the partial file: continue it when the server allows, else start over."""
-        offset, known = await asyncio.to_thread(partials.resume_point, final)
+        offset, known = await asyncio.to_thread(_prepare, final)
         try:
             if offset and await self._get(url, final, headers, on_progress, offset, known):
                 return
             if offset:
                 log.info("cannot continue %s; downloading it again from the start", final.name)
+                await asyncio.to_thread(partials.discard, final)  # its record no longer applies
             if not await self._get(url, final, headers, on_progress, 0, None):
                 raise Transient("The media server sent part of a file that was asked for whole.")
         except NETWORK_ERRORS as exc:
@@ -197,7 +200,8 @@ class Fetcher:
             else:  # the whole file: a fresh start (also when the server ignored Range)
                 offset, fresh = 0, _validators(response)
                 # A file under one chunk is soon fetched again: no record, it starts over.
-                await asyncio.to_thread(partials.remember, final, fresh, CHUNK)
+                if known is not None or partials.worth_remembering(fresh, CHUNK):  # else none to clear
+                    await asyncio.to_thread(partials.remember, final, fresh, CHUNK)
                 total = _content_length(response)
             received = await _stream_to(response, partials.partial_for(final), on_progress, offset, total)
             _check_complete(response, received)
@@ -317,30 +321,32 @@ async def _stream_to(response: aiohttp.ClientResponse, path: Path, on_progress, 
     received = written = 0
     buffer = bytearray()
     handle = await asyncio.to_thread(_open_at, path, offset)
-    flushed = time.monotonic()
+    flushed, complete = time.monotonic(), False
     try:
         while True:
             data = await response.content.read(CHUNK)
             received += len(data)
             buffer += decoder.feed(data) if data else decoder.flush()
+            if not data:
+                complete = True
+                break
             # On a slow link a chunk takes long to fill: write at least every FLUSH_EVERY seconds,
             # so a crash loses little of what arrived (the partial file is continued).
-            if buffer and (not data or len(buffer) >= CHUNK or time.monotonic() - flushed >= FLUSH_EVERY):
+            if len(buffer) >= CHUNK or time.monotonic() - flushed >= FLUSH_EVERY:
                 await asyncio.to_thread(handle.write, bytes(buffer))
                 written += len(buffer)
                 buffer.clear()
                 flushed = time.monotonic()
                 if on_progress is not None:
                     on_progress(offset + written, expected)
-            if not data:
-                break
     except zlib.error as exc:
         raise Transient(f"The compressed answer could not be decoded ({exc}).") from exc
     finally:
         # Stopped or broken mid-transfer: what arrived stays, a prefix of the file to continue.
-        if buffer:
-            await asyncio.to_thread(handle.write, bytes(buffer))
-        await asyncio.to_thread(handle.close)
+        # The last bytes, the flush of a complete file and the close: one hand-off to a thread.
+        await asyncio.to_thread(_finish, handle, bytes(buffer), complete)
+    if on_progress is not None and buffer:
+        on_progress(offset + written + len(buffer), expected)
     return received
 
 
@@ -351,6 +357,25 @@ async def _stopped_within(stop: asyncio.Future | None, seconds: float) -> bool:
         return False
     done, _ = await asyncio.wait({stop}, timeout=seconds)
     return bool(done)
+
+
+def _prepare(final: Path) -> tuple[int, partials.Validators | None]:
+    """Make ``final``'s folder; where its partial file can continue (``partials.resume_point``)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return partials.resume_point(final)
+
+
+def _finish(handle, tail: bytes, complete: bool) -> None:
+    """Write the last bytes and close; a complete file is flushed to disk first (then
+    ``publish`` need not open it again)."""
+    try:
+        if tail:
+            handle.write(tail)
+        if complete:
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        handle.close()
 
 
 def _open_at(path: Path, offset: int):
@@ -364,8 +389,8 @@ def _open_at(path: Path, offset: int):
 
 
 def _publish_partial(final: Path) -> int:
-    """Give the complete partial file its final name; its record has served."""
-    size = publish(partials.partial_for(final), final)
+    """Give the complete (flushed) partial file its final name; its record has served."""
+    size = publish(partials.partial_for(final), final, synced=True)
     partials.record_for(final).unlink(missing_ok=True)
     return size
 

@@ -46,6 +46,7 @@ class ItemWriter:
         self.fetcher = fetcher
         self.slots = slots
         self.write_metadata = write_metadata
+        self._folders: dict[tuple[str, str, str, str], Path] = {}
 
     async def write(
         self,
@@ -57,17 +58,20 @@ class ItemWriter:
         control: JobControl,
         progress,
         on_disk: OnDisk | None = None,
+        failing: set[str] | None = None,
     ) -> Outcome:
         """Fetch one item within the shared concurrency bound; never raises for a bad file.
 
         A file ``on_disk`` already holds under the item's final name is registered, not fetched.
+        ``failing``: the ids with a failure on record (``archive_state.failing_ids``), kept up
+        to date here; without it every written file clears its possible failure.
         """
         path = self.final_path(item, account, phase)
         if on_disk is not None and not control.request:
             size = await on_disk.size_of(path, item.size)
             if size is not None:
                 # Not this job's download: a resumed job counts it as archived, not downloaded.
-                await self._record(item, account, None, path, size)
+                await self._record(item, account, None, path, size, failing)
                 return Outcome("found", size)
         async with self.slots:
             if control.request:
@@ -83,20 +87,29 @@ class ItemWriter:
                     control.ask("paused", DISK_FULL)
                     return Outcome("skipped")
                 sentence = exc.sentence if isinstance(exc, DownloadError) else _disk_sentence(exc)
-                return await self._failed(item, account, phase, sentence)
-        await self._record(item, account, job.id, path, size)
+                return await self._failed(item, account, phase, sentence, failing)
+        await self._record(item, account, job.id, path, size, failing)
         # After the video is safe: a cover that fails costs the gallery's tile, never the video.
         await keep_cover(self.fetcher, self.data_dir, account.platform, item)
         return Outcome("done", size)
 
     def final_path(self, item: MediaItem, account: Account, phase: str) -> Path:
         """Where the item's file goes: its phase folder, named by date and media id."""
-        folder = phase_dir(self.data_dir, account.platform, account.username, phase, item.subdir)
-        return folder / media_filename(item.taken_at, item.media_id, item.ext)
+        name = media_filename(item.taken_at, item.media_id, item.ext)
+        return self.folder(account, phase, item.subdir) / name
+
+    def folder(self, account: Account, phase: str, subdir: str) -> Path:
+        """The phase folder (``paths.phase_dir``), checked once per name: resolving it costs
+        a system call per path component, and a job writes hundreds of files there."""
+        key = (account.platform, account.username, phase, subdir)
+        if key not in self._folders:
+            if len(self._folders) >= 1024:
+                self._folders.clear()
+            self._folders[key] = phase_dir(self.data_dir, *key)
+        return self._folders[key]
 
     async def _fetch(self, item: MediaItem, final: Path, progress, control: JobControl) -> int:
-        await asyncio.to_thread(final.parent.mkdir, parents=True, exist_ok=True)
-        if item.url is not None:
+        if item.url is not None:  # the fetcher makes the folder
             return await self.fetcher.fetch(item.url, final, item.headers, stop=control.stopped())
         if item.download is None:
             raise DownloadError(f"{item.media_id}: nothing says how to download this file.")
@@ -104,7 +117,7 @@ class ItemWriter:
         return await asyncio.to_thread(_source_download, item, final, report)
 
     async def _record(
-        self, item: MediaItem, account: Account, job_id: int | None, path: Path, size: int
+        self, item: MediaItem, account: Account, job_id: int | None, path: Path, size: int, failing
     ) -> None:
         await queries.record_media(
             platform=account.platform,
@@ -120,9 +133,11 @@ class ItemWriter:
             caption=item.caption,
             link=item.link,
         )
-        await archive_state.clear_failure(account.platform, item.media_id)
+        await archive_state.clear_failure(account.platform, item.media_id, failing)
 
-    async def _failed(self, item: MediaItem, account: Account, phase: str, sentence: str) -> Outcome:
+    async def _failed(
+        self, item: MediaItem, account: Account, phase: str, sentence: str, failing: set[str] | None
+    ) -> Outcome:
         attempts = await archive_state.record_failure(
             account,
             media_id=item.media_id,
@@ -131,16 +146,23 @@ class ItemWriter:
             reason=sentence,
             recipe=to_recipe(item),
         )
+        if failing is not None:
+            failing.add(item.media_id)
         return Outcome("failed", message=sentence, gave_up=attempts >= MAX_ATTEMPTS)
 
     async def metadata(
-        self, item: MediaItem, account: Account, phase: str, control: JobControl | None = None
+        self,
+        item: MediaItem,
+        account: Account,
+        phase: str,
+        control: JobControl | None = None,
+        failing: set[str] | None = None,
     ) -> str | None:
         """Write the post's JSON sidecar if it is missing; a failure is remembered, never fatal."""
         if not self.write_metadata or not item.metadata or not item.group_id:
             return None
-        folder = phase_dir(self.data_dir, account.platform, account.username, phase, item.subdir)
-        final = folder / media_filename(item.taken_at, item.group_id, "json")
+        name = media_filename(item.taken_at, item.group_id, "json")
+        final = self.folder(account, phase, item.subdir) / name
         key = f"{item.group_id}.json"
         try:
             await asyncio.to_thread(_write_json, final, item.metadata)
@@ -149,10 +171,12 @@ class ItemWriter:
             await archive_state.record_failure(
                 account, media_id=key, phase=phase, kind="metadata", reason=_disk_sentence(exc), recipe=recipe
             )
+            if failing is not None:
+                failing.add(key)
             if control is not None and no_space(exc):
                 control.ask("paused", DISK_FULL)
             return f"{item.group_id}: the metadata file could not be written ({exc.strerror or exc})."
-        await archive_state.clear_failure(account.platform, key)
+        await archive_state.clear_failure(account.platform, key, failing)
         return None
 
 
@@ -215,6 +239,7 @@ def _stoppable(report, control: JobControl):
 def _source_download(item: MediaItem, final: Path, progress) -> int:
     """Let the source write the partial file's name (yt-dlp), then publish it atomically."""
     temp = partial_for(final)  # a fixed name: yt-dlp continues its own partial file of it
+    final.parent.mkdir(parents=True, exist_ok=True)
     try:
         item.download(temp, progress)
         if not temp.is_file():

@@ -92,10 +92,16 @@ def resume_point(final: Path) -> tuple[int, Validators | None]:
     return size, known
 
 
+def worth_remembering(validators: Validators | None, smallest: int = 0) -> bool:
+    """Whether a partial file of this answer could be continued: validators that prove it is
+    the same file, and at least ``smallest`` bytes (a smaller one simply starts over)."""
+    return validators is not None and validators.checkable() and validators.length >= smallest
+
+
 def remember(final: Path, validators: Validators | None, smallest: int = 0) -> None:
     """Record what proves a later partial answer continues this file (nothing if nothing can,
     or for a file under ``smallest`` bytes: not worth it, it starts over)."""
-    if validators is not None and validators.checkable() and validators.length >= smallest:
+    if worth_remembering(validators, smallest):
         save(final, validators)
     else:
         record_for(final).unlink(missing_ok=True)

@@ -89,6 +89,7 @@ class PhaseRunner:
         self.unsure_stamps: set[str] = set()  # stamps not to keep: a file behind them failed
         self.described: set[str] = set()  # posts whose metadata file was written in this job
         self.on_disk = OnDisk()  # files already in the layout (after a lost database)
+        self.failing: set[str] = set()  # ids with a failure on record (read as each phase starts)
         self._phase: str | None = None
 
     async def run(self, result: PhaseResult) -> None:
@@ -103,6 +104,7 @@ class PhaseRunner:
         self.total = self.info.media_count if phase == "posts" else None
         # The archive knows what this job already fetched, even across kill -9.
         result.downloaded = await queries.count_job_media(self.job.id, PHASE_KINDS[phase])
+        self.failing = await archive_state.failing_ids(self.account.platform)
         cursor = self.job.cursor if self.job.phase == phase else None
         if cursor is None:
             result.top = None  # listing from the newest item again
@@ -267,6 +269,7 @@ class PhaseRunner:
             control=self.control,
             progress=progress,
             on_disk=self.on_disk,
+            failing=self.failing,
         )
         if outcome.status == "found":  # registered from disk: archived, not downloaded
             result.archived += 1
@@ -286,7 +289,8 @@ class PhaseRunner:
         """The post's metadata file, once per post and job."""
         if item.group_id and item.metadata and item.group_id not in self.described:
             self.described.add(item.group_id)
-            problem = await self.tools.writer.metadata(item, self.account, result.phase, self.control)
+            writer = self.tools.writer
+            problem = await writer.metadata(item, self.account, result.phase, self.control, self.failing)
             if problem:
                 self._warn(result, problem)
 
@@ -322,7 +326,7 @@ class PhaseRunner:
         """A failed item again: its stored URL, or the source rebuilds it; metadata written here."""
         item = from_recipe(row.recipe)
         if row.kind == "metadata":
-            await self.tools.writer.metadata(item, self.account, row.phase)
+            await self.tools.writer.metadata(item, self.account, row.phase, failing=self.failing)
             return None
         if item.url is None or item.url_expires:
             item = await asyncio.to_thread(self.source.revive, self.info, item)

@@ -91,6 +91,18 @@ def test_resync_of_an_unchanged_account_costs_four_requests_then_three(ig, make_
     assert ig.calls() == [INFO, TIMELINE, TRAY]
 
 
+def test_a_first_download_keeps_one_connection_per_instagram_host(ig, make_source, session_file):
+    """instaloader sends each GraphQL page and each i.instagram.com request through a new
+    session; they share the login session's connections, so 30 posts, stories and highlights
+    cost one TLS handshake per host, not one per request."""
+    source = make_source(session_file=session_file)
+    pages = everything(source, source.resolve("alice"))
+    assert len(items(pages["posts"])) >= 30
+    hosts = [call.split(" ")[1].split(":")[0] if ":" in call.split(" ")[1] else "www" for call in ig.calls()]
+    assert (hosts.count("www"), hosts.count("i")) == (6, 2), ig.calls()  # requests to each host...
+    assert sorted(ig.internet.connects) == ["i.instagram.com:443", "www.instagram.com:443"]  # ...one TLS each
+
+
 def test_resync_asks_only_for_what_changed(ig, make_source, session_file):
     source = make_source(session_file=session_file)
     account = source.resolve("alice")

@@ -32,6 +32,7 @@ from instaloader import (
     QueryReturnedNotFoundException,
 )
 
+from downloader.sources.instagram.connections import share_connections
 from downloader.sources.instagram.ratecontrol import Budget, PoliteRateController
 from downloader.sources.instagram.session import Login
 
@@ -125,6 +126,8 @@ class InstagramAPI:
             self._loader.context.error_log.clear()
 
     def _new_loader(self) -> Instaloader:
+        share_connections()  # one TLS connection per Instagram host, not one per GraphQL page
+
         def make_controller(context: InstaloaderContext) -> PoliteRateController:
             self._controller = PoliteRateController(
                 context, delay=self._delay, sleep=self._sleep, on_wait=self._on_wait, budget=self._budget
