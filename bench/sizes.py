@@ -42,6 +42,7 @@ class Size:
     gallery_captions: int = 100_000
     # Figure 11: a full download's CPU, start-up runs per command, an idle bot's window (seconds).
     light_posts: int = 150
+    light_rounds: int = 3  # full downloads per side, interleaved (the median is shown)
     light_repeats: int = 9
     idle_seconds: float = 20.0
 
@@ -88,6 +89,7 @@ SIZES = {
         gallery_posts=700,
         gallery_captions=3_000,
         light_posts=6,
+        light_rounds=1,
         light_repeats=2,
         idle_seconds=1.0,
     ),
