@@ -57,12 +57,10 @@ def temp_path_for(final: Path) -> Path:
     return final.with_name(f".{final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
-def publish(temp: Path, final: Path, *, synced: bool = False) -> int:
-    """Flush ``temp`` to disk (unless it is ``synced`` already) and atomically rename it to
-    ``final``; return its size."""
-    if not synced:
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
+def publish(temp: Path, final: Path) -> int:
+    """Flush ``temp`` to disk and atomically rename it to ``final``; return its size."""
+    with open(temp, "rb+") as handle:
+        os.fsync(handle.fileno())
     size = temp.stat().st_size
     os.replace(temp, final)
     return size
@@ -321,18 +319,17 @@ async def _stream_to(response: aiohttp.ClientResponse, path: Path, on_progress, 
     received = written = 0
     buffer = bytearray()
     handle = await asyncio.to_thread(_open_at, path, offset)
-    flushed, complete = time.monotonic(), False
+    flushed = time.monotonic()
     try:
         while True:
             data = await response.content.read(CHUNK)
             received += len(data)
             buffer += decoder.feed(data) if data else decoder.flush()
             if not data:
-                complete = True
                 break
             # On a slow link a chunk takes long to fill: write at least every FLUSH_EVERY seconds,
             # so a crash loses little of what arrived (the partial file is continued).
-            if len(buffer) >= CHUNK or time.monotonic() - flushed >= FLUSH_EVERY:
+            if buffer and (len(buffer) >= CHUNK or time.monotonic() - flushed >= FLUSH_EVERY):
                 await asyncio.to_thread(handle.write, bytes(buffer))
                 written += len(buffer)
                 buffer.clear()
@@ -343,8 +340,9 @@ async def _stream_to(response: aiohttp.ClientResponse, path: Path, on_progress, 
         raise Transient(f"The compressed answer could not be decoded ({exc}).") from exc
     finally:
         # Stopped or broken mid-transfer: what arrived stays, a prefix of the file to continue.
-        # The last bytes, the flush of a complete file and the close: one hand-off to a thread.
-        await asyncio.to_thread(_finish, handle, bytes(buffer), complete)
+        # The last bytes and the close: one hand-off to a thread. (The fsync comes with the
+        # rename, after the connection is back in the pool and past the point a stop ends.)
+        await asyncio.to_thread(_finish, handle, bytes(buffer))
     if on_progress is not None and buffer:
         on_progress(offset + written + len(buffer), expected)
     return received
@@ -365,15 +363,11 @@ def _prepare(final: Path) -> tuple[int, partials.Validators | None]:
     return partials.resume_point(final)
 
 
-def _finish(handle, tail: bytes, complete: bool) -> None:
-    """Write the last bytes and close; a complete file is flushed to disk first (then
-    ``publish`` need not open it again)."""
+def _finish(handle, tail: bytes) -> None:
+    """Write the last bytes and close."""
     try:
         if tail:
             handle.write(tail)
-        if complete:
-            handle.flush()
-            os.fsync(handle.fileno())
     finally:
         handle.close()
 
@@ -389,8 +383,8 @@ def _open_at(path: Path, offset: int):
 
 
 def _publish_partial(final: Path) -> int:
-    """Give the complete (flushed) partial file its final name; its record has served."""
-    size = publish(partials.partial_for(final), final, synced=True)
+    """Give the complete partial file its final name; its record has served."""
+    size = publish(partials.partial_for(final), final)
     partials.record_for(final).unlink(missing_ok=True)
     return size
 

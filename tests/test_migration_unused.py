@@ -13,6 +13,8 @@ from db.models import Account, FailedItem, Highlight, Job, MediaItem
 from tests.conftest import pg_skip_reason
 from tests.postgres import own_database
 
+pytestmark = pytest.mark.fresh_database  # the databases start empty, then migrate to 0009 only
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def old_url(request, data_dir):
