@@ -79,7 +79,11 @@ async def _template(conn, url: str) -> str:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             building = f"{TEST_DB_PREFIX}building_{secrets.token_hex(4)}"
             await conn.execute(f'CREATE DATABASE "{building}"')
-            await asyncio.to_thread(migrate_in_child, with_database(url, building))
+            try:
+                await asyncio.to_thread(migrate_in_child, with_database(url, building))
+            except BaseException:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+                raise
             await conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')  # whole or absent
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", TEMPLATE_LOCK)
