@@ -34,6 +34,7 @@ from pathlib import Path
 import aiohttp
 
 from downloader import partials
+from downloader.encoding import Decoder, check_encoding, encodings
 from downloader.errors import DownloadError, StopRequested, Transient
 from downloader.partials import Validators
 from downloader.paths import TEMP_SUFFIX
@@ -41,7 +42,6 @@ from downloader.paths import TEMP_SUFFIX
 log = logging.getLogger(__name__)
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 # Content-Encodings we decode (with zlib, here, so aiohttp never refuses or guesses); others are refused.
-DECODABLE = {"identity", "gzip", "deflate"}
 CHUNK = 256 * 1024  # bytes gathered before one write: one thread hand-off per chunk, not per packet
 FLUSH_EVERY = 1.0  # seconds: what arrived is written at least this often
 # What a broken transfer looks like: aiohttp's errors, and a read or connect timeout.
@@ -190,7 +190,7 @@ class Fetcher:
             if offset and response.status == 416:
                 return False
             _raise_for_status(response)
-            _check_encoding(response)
+            check_encoding(response)
             if response.status == 206:
                 if not offset or not _same_file(response, offset, known):
                     return False
@@ -224,25 +224,9 @@ def _raise_for_status(response: aiohttp.ClientResponse) -> None:
         raise DownloadError(f"The media server answered HTTP {response.status}.")
 
 
-def _encodings(response: aiohttp.ClientResponse) -> list[str]:
-    """The Content-Encoding values, in the order they were applied."""
-    values = response.headers.getall("Content-Encoding", [])
-    return [part.strip().lower() for value in values for part in value.split(",") if part.strip()]
-
-
-def _check_encoding(response: aiohttp.ClientResponse) -> None:
-    """Refuse a body compressed in a way we cannot undo (it would be stored compressed)."""
-    unknown = [value for value in _encodings(response) if value not in DECODABLE]
-    if unknown:
-        raise DownloadError(
-            f"The media server sent this file compressed ({', '.join(unknown)}), which cannot be "
-            "decoded; it was not saved."
-        )
-
-
 def _content_length(response: aiohttp.ClientResponse) -> int | None:
     """The size of the file when it is sent as is (a compressed body's size says nothing)."""
-    if any(value != "identity" for value in _encodings(response)):
+    if any(value != "identity" for value in encodings(response)):
         return None
     return _header_length(response)
 
@@ -263,59 +247,10 @@ def _check_complete(response: aiohttp.ClientResponse, received: int) -> None:
         raise Transient(f"Download was cut short ({received} of {expected} bytes).")
 
 
-class _Decoder:
-    """Undoes the response's gzip/deflate layers (last applied first), chunk by chunk."""
-
-    def __init__(self, encodings: list[str]):
-        self._layers = [_layer(e) for e in reversed(encodings) if e != "identity"]
-
-    def feed(self, data: bytes) -> bytes:
-        """Decoded bytes for the next raw chunk."""
-        for layer in self._layers:
-            data = layer.decompress(data)
-        return data
-
-    def flush(self) -> bytes:
-        """What the layers still hold at the end of the body."""
-        data = b""
-        for layer in self._layers:
-            data = layer.decompress(data) + layer.flush()
-        return data
-
-
-def _layer(encoding: str):
-    """A zlib decompressor: gzip framing, or deflate as servers send it (zlib-wrapped or raw)."""
-    if encoding == "gzip":
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    return _Deflate()
-
-
-class _Deflate:
-    """HTTP "deflate" is zlib-wrapped by the standard, raw by some servers: try the first, fall back."""
-
-    def __init__(self):
-        self._inner = zlib.decompressobj()
-        self._started = False
-
-    def decompress(self, data: bytes) -> bytes:
-        """Decode the next chunk."""
-        if not self._started and data:
-            self._started = True
-            try:
-                return self._inner.decompress(data)
-            except zlib.error:
-                self._inner = zlib.decompressobj(-zlib.MAX_WBITS)
-        return self._inner.decompress(data)
-
-    def flush(self) -> bytes:
-        """The rest of the decoded body."""
-        return self._inner.flush()
-
-
 async def _stream_to(response: aiohttp.ClientResponse, path: Path, on_progress, offset: int, expected) -> int:
     """Write the decoded body to ``path`` from ``offset`` in chunks of CHUNK, off the event loop;
     return the raw bytes read."""
-    decoder = _Decoder(_encodings(response))
+    decoder = Decoder(encodings(response))
     received = written = 0
     buffer = bytearray()
     handle = await asyncio.to_thread(_open_at, path, offset)
@@ -403,7 +338,7 @@ def _same_file(response: aiohttp.ClientResponse, offset: int, known: Validators)
     match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", response.headers.get("Content-Range", "").strip())
     if match is None or tuple(map(int, match.groups())) != (offset, known.length - 1, known.length):
         return False
-    if any(value != "identity" for value in _encodings(response)):
+    if any(value != "identity" for value in encodings(response)):
         return False
     same_etag = response.headers.get("ETag") == known.etag
     return same_etag and response.headers.get("Last-Modified") == known.last_modified

@@ -11,10 +11,11 @@ import logging
 from db import queries
 from db.models import Account, Job
 from db.patience import FOREVER, patience
+from downloader.endings import busy_sentence
 from downloader.errors import DownloadError
 from downloader.events import JobResult, SyncAccountDone, SyncFinished, SyncStarted
 from downloader.gone import backoff_reason
-from downloader.service import DownloadService, busy_sentence
+from downloader.service import DownloadService
 
 log = logging.getLogger(__name__)
 FINISHED = ("completed", "failed", "cancelled")

@@ -19,15 +19,13 @@ from pathlib import Path
 
 from db import queries
 from db.models import Account, Job
-from db.patience import FOREVER, DatabaseUnavailable, describe, lost_mid_job, patience
+from db.patience import FOREVER, DatabaseUnavailable, patience
 from downloader import leftovers
 from downloader.control import JobControl
+from downloader.endings import busy_sentence, crashed, job_ending, phase_problems
 from downloader.errors import (
-    BudgetExhausted,
-    Checkpoint,
     DownloadError,
     LoginRequired,
-    RateLimited,
     StopRequested,
     Transient,
 )
@@ -59,8 +57,6 @@ from downloader.sources.base import Source
 
 log = logging.getLogger(__name__)
 current_job: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_job", default=None)
-# Errors after which the remaining phases would only repeat the same failure.
-FATAL = (Checkpoint, RateLimited, BudgetExhausted)
 DATABASE_WAIT = 600.0  # seconds a running job waits for a lost database; then it is left resumable
 
 
@@ -238,7 +234,7 @@ class DownloadService:
             log.warning("job %s stops: %s", job.id, exc.sentence)
             state, error = "interrupted", f"{exc.sentence} The download stopped and can be resumed."
         except Exception as exc:  # a bug or the machine (disk, database): fail, never hang
-            state, error = _crashed(job, exc)
+            state, error = crashed(job, exc)
         finally:
             current_job.reset(token)
             self._controls.pop(job.id, None)
@@ -317,7 +313,7 @@ class DownloadService:
         except DownloadError as exc:
             if known_before and gone_kind(exc):
                 return await self._gone(job, account, results, exc)
-            return _job_ending(exc, first=True)
+            return job_ending(exc, first=True)
         if account.gone in ("deleted", "banned") and {"posts", "videos"} & set(job.phases):
             await clear_gone(account)  # the lookup (made for a listing) answered: it exists again
         await forget_missing_files(self.data_dir, account)
@@ -337,7 +333,7 @@ class DownloadService:
                 if index == 0 and known_before and gone_kind(exc):
                     return await self._gone(job, account, results, exc)
                 self._phase_failed(job, result, exc)
-                ending = _job_ending(exc, first=index == 0)
+                ending = job_ending(exc, first=index == 0)
             await self._save_counts(job, results)
             if ending is not None:
                 return ending
@@ -433,7 +429,7 @@ class DownloadService:
         self._taken_over.discard(account.id)
         if state in ("completed", "failed") and job.id not in self._untouched:
             account.last_sync_at = queries.now()
-            account.last_error = error or _phase_problems(results)
+            account.last_error = error or phase_problems(results)
             await account.save(update_fields=["last_sync_at", "last_error", "updated_at"])
         result = JobResult(job.id, account.platform, account.username, state, results, error)
         usage = self.usage_lines.get(account.platform)
@@ -469,34 +465,6 @@ class _Stopped(Exception):
     """The job was asked to stop (pause, cancel, shutdown) while it waited."""
 
 
-def _crashed(job: Job, exc: Exception) -> tuple[str, str]:
-    """The end of a job that raised: a lost database connection leaves it resumable."""
-    if lost_mid_job(exc):
-        sentence = f"The connection to the database was lost ({describe(exc)})."
-        log.warning("job %s stops: %s", job.id, sentence)
-        return "interrupted", f"{sentence} The download stopped and can be resumed."
-    log.exception("job %s crashed", job.id)
-    return "failed", f"Unexpected error ({type(exc).__name__}); details are in the log."
-
-
-def _job_ending(exc: DownloadError, *, first: bool) -> tuple[str, str] | None:
-    """How a failure ends the job: (state, sentence), or None when later phases may still run."""
-    if isinstance(exc, Transient):
-        # The network went away: keep the job resumable, never "failed".
-        return "interrupted", f"{exc.sentence} The download stopped and can be resumed."
-    if isinstance(exc, FATAL) or first:
-        return "failed", exc.sentence
-    return None
-
-
-def busy_sentence(account: Account, holder: Holder) -> str:
-    """Why an account cannot be downloaded right now."""
-    return (
-        f"@{account.username} is being downloaded by {holder.describe()}; "
-        "try again when that download has finished."
-    )
-
-
 async def _acquire(slot: asyncio.Semaphore, control: JobControl) -> bool:
     """Wait for the platform's turn; False if the job is paused or cancelled meanwhile."""
     while not control.request:
@@ -506,9 +474,3 @@ async def _acquire(slot: asyncio.Semaphore, control: JobControl) -> bool:
         except TimeoutError:
             continue
     return False
-
-
-def _phase_problems(results: list[PhaseResult]) -> str | None:
-    """One line naming the phases that failed, for the account's "last problem"."""
-    problems = [f"{r.phase}: {r.message}" for r in results if r.status == "failed"]
-    return "; ".join(problems) or None
