@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 import pytest
+from tortoise import Tortoise
+from tortoise import context as tortoise_context
 
 from db import close_database, open_database
 from tests.fakes.tls import FakeInternet
@@ -62,6 +65,19 @@ async def pg_skip_reason() -> str | None:
     if not _PG_REASON:
         _PG_REASON.append(await postgres_unavailable())
     return _PG_REASON[0]
+
+
+@pytest.fixture(autouse=True)
+def no_database_left_open():
+    """After each test (its event loop closed by then): a database a failed test left open is
+    closed, so the failure stays that test's and the next tests on this worker can open theirs."""
+    yield
+    if Tortoise._get_context() is None:
+        return
+    try:
+        asyncio.run(close_database())
+    except Exception:  # connections bound to the test's closed loop (asyncpg): let them go
+        tortoise_context._global_context = None
 
 
 @pytest.fixture(scope="session")
