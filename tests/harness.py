@@ -71,8 +71,16 @@ async def run_download(services, platform: str, username: str):
 
 
 def files_under(root: Path) -> dict[str, int]:
-    """Every file below ``root`` (relative path -> size)."""
-    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file below ``root`` (relative path -> size); a file renamed or removed while the
+    folder is read (a download finishing its partial file) is left out, not an error."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        try:
+            if path.is_file():
+                found[str(path.relative_to(root))] = path.stat().st_size
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def is_profile_picture(name: str) -> bool:
