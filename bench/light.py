@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from bench.world import (
     with_public_roots,
 )
 from tests.fakes.instagram import make_profile
+from tests.fakes.outage import free_port
 
 PIN = ["taskset", "-c", "0"]
 ACCOUNTS = 1_000
@@ -235,12 +235,6 @@ def _help_times(size: Size, notes: list[str]) -> list[Row]:
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _proc_cpu(pid: int) -> float:
     """user+sys seconds of a live process from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -272,7 +266,7 @@ def _idle_bot(size: Size, notes: list[str]) -> list[Row]:
                 "TELEGRAM_BOT_TOKEN": TOKEN,
                 "TELEGRAM_API_URL": telegram.url,
                 "ALLOWED_USER_IDS": str(OWNER),
-                "WEB_PORT": str(_free_port()),
+                "WEB_PORT": str(free_port()),
                 "LOG_LEVEL": "WARNING",
             }
             log = (folder / "bot.log").open("w")

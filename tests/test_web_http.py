@@ -16,9 +16,9 @@ from db import web_access
 from db.models import Account, Job, MediaItem
 from logsetup import RedactSecrets
 from tests.fakes.instagram import make_profile
+from tests.fakes.outage import free_port
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import OWNER, STRANGER, TOKEN, make_settings, media_on_disk, running_bot
-from tests.web_kit import free_port
 
 SIGN_IN = "send <code>/web</code> to the bot"
 

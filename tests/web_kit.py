@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -12,18 +11,12 @@ import pytest
 
 from tests.chat import World
 from tests.fakes.instagram import FakeInstagram, make_profile, write_session_file
+from tests.fakes.outage import free_port
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.tiktok import FakeTikTok
 from tests.harness import TOKEN, make_settings, running_bot
 
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/login/[A-Za-z0-9_-]+)")
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -10,16 +10,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import re
 import socket
 import threading
+from pathlib import Path
 
 
 def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on right now, below the range the system hands to outgoing
+    connections: a port from that range (what ``bind(0)`` gives) can be taken by one of the
+    suite's many connections before the bot listens on it."""
+    low = _ephemeral_start()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 10_000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port found below {low}")
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 class Relay:
