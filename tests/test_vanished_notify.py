@@ -82,8 +82,13 @@ async def test_media_mode_sends_the_new_picture_and_says_it_went_private_once(wo
     alice.is_private = False
     alice.change_picture()
     world.say("/download alice")
+    # After the stories and highlights a private account hid (several sends at the chat's pace).
     await world.telegram.await_for(
-        "sendMessage", chat_id=OWNER, after=mark, predicate=lambda c: c.params.get("text") == caption
+        "sendMessage",
+        chat_id=OWNER,
+        after=mark,
+        predicate=lambda c: c.params.get("text") == caption,
+        timeout=60,
     )
     assert len(said(world, "went private")) == 1
 
