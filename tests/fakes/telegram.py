@@ -584,20 +584,21 @@ class FakeTelegram:
         return next((c for c in chat if predicate is None or predicate(c)), None)
 
     def calls_report(self, after: int = 0) -> str:
-        """The calls since ``after`` that were not empty polls, one line each (for a failure)."""
-        return self._report("any call", None, 0, after)
-
-    def _report(self, method: str, chat_id: int | None, timeout: float, after: int) -> str:
-        """What the bot did instead, leaving out empty polls."""
-        where = "" if chat_id is None else f" in chat {chat_id}"
-        lines = [f"no successful {method}{where} within {timeout}s; calls since #{after}:"]
+        """The calls since ``after`` that were not empty polls, one line each (the last 40)."""
+        lines = []
         with self._lock:
             for index, call in enumerate(self.calls[after:], after):
                 if call.method != "getUpdates" or call.result or call.status != 200:
                     what = call.error or str(call.params.get("text", ""))[:80]
                     chat = call.params.get("chat_id")
                     lines.append(f"  #{index} {call.method} {call.status} chat={chat} {what}")
-        return "\n".join(lines[:1] + lines[1:][-40:])
+        return "\n".join(lines[-40:])
+
+    def _report(self, method: str, chat_id: int | None, timeout: float, after: int) -> str:
+        """What the bot did instead, leaving out empty polls."""
+        where = "" if chat_id is None else f" in chat {chat_id}"
+        header = f"no successful {method}{where} within {timeout}s; calls since #{after}:"
+        return f"{header}\n{self.calls_report(after)}"
 
     # ----- serving (in the server thread) -----------------------------------
 
